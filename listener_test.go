@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -254,14 +253,7 @@ func TestListenerTCPMethods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var proto int
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		proto, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_PROTOCOL)
-	}); err != nil || serr != nil {
-		t.Fatal(err, serr)
-	}
-	if proto != 262 {
+	if proto := socketProtocol(t, rc); proto != 262 {
 		t.Errorf("listener socket protocol %d, want IPPROTO_MPTCP (262)", proto)
 	}
 

@@ -161,7 +161,7 @@ func TestZeroCopy(t *testing.T) {
 	fileControl := send(t, func(f *os.File) io.Reader { return hidden{f} })
 	t.Logf("file control (read loop): %d read system calls", fileControl)
 	for name, wrap := range map[string]func(*os.File) io.Reader{
-		"io.Copy(*Conn, *os.File)":                  func(f *os.File) io.Reader { return f },
+		"io.Copy(*Conn, *os.File)":                 func(f *os.File) io.Reader { return f },
 		"io.Copy(*Conn, io.LimitReader(*os.File))": func(f *os.File) io.Reader { return io.LimitReader(f, size) },
 	} {
 		t.Run(name, func(t *testing.T) {
