@@ -4,11 +4,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/benchcmp"
 )
 
 // zeros is an endless source of zero bytes that costs nothing to read: the
@@ -85,65 +85,36 @@ func BenchmarkCopy(b *testing.B) {
 		}
 		raw, wrapped = append(raw, mbps(r)), append(wrapped, mbps(w))
 	}
-	b.ReportMetric(median(raw), "raw-MB/s")
-	b.ReportMetric(median(wrapped), "wrapped-MB/s")
+	b.ReportMetric(benchcmp.Median(raw), "raw-MB/s")
+	b.ReportMetric(benchcmp.Median(wrapped), "wrapped-MB/s")
 	// Neighbouring chunks share the machine's load best: the median of
 	// their ratios is steadier than the ratio of the medians.
-	b.ReportMetric(median(ratios), "wrapped/raw")
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	b.ReportMetric(benchcmp.Median(ratios), "wrapped/raw")
 }
 
 // BenchmarkReadWrite writes 4 KiB on one end of a loopback MPTCP
-// connection and reads them on the other, once through the *net.TCPConn
-// ends ("raw") and once through the *mptcpx.Conn ends that wrap them
-// ("wrapped"), alternating which goes first. It reports each one's median
-// time per round trip and wrapped/raw. allocs/op must be 0: Read and Write
-// on a *Conn are the *net.TCPConn's own.
+// connection and reads them on the other, through the *net.TCPConn ends
+// (the baseline) and through the *mptcpx.Conn ends that wrap them (the
+// candidate), interleaved by benchcmp.Run. cand-allocs/op must be 0: Read
+// and Write on a *Conn are the *net.TCPConn's own.
 func BenchmarkReadWrite(b *testing.B) {
 	client, server := pair(b)
 	buf := make([]byte, 4<<10)
-	once := func(w, r io.ReadWriter) time.Duration {
-		start := time.Now()
-		if _, err := w.Write(buf); err != nil {
-			b.Fatal(err)
+	loop := func(w, r io.ReadWriter) func(n int) {
+		return func(n int) {
+			for range n {
+				if _, err := w.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(r, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}
-		if _, err := io.ReadFull(r, buf); err != nil {
-			b.Fatal(err)
-		}
-		return time.Since(start)
 	}
-	var rawNC, rawS io.ReadWriter = client.NetConn(), server.NetConn()
-	var wrappedC, wrappedS io.ReadWriter = client, server
-	raw := make([]float64, 0, 1<<16)
-	wrapped := make([]float64, 0, 1<<16)
-	b.SetBytes(2 * int64(len(buf)))
+	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		var r, w time.Duration
-		if i%2 == 0 {
-			r, w = once(rawNC, rawS), once(wrappedC, wrappedS)
-		} else {
-			w, r = once(wrappedC, wrappedS), once(rawNC, rawS)
-		}
-		if len(raw) < cap(raw) { // keep the benchmark loop allocation-free
-			raw, wrapped = append(raw, float64(r)), append(wrapped, float64(w))
-		}
-	}
-	mr, mw := median(raw), median(wrapped)
-	b.ReportMetric(mr, "raw-ns/rt")
-	b.ReportMetric(mw, "wrapped-ns/rt")
-	b.ReportMetric(mw/mr, "wrapped/raw")
+	benchcmp.Run(b, loop(client.NetConn(), server.NetConn()), loop(client, server))
 }
 
 // TestReadWriteAllocs checks that Read and Write on a *Conn allocate

@@ -91,7 +91,10 @@ func (c *Conn) Close() error {
 // The net package recognises only its own types as splice sources, so a
 // *Conn source, bare or inside an *io.LimitedReader, is replaced here by the
 // *net.TCPConn it wraps: io.Copy from one Conn to another moves the bytes
-// inside the kernel, without a copy through user space.
+// inside the kernel, without a copy through user space. (The reverse case
+// is out of this package's reach: a *net.TCPConn reading from an
+// io.LimitedReader around a *Conn copies through user space; limit
+// c.NetConn() instead.)
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	switch src := r.(type) {
 	case *Conn:

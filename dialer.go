@@ -62,7 +62,14 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		tr.dialFailed(err)
 		return nil, err
 	}
-	c := newConn(nc.(*net.TCPConn), roleClient)
+	tc, ok := nc.(*net.TCPConn)
+	if !ok { // net.Dialer gives *net.TCPConn for every TCP network
+		nc.Close()
+		err := &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("mptcpx: net.Dialer returned a %T", nc)}
+		tr.dialFailed(err)
+		return nil, err
+	}
+	c := newConn(tc, roleClient)
 	c.tracker = tr
 	tr.established(c)
 	return c, nil
