@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -260,45 +259,5 @@ func TestDialPlainTCPServer(t *testing.T) {
 	roundTrip(t, c)
 	if <-serverMPTCP {
 		t.Error("plain TCP server: MultipathTCP() = true")
-	}
-}
-
-// TestDialMPTCPDisabled turns MPTCP off (sysctl net.mptcp.enabled=0): the
-// dial still succeeds, as plain TCP. Not parallel: it changes the host.
-func TestDialMPTCPDisabled(t *testing.T) {
-	checkFDs(t)
-	testenv.RequireRoot(t)
-	testenv.RequireMPTCP(t)
-	const sysctl = "/proc/sys/net/mptcp/enabled"
-	old, err := os.ReadFile(sysctl)
-	if err != nil {
-		testenv.Skip(t, "cannot read "+sysctl+": "+err.Error())
-	}
-	if err := os.WriteFile(sysctl, []byte("0\n"), 0o644); err != nil {
-		testenv.Skip(t, "cannot write "+sysctl+": "+err.Error())
-	}
-	t.Cleanup(func() {
-		if err := os.WriteFile(sysctl, old, 0o644); err != nil {
-			t.Errorf("restoring %s: %v", sysctl, err)
-		}
-	})
-
-	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("Listen with MPTCP disabled: %v", err)
-	}
-	defer ln.Close()
-	serverMPTCP := echoOnce(t, ln)
-	c, err := mptcpx.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatalf("Dial with MPTCP disabled: %v", err)
-	}
-	defer c.Close()
-	if ok, _ := c.(*mptcpx.Conn).MultipathTCP(); ok {
-		t.Error("MultipathTCP() = true with net.mptcp.enabled=0")
-	}
-	roundTrip(t, c)
-	if <-serverMPTCP {
-		t.Error("server: MultipathTCP() = true with net.mptcp.enabled=0")
 	}
 }
