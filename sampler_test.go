@@ -38,8 +38,8 @@ func TestSamplerCountsEveryByte(t *testing.T) {
 			done <- err
 			return
 		}
-		defer c.Close()
 		if _, err := io.CopyN(io.Discard, c, up); err != nil {
+			c.Close()
 			done <- err
 			return
 		}
@@ -47,6 +47,9 @@ func TestSamplerCountsEveryByte(t *testing.T) {
 		// bytes_sent counts what reached a subflow, not what Write
 		// queued: close only once the client has it all.
 		<-clientRead
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
 		done <- err
 	}()
 	c, err := mptcpx.NewDialer(nil, opts...).Dial("tcp", ln.Addr().String())
