@@ -14,8 +14,14 @@ import (
 	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
-// TestMain fails the run if any test leaves a goroutine behind.
+// TestMain fails the run if any test leaves a goroutine behind. Started
+// with MPTCPX_IDLE_SERVER=1, the test binary is instead the server process
+// of the many-connection benchmarks (see idleserver_test.go).
 func TestMain(m *testing.M) {
+	if os.Getenv(idleServerEnv) == "1" {
+		serveIdle()
+		return
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -2,6 +2,7 @@ package mptcpx
 
 import (
 	"fmt"
+	"github.com/mptcpx/mptcpx/conntrace"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -18,6 +19,7 @@ type config struct {
 	interval       time.Duration
 	tracerProvider trace.TracerProvider // nil: the global provider
 	meterProvider  metric.MeterProvider // nil: the global provider
+	tracer         conntrace.Tracer     // hooks fed by the dialer, listener and sampler
 
 	// err is the first invalid option. The constructors that return no
 	// error (NewDialer, NewListener) keep it here and report it from every
@@ -83,6 +85,17 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	return optionFunc(func(c *config) {
 		if mp != nil {
 			c.meterProvider = mp
+		}
+	})
+}
+
+// WithTracer installs hooks that follow every connection: dial start and
+// failure, establishment, every sample with what changed, and close. They
+// replace the OpenTelemetry instrumentation. nil is ignored.
+func WithTracer(t conntrace.Tracer) Option {
+	return optionFunc(func(c *config) {
+		if t != nil {
+			c.tracer = t
 		}
 	})
 }

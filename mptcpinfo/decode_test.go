@@ -126,7 +126,7 @@ func TestDecodeFullInfo(t *testing.T) {
 func TestDecodeSubflowArray(t *testing.T) {
 	b := make([]byte, 16+3*256)
 	binary.NativeEndian.PutUint32(b[0:], 16)
-	binary.NativeEndian.PutUint32(b[4:], 5)   // 5 subflows
+	binary.NativeEndian.PutUint32(b[4:], 5)    // 5 subflows
 	binary.NativeEndian.PutUint32(b[12:], 256) // stride
 	a, err := DecodeSubflowArray(b, len(b))
 	if err != nil || a.Num != 5 || a.Count() != 3 {
