@@ -134,16 +134,18 @@ func (h *connHooks) Sampled(s *conntrace.Sample) {
 	for i := range snap.Subflows {
 		sf := &snap.Subflows[i]
 		if r := rec.subflow(subflowID(sf, i)); r != nil {
+			// A subflow the kernel has closed stays listed with its
+			// tcp_info zeroed: keep the last counters that were read.
 			if rtt := sf.RTT(); rtt > 0 {
 				r.rtt = rtt
 			}
-			r.sent, r.recv = sf.BytesSent(), sf.BytesReceived()
+			r.sent, r.recv = max(r.sent, sf.BytesSent()), max(r.recv, sf.BytesReceived())
 		}
 	}
 	for _, rm := range s.Removed {
 		if r := rec.subflow(rm.ID); r != nil {
 			r.removed = true
-			r.sent, r.recv = rm.BytesSent, rm.BytesReceived
+			r.sent, r.recv = max(r.sent, rm.BytesSent), max(r.recv, rm.BytesReceived)
 			if rm.RTT > 0 {
 				r.rtt = rm.RTT
 			}
