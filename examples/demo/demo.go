@@ -162,7 +162,13 @@ func run(ctx context.Context, cfg config, w io.Writer) (err error) {
 		client *http.Client
 		url    string
 	}{{plain, tr.mptcpURL}, {toPlain, tr.plainURL}} {
-		if err := download(ctx, c.client, c.url, 1<<20); err != nil && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := download(ctx, c.client, c.url, 1<<20); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
 			return err
 		}
 		tr.fallbackReqs++

@@ -147,15 +147,15 @@ func printStats(c *mptcpx.Conn) {
 		if s.Has(mptcpinfo.FieldTCPInfo) {
 			rtt = fmt.Sprintf("%.2fms", float64(sf.RTT())/float64(time.Millisecond))
 		}
-		id := sf.ID
-		if id == 0 { // kernels before 6.5 report no ids: number by position
-			id = uint32(i + 1)
-		}
-		// After a shutdown the kernel keeps closed subflows listed, with
-		// their addresses and tcp_info zeroed.
+		// After both directions are shut down the kernel lists a closed
+		// subflow in place of the others, its tcp_info zeroed.
 		if sf.State() == 7 { // TCP_CLOSE
-			fmt.Fprintf(os.Stderr, "mptcpcat:   subflow %d  closed\n", id)
+			fmt.Fprintln(os.Stderr, "mptcpcat:   subflow closed")
 			continue
+		}
+		id := sf.ID
+		if !s.Has(mptcpinfo.FieldSubflowID) { // before 6.5: number by position
+			id = uint32(i + 1)
 		}
 		fmt.Fprintf(os.Stderr, "mptcpcat:   subflow %d  %s -> %s  rtt %s  sent %s  received %s\n",
 			id, sf.Local, sf.Remote, rtt, size(sf.BytesSent()), size(sf.BytesReceived()))
