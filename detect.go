@@ -139,6 +139,9 @@ func (d *detector) detectFallback(s *mptcpinfo.Snapshot, role conntrace.Role) {
 // carried since the previous sample.
 func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample) (sent, recv uint64) {
 	kernelIDs := s.Has(mptcpinfo.FieldSubflowID)
+	if kernelIDs {
+		dropPlaceholders(s)
+	}
 	for i := range d.subflows {
 		d.subflows[i].seen = false
 	}
@@ -206,4 +209,20 @@ func (d *detector) idByAddress(sf *mptcpinfo.Subflow) uint32 {
 	}
 	d.nextID++
 	return d.nextID
+}
+
+// dropPlaceholders removes from s the entries that are not subflows. Once
+// both directions of a connection are shut down, the kernel may list, in
+// place of the real subflows, one entry in CLOSE state with id 0, no remote
+// port and a zeroed tcp_info. Ids start at 1, so id 0 is never a subflow:
+// taking it for one would report a subflow added and the real ones removed
+// with zeroed counters.
+func dropPlaceholders(s *mptcpinfo.Snapshot) {
+	kept := s.Subflows[:0]
+	for _, sf := range s.Subflows {
+		if sf.ID != 0 {
+			kept = append(kept, sf)
+		}
+	}
+	s.Subflows = kept
 }

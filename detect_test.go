@@ -163,3 +163,19 @@ func TestDetectAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per detection", n)
 	}
 }
+
+// After shutdown the kernel may list a placeholder with id 0: it is neither
+// a new subflow nor a reason to zero the real ones' counters.
+func TestDetectIgnoresIDZeroPlaceholder(t *testing.T) {
+	var d detector
+	var out conntrace.Sample
+	d.detect(snap(100, 50, [3]uint64{1, 100, 50}), conntrace.RoleServer, &out)
+	d.detect(snap(100, 50, [3]uint64{1, 100, 50}, [3]uint64{0, 0, 0}), conntrace.RoleServer, &out)
+	if len(out.Added) != 0 || len(out.Removed) != 0 || len(out.Snapshot.Subflows) != 1 || len(out.SubflowDeltas) != 1 {
+		t.Fatalf("placeholder beside subflow 1: added %v removed %v", out.Added, out.Removed)
+	}
+	d.detect(snap(100, 50, [3]uint64{0, 0, 0}), conntrace.RoleServer, &out)
+	if len(out.Added) != 0 || len(out.Removed) != 1 || out.Removed[0].ID != 1 || out.Removed[0].BytesSent != 100 || out.Sent != 0 {
+		t.Fatalf("placeholder alone: added %v removed %+v sent %d", out.Added, out.Removed, out.Sent)
+	}
+}
