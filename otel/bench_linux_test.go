@@ -157,7 +157,9 @@ func BenchmarkRecord(b *testing.B) {
 	io, _ := meter.Int64Counter("io")
 	subIO, _ := meter.Int64Counter("subflow.io")
 	rtt, _ := meter.Float64Histogram("rtt")
-	opt := func(kv ...attribute.KeyValue) metric.MeasurementOption { return metric.WithAttributeSet(attribute.NewSet(kv...)) }
+	opt := func(kv ...attribute.KeyValue) metric.MeasurementOption {
+		return metric.WithAttributeSet(attribute.NewSet(kv...))
+	}
 	tx := []metric.AddOption{opt(client, transmit)}
 	rx := []metric.AddOption{opt(client, receive)}
 	subTx := []metric.AddOption{opt(client, transmit, loopback)}

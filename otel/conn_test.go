@@ -46,10 +46,10 @@ func TestConnection(t *testing.T) {
 	sm := e.collect(t)
 	for _, role := range []attribute.KeyValue{client, server} {
 		if v := sum(t, sm, "mptcp.connection.active", role); v != 1 {
-			t.Errorf("mptcp.connection.active{%s} = %d while open, want 1", role.Value.Emit(), v)
+			t.Errorf("mptcp.connection.active{%s} = %d while open, want 1", role.Value.String(), v)
 		}
 		if v := sum(t, sm, "mptcp.subflow.active", role); v != 1 {
-			t.Errorf("mptcp.subflow.active{%s} = %d while open, want 1", role.Value.Emit(), v)
+			t.Errorf("mptcp.subflow.active{%s} = %d while open, want 1", role.Value.String(), v)
 		}
 	}
 
@@ -129,11 +129,11 @@ func TestConnection(t *testing.T) {
 	var retrans [2]int64
 	for i, s := range []sdktrace.ReadOnlySpan{cs, ss} {
 		if v, _ := attr(s.Attributes(), "mptcp.token"); !token.MatchString(v.AsString()) || v.AsString() == "00000000" {
-			t.Errorf("span %d: mptcp.token %q, want 8 hex digits", i, v.Emit())
+			t.Errorf("span %d: mptcp.token %q, want 8 hex digits", i, v.String())
 		}
 		v, ok := attr(s.Attributes(), "mptcp.bytes.retransmitted")
 		if !ok || v.Type() != attribute.INT64 || v.AsInt64() < 0 {
-			t.Errorf("span %d: mptcp.bytes.retransmitted %s", i, v.Emit())
+			t.Errorf("span %d: mptcp.bytes.retransmitted %s", i, v.String())
 		}
 		retrans[i] = v.AsInt64()
 		noAttrs(t, "connection span", s.Attributes(), "error.type", "mptcp.events.dropped")
@@ -202,13 +202,13 @@ func TestConnection(t *testing.T) {
 		{server, transmit, m}, {server, receive, n},
 	} {
 		if v := sum(t, sm, "mptcp.io", c.role, c.dir); v != c.want {
-			t.Errorf("mptcp.io{%s,%s} = %d, want %d", c.role.Value.Emit(), c.dir.Value.Emit(), v, c.want)
+			t.Errorf("mptcp.io{%s,%s} = %d, want %d", c.role.Value.String(), c.dir.Value.String(), v, c.want)
 		}
 		// The one subflow carried it all, and maybe more: TCP counts
 		// what MPTCP retransmits (even a retransmission TCP itself does not
 		// see as one) as new bytes sent on the subflow, and received.
 		if v := sum(t, sm, "mptcp.subflow.io", c.role, c.dir, loopback); v < c.want || v > 2*c.want {
-			t.Errorf("mptcp.subflow.io{%s,%s,127.0.0.1} = %d, want %d or a little more", c.role.Value.Emit(), c.dir.Value.Emit(), v, c.want)
+			t.Errorf("mptcp.subflow.io{%s,%s,127.0.0.1} = %d, want %d or a little more", c.role.Value.String(), c.dir.Value.String(), v, c.want)
 		}
 	}
 	if v := sum(t, sm, "mptcp.retransmitted", client); v != retrans[0] {

@@ -121,9 +121,9 @@ func wantAttrs(t testing.TB, what string, kvs []attribute.KeyValue, want ...attr
 		got, ok := attr(kvs, string(w.Key))
 		switch {
 		case !ok:
-			t.Errorf("%s: no attribute %s (want %s)", what, w.Key, w.Value.Emit())
+			t.Errorf("%s: no attribute %s (want %s)", what, w.Key, w.Value.String())
 		case got != w.Value:
-			t.Errorf("%s: %s = %s (%s), want %s (%s)", what, w.Key, got.Emit(), got.Type(), w.Value.Emit(), w.Value.Type())
+			t.Errorf("%s: %s = %s (%s), want %s (%s)", what, w.Key, got.String(), got.Type(), w.Value.String(), w.Value.Type())
 		}
 	}
 }
@@ -133,7 +133,7 @@ func noAttrs(t testing.TB, what string, kvs []attribute.KeyValue, keys ...string
 	t.Helper()
 	for _, k := range keys {
 		if v, ok := attr(kvs, k); ok {
-			t.Errorf("%s: unexpected %s = %s", what, k, v.Emit())
+			t.Errorf("%s: unexpected %s = %s", what, k, v.String())
 		}
 	}
 }
