@@ -1,6 +1,7 @@
 package mptcpx
 
 import (
+	"go.opentelemetry.io/otel/trace"
 	"io"
 	"net"
 	"sync"
@@ -108,4 +109,17 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 		}
 	}
 	return c.tcpConn.ReadFrom(r)
+}
+
+// SpanContext returns the context of the connection's mptcp.connection span
+// while the connection is open and its span records, so that a request span
+// can link to it; an invalid SpanContext otherwise (no tracing, a custom
+// WithTracer whose hooks have no span, or after Close).
+func (c *Conn) SpanContext() trace.SpanContext {
+	if c.tracker != nil {
+		if h, ok := c.tracker.hooks.(interface{ SpanContext() trace.SpanContext }); ok {
+			return h.SpanContext()
+		}
+	}
+	return trace.SpanContext{}
 }

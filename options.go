@@ -3,6 +3,9 @@ package mptcpx
 import (
 	"fmt"
 	"github.com/mptcpx/mptcpx/conntrace"
+	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"reflect"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -20,6 +23,7 @@ type config struct {
 	tracerProvider trace.TracerProvider // nil: the global provider
 	meterProvider  metric.MeterProvider // nil: the global provider
 	tracer         conntrace.Tracer     // hooks fed by the dialer, listener and sampler
+	peerAttributes bool                 // per-connection metric attributes
 
 	// err is the first invalid option. The constructors that return no
 	// error (NewDialer, NewListener) keep it here and report it from every
@@ -35,7 +39,43 @@ func newConfig(opts []Option) *config {
 			o.apply(cfg)
 		}
 	}
+	if cfg.tracer == nil && cfg.err == nil {
+		cfg.tracer = otelTracer(cfg.tracerProvider, cfg.meterProvider, cfg.peerAttributes)
+	}
 	return cfg
+}
+
+// tracerKey identifies an OpenTelemetry instrumentation by what it records
+// through.
+type tracerKey struct {
+	tp   trace.TracerProvider
+	mp   metric.MeterProvider
+	peer bool
+}
+
+// otelTracers holds one instrumentation per set of providers: instruments
+// and their callbacks are registered once, however many Dialers and
+// Listeners are built (package-level Dial builds one per call).
+var otelTracers sync.Map // tracerKey -> *mptcpxotel.Tracer
+
+func otelTracer(tp trace.TracerProvider, mp metric.MeterProvider, peer bool) conntrace.Tracer {
+	newTracer := func() *mptcpxotel.Tracer {
+		opts := []mptcpxotel.Option{mptcpxotel.WithTracerProvider(tp), mptcpxotel.WithMeterProvider(mp)}
+		if peer {
+			opts = append(opts, mptcpxotel.WithPeerAttributes())
+		}
+		return mptcpxotel.NewTracer(opts...)
+	}
+	// Providers of a type that cannot be a map key get their own.
+	if (tp != nil && !reflect.ValueOf(tp).Comparable()) || (mp != nil && !reflect.ValueOf(mp).Comparable()) {
+		return newTracer()
+	}
+	key := tracerKey{tp, mp, peer}
+	if t, ok := otelTracers.Load(key); ok {
+		return t.(*mptcpxotel.Tracer)
+	}
+	t, _ := otelTracers.LoadOrStore(key, newTracer())
+	return t.(*mptcpxotel.Tracer)
 }
 
 // Option configures a Dialer or a Listener.
@@ -98,4 +138,12 @@ func WithTracer(t conntrace.Tracer) Option {
 			c.tracer = t
 		}
 	})
+}
+
+// WithPeerAttributes adds network.peer.address and network.peer.port to the
+// metrics of the OpenTelemetry instrumentation: one series per connection,
+// for small deployments that want to tell peers apart. Off by default, to
+// keep the number of series bounded. Ignored with WithTracer.
+func WithPeerAttributes() Option {
+	return optionFunc(func(c *config) { c.peerAttributes = true })
 }

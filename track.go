@@ -54,16 +54,20 @@ func (t *connTracker) established(c *Conn) {
 	if t == nil {
 		return
 	}
-	rc, err := c.tcpConn.SyscallConn()
-	if err != nil {
-		// Only a closed connection has no RawConn: nothing to sample.
-		t.closed = true
-		return
-	}
-	t.rc = rc
 	if t.hooks != nil {
 		t.hooks.Established(c, time.Now())
 	}
+	rc, err := c.tcpConn.SyscallConn()
+	if err != nil {
+		// Only a closed connection has no RawConn: nothing to sample, and
+		// the hooks are told it ended.
+		t.closed = true
+		if t.hooks != nil {
+			t.hooks.Closed(time.Now())
+		}
+		return
+	}
+	t.rc = rc
 	t.sampler.start(&t.tracked)
 }
 

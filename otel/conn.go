@@ -3,6 +3,7 @@ package mptcpxotel
 import (
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -23,9 +24,8 @@ type connTracer struct {
 	role      conntrace.Role
 	start     time.Time
 
-	nc         net.Conn // the connection, once Established
-	registered bool     // nc is in spans
-	ser        *series  // where the metrics accumulate, once Established
+	ser   *series     // where the metrics accumulate, once Established
+	ended atomic.Bool // the span has ended: SpanContext reports none
 
 	subflows []subflowRef // the live subflows, in the order they were added
 
@@ -62,7 +62,7 @@ func (c *connTracer) DialFailed(err error, at time.Time) {
 }
 
 // Established records the connection's addresses on the span, counts it in
-// mptcp.connection.active and makes its span reachable by ConnSpanContext.
+// mptcp.connection.active.
 func (c *connTracer) Established(conn net.Conn, at time.Time) {
 	local, peer := addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr())
 	if c.recording && c.role == conntrace.RoleClient {
@@ -73,11 +73,6 @@ func (c *connTracer) Established(conn net.Conn, at time.Time) {
 		kv = appendLocal(kv, local)
 		kv = appendPeer(kv, peer)
 		c.span.SetAttributes(kv...)
-	}
-	c.nc = conn
-	if sc := c.span.SpanContext(); c.recording && sc.IsValid() {
-		spans.Store(conn, sc)
-		c.registered = true
 	}
 	c.ser = c.t.m.series(c.role, peer)
 	c.ser.connActive.Add(1)
@@ -218,9 +213,7 @@ func (c *connTracer) Closed(at time.Time) {
 		}
 		c.subflows = nil
 	}
-	if c.registered {
-		spans.Delete(c.nc)
-	}
+	c.ended.Store(true)
 	if c.recording {
 		kv := make([]attribute.KeyValue, 0, 7)
 		kv = append(kv, keyFallback.Bool(fallback), keySubflowsMax.Int(c.subflowsMax))
@@ -238,4 +231,14 @@ func (c *connTracer) Closed(at time.Time) {
 		c.span.SetAttributes(kv...)
 	}
 	c.span.End(trace.WithTimestamp(at))
+}
+
+// SpanContext returns the context of the connection's mptcp.connection span
+// while the connection is open and the span records; an invalid one
+// otherwise. *mptcpx.Conn.SpanContext asks it, from any goroutine.
+func (c *connTracer) SpanContext() trace.SpanContext {
+	if !c.recording || c.ended.Load() {
+		return trace.SpanContext{}
+	}
+	return c.span.SpanContext()
 }

@@ -79,7 +79,8 @@
 //
 // # HTTP servers
 //
-// ConnContext, assigned to http.Server.ConnContext, makes a request's
-// connection available to its handler through ConnFromContext, and
-// ConnSpanContext finds the connection's span, to link a request's span to.
+// mptcpx.ConnContext, assigned to http.Server.ConnContext, makes a request's
+// connection available to its handler through mptcpx.FromContext, and the
+// connection's SpanContext method (or ConnSpanContext, for a net.Conn that
+// wraps one) gives the connection's span, to link a request's span to.
 package mptcpxotel

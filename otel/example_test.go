@@ -20,14 +20,12 @@ func Example() {
 		log.Fatal(err)
 	}
 	srv := &http.Server{
-		ConnContext: mptcpxotel.ConnContext,
+		ConnContext: mptcpx.ConnContext,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if c, ok := mptcpxotel.ConnFromContext(r.Context()); ok {
-				trace.SpanFromContext(r.Context()).AddLink(trace.Link{SpanContext: mptcpxotel.ConnSpanContext(c)})
-				if mc, ok := c.(*mptcpx.Conn); ok {
-					if info, err := mc.Info(); err == nil {
-						log.Printf("%d subflows", len(info.Subflows))
-					}
+			if c, ok := mptcpx.FromContext(r.Context()); ok {
+				trace.SpanFromContext(r.Context()).AddLink(trace.Link{SpanContext: c.SpanContext()})
+				if info, err := c.Info(); err == nil {
+					log.Printf("%d subflows", len(info.Subflows))
 				}
 			}
 		}),

@@ -2,6 +2,7 @@ package mptcpxotel_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -37,18 +38,19 @@ func TestHTTP(t *testing.T) {
 	}
 	seenc := make(chan seen, 1)
 	srv := &http.Server{
-		ConnContext: mptcpxotel.ConnContext,
+		ConnContext: mptcpx.ConnContext,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var s seen
-			c, ok := mptcpxotel.ConnFromContext(r.Context())
+			mc, ok := mptcpx.FromContext(r.Context())
 			if ok {
-				s.conn = c
-				s.span = mptcpxotel.ConnSpanContext(c)
-				s.viaTLS = mptcpxotel.ConnSpanContext(wrapper{c})
-				if mc, ok := c.(*mptcpx.Conn); ok {
-					info, err := mc.Info()
-					s.err = err
-					s.mptcp = err == nil && info.MPTCP
+				s.conn = mc
+				s.span = mptcpxotel.ConnSpanContext(mc)
+				s.viaTLS = mptcpxotel.ConnSpanContext(wrapper{mc})
+				info, err := mc.Info()
+				s.err = err
+				s.mptcp = err == nil && info.MPTCP
+				if !mc.SpanContext().Equal(s.span) {
+					s.err = fmt.Errorf("Conn.SpanContext %v, ConnSpanContext %v", mc.SpanContext().SpanID(), s.span.SpanID())
 				}
 			}
 			seenc <- s
@@ -88,7 +90,7 @@ func TestHTTP(t *testing.T) {
 	}
 
 	if _, ok := s.conn.(*mptcpx.Conn); !ok {
-		t.Fatalf("ConnFromContext in the handler: %T, want *mptcpx.Conn", s.conn)
+		t.Fatalf("FromContext in the handler: %T, want *mptcpx.Conn", s.conn)
 	}
 	if s.err != nil || !s.mptcp {
 		t.Errorf("Info in the handler: MPTCP %v, %v", s.mptcp, s.err)
@@ -109,8 +111,8 @@ func TestHTTP(t *testing.T) {
 
 // TestConnFromContext: an empty context holds no connection.
 func TestConnFromContext(t *testing.T) {
-	if c, ok := mptcpxotel.ConnFromContext(context.Background()); ok || c != nil {
-		t.Errorf("ConnFromContext(Background) = %v, %v", c, ok)
+	if c, ok := mptcpx.FromContext(context.Background()); ok || c != nil {
+		t.Errorf("FromContext(Background) = %v, %v", c, ok)
 	}
 	if sc := mptcpxotel.ConnSpanContext(nil); sc.IsValid() {
 		t.Error("ConnSpanContext(nil) is valid")
