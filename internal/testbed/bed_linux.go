@@ -24,10 +24,12 @@ var sweepOnce sync.Once
 // MPTCPX_STRICT=1). It fails t when creating the bed fails.
 //
 // Steps: the two namespaces (unique names, see Sweep) and the veth pairs;
-// in both namespaces the links up, rp_filter off (the kernel would drop
-// packets of a subflow that leaves through another interface than the
-// route back to its source), the addresses (IPv6 without duplicate address
-// detection, so they are usable at once), the MPTCP limits (`ip mptcp
+// in both namespaces rp_filter off (the kernel would drop packets of a
+// subflow that arrive on another interface than the route back to their
+// source), IPv6 duplicate address detection off (until it ends, addresses
+// are "tentative" and neighbour discovery loses the first packets, which
+// costs a connection a one-second SYN retransmission), the links up, the
+// addresses, the MPTCP limits (`ip mptcp
 // limits set subflows 8 add_addr_accepted 8`) and the endpoints (Config);
 // in Client one default route per path (metric 100+path) so that a subflow
 // bound to a path's interface finds a gateway on that path; the rate limits.
@@ -118,12 +120,15 @@ func (b *Bed) setupLines() (client, server []string) {
 		host := byte(i + 1)
 		*side = append(*side, "link set lo up")
 		for p := range cfg.Paths {
+			// Up first: an IPv6 address added to a link that is down
+			// is not answered to neighbour solicitations at once after
+			// the link comes up (measured: the first SYN is lost).
+			*side = append(*side, "link set "+Iface(p)+" up")
 			if cfg.IPv6 {
 				*side = append(*side, fmt.Sprintf("addr add %s/64 dev %s nodad", pathAddr(p, true, host), Iface(p)))
 			} else {
 				*side = append(*side, fmt.Sprintf("addr add %s/24 dev %s", pathAddr(p, false, host), Iface(p)))
 			}
-			*side = append(*side, "link set "+Iface(p)+" up")
 		}
 		*side = append(*side, "mptcp limits set subflows 8 add_addr_accepted 8")
 	}
@@ -152,8 +157,10 @@ func (ns *NS) configure(cfg Config, lines []string) error {
 			confs = append(confs, Iface(p))
 		}
 		for _, c := range confs {
-			if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+c+"/rp_filter", []byte("0"), 0); err != nil {
-				return fmt.Errorf("testbed: in namespace %s: rp_filter: %w", ns.name, err)
+			for _, file := range []string{"ipv4/conf/" + c + "/rp_filter", "ipv6/conf/" + c + "/accept_dad"} {
+				if err := os.WriteFile("/proc/sys/net/"+file, []byte("0"), 0); err != nil {
+					return fmt.Errorf("testbed: in namespace %s: %w", ns.name, err)
+				}
 			}
 		}
 		return nil

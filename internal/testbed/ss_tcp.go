@@ -35,8 +35,9 @@ type SubflowInfo struct {
 	// sent/received, b backup, e fully established, c connected, ...
 	Flags string
 	// LocalToken is the token of the MPTCP connection the subflow belongs
-	// to (MPTCPSocket.Token on the same side); RemoteToken the peer's
-	// token as learnt by the subflow (0 on the initial subflow).
+	// to (MPTCPSocket.Token on the same side); 0 on a listener.
+	// RemoteToken is the peer's token where the subflow keeps it: on the
+	// joining side of an MP_JOIN subflow; 0 elsewhere.
 	LocalToken, RemoteToken uint32
 	// LocalID and RemoteID are the address ids of the two ends (0 for the
 	// connection's initial addresses, endpoint ids otherwise).
@@ -160,8 +161,12 @@ func parseMillis(s string) (time.Duration, error) {
 
 // SubflowsOf returns the subflows among socks that belong to the MPTCP
 // connection with the local token token (MPTCPSocket.Token in the same
-// namespace).
+// namespace). Token 0 (listeners, connections without a token) matches
+// nothing.
 func SubflowsOf(socks []TCPSocket, token uint32) []TCPSocket {
+	if token == 0 {
+		return nil
+	}
 	var out []TCPSocket
 	for _, s := range socks {
 		if s.MPTCP != nil && s.MPTCP.LocalToken == token {
