@@ -31,7 +31,8 @@ type Config struct {
 	// ServerSignal configures, on Server, an `ip mptcp endpoint ... signal`
 	// for every path except path 0: the server announces those addresses
 	// (ADD_ADDR) and the client opens a subflow to each of them. With
-	// ClientEndpoints also set, both kinds are configured.
+	// ClientEndpoints also set, both kinds are configured and the client
+	// opens subflows for both (measured with 3 paths: 5 subflows).
 	ServerSignal bool
 
 	// NoEndpoints configures no endpoints at first; add them later with
