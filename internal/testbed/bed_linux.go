@@ -3,19 +3,24 @@ package testbed
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mptcpx/mptcpx/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
-// linkGroup is the link group of every veth a bed creates, so teardown
-// removes them all with one request (`ip link del group`).
-const linkGroup = 77
+// clientIndex and serverIndex are the interface indexes of path 0's ends;
+// path p has clientIndex+p and serverIndex+p.
+const (
+	clientIndex = 10
+	serverIndex = 20
+)
 
 var sweepOnce sync.Once
 
@@ -29,10 +34,11 @@ var sweepOnce sync.Once
 // source), IPv6 duplicate address detection off (until it ends, addresses
 // are "tentative" and neighbour discovery loses the first packets, which
 // costs a connection a one-second SYN retransmission), the links up, the
-// addresses, the MPTCP limits (`ip mptcp
-// limits set subflows 8 add_addr_accepted 8`) and the endpoints (Config);
-// in Client one default route per path (metric 100+path) so that a subflow
-// bound to a path's interface finds a gateway on that path; the rate limits.
+// addresses, the MPTCP limits (`ip mptcp limits set subflows 8
+// add_addr_accepted 8`) and the endpoints (Config); in Client one default
+// route per path (metric 100+path) so that a subflow bound to a path's
+// interface finds a gateway on that path; the rate limits. New returns once
+// every link is running.
 //
 // t.Cleanup tears the bed down (see Close) also when the test fails or
 // panics. New is safe to call from parallel tests.
@@ -88,9 +94,15 @@ func create(cfg Config) (*Bed, error) {
 	// visible in the caller's namespace, and the names only need to be
 	// unique within each bed.
 	lines := []string{"netns add " + b.Client.name, "netns add " + b.Server.name}
+	//
+	// The two ends get different interface indexes (each namespace counts
+	// its own). The kernel applies a link's carrier change at once only
+	// when the index differs from the peer's; otherwise it may wait up to
+	// a second, and until then the link drops every packet (measured: a
+	// lost SYN and a one-second retransmission).
 	for p := range cfg.Paths {
-		lines = append(lines, fmt.Sprintf("link add %s group %d netns %s type veth peer name %s group %d netns %s",
-			Iface(p), linkGroup, b.Client.name, Iface(p), linkGroup, b.Server.name))
+		lines = append(lines, fmt.Sprintf("link add %s index %d netns %s type veth peer name %s index %d netns %s",
+			Iface(p), clientIndex+p, b.Client.name, Iface(p), serverIndex+p, b.Server.name))
 	}
 	if out, err := runHere(strings.Join(lines, "\n")+"\n", "ip", "-batch", "-"); err != nil {
 		return b, fmt.Errorf("testbed: create namespaces: %w\n%s", err, out)
@@ -103,14 +115,48 @@ func create(cfg Config) (*Bed, error) {
 		ns.h.fd, ns.h.closed = opened.h.fd, false
 	}
 
+	// The two sides are independent until the links are up: configure
+	// them in parallel.
 	client, server := b.setupLines()
-	if err := b.Client.configure(cfg, client); err != nil {
+	var errs [2]error
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = b.Client.configure(cfg, client) })
+	wg.Go(func() { errs[1] = b.Server.configure(cfg, server) })
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
 		return b, err
 	}
-	if err := b.Server.configure(cfg, server); err != nil {
-		return b, err
+	wg.Go(func() { errs[0] = b.Client.waitLinksRunning(cfg.Paths) })
+	wg.Go(func() { errs[1] = b.Server.waitLinksRunning(cfg.Paths) })
+	wg.Wait()
+	return b, errors.Join(errs[:]...)
+}
+
+// waitLinksRunning waits until the kernel reports the paths' links as
+// running (IFF_RUNNING: operationally up, with their queueing discipline
+// attached), which normally holds already.
+func (ns *NS) waitLinksRunning(paths int) error {
+	var down []string
+	err := WaitFor(5*time.Second, func() (bool, error) {
+		down = down[:0]
+		err := ns.Do(func() error {
+			for p := range paths {
+				ifc, err := net.InterfaceByName(Iface(p))
+				if err != nil {
+					return err
+				}
+				if ifc.Flags&net.FlagRunning == 0 {
+					down = append(down, ifc.Name)
+				}
+			}
+			return nil
+		})
+		return len(down) == 0, err
+	})
+	if err != nil {
+		return fmt.Errorf("testbed: in namespace %s: links %v not running: %w", ns.name, down, err)
 	}
-	return b, nil
+	return nil
 }
 
 // setupLines returns the `ip -batch` lines that configure each side.
@@ -187,24 +233,17 @@ func (ns *NS) configure(cfg Config, lines []string) error {
 	return nil
 }
 
-// Close tears the bed down: it deletes the veth pairs, removes both
-// namespace names and releases the namespaces. A namespace disappears from
-// the kernel once nothing refers to it any more; sockets still open in it
-// keep it (without links) until they are closed. Close is idempotent and is
-// called by the test cleanup that New registers; call it earlier to check
-// what teardown does.
+// Close tears the bed down: it removes both namespace names and releases
+// the namespaces. The kernel then destroys each namespace, with its veth
+// ends, addresses, routes and endpoints, as soon as nothing refers to it
+// any more; destroying one end of a veth pair destroys the pair. Sockets
+// still open in a namespace keep it alive (nameless, unreachable, harmless)
+// until they are closed, at the latest when the test process exits. Close
+// is idempotent and is called by the test cleanup that New registers; call
+// it earlier to check what teardown does.
 func (b *Bed) Close() error {
 	b.closeOnce.Do(func() {
 		var errs []error
-		// Deleting one end of a veth pair deletes both. One request for
-		// all pairs: the kernel waits for in-flight packets once per
-		// request, not per link.
-		if b.Client.isOpen() {
-			out, err := b.Client.Run("ip", "link", "del", "group", fmt.Sprint(linkGroup))
-			if err != nil && !strings.Contains(out, "No such device") {
-				errs = append(errs, err)
-			}
-		}
 		for _, ns := range []*NS{b.Client, b.Server} {
 			if err := ns.h.close(); err != nil {
 				errs = append(errs, fmt.Errorf("testbed: close namespace %s: %w", ns.name, err))

@@ -10,11 +10,13 @@ import (
 
 // TestMultipath connects through beds of 2 and 3 paths, IPv4 and IPv6, and
 // checks with ss that the connection gets one subflow per path, each from
-// the client's address on that path, and that the data arrives intact.
+// the client's address on that path, and that the data arrives intact. The
+// beds run in parallel: same addresses, separate worlds.
 func TestMultipath(t *testing.T) {
 	for _, paths := range []int{2, 3} {
 		for _, v6 := range []bool{false, true} {
 			t.Run(fmt.Sprintf("paths=%d/ipv6=%v", paths, v6), func(t *testing.T) {
+				t.Parallel()
 				b := New(t, Config{Paths: paths, IPv6: v6})
 				ln := listenMPTCP(t, b)
 				res := sink(ln)

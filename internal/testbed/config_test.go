@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -71,7 +72,8 @@ func TestWaitFor(t *testing.T) {
 	if err := WaitFor(0, func() (bool, error) { n++; return false, nil }); err == nil || n != 1 {
 		t.Errorf("WaitFor(0) = %v after %d calls, want a timeout after 1", err, n)
 	}
-	if err := WaitFor(time.Minute, func() (bool, error) { return false, errDoGoexit }); err != errDoGoexit {
+	errCond := errors.New("condition failed")
+	if err := WaitFor(time.Minute, func() (bool, error) { return false, errCond }); err != errCond {
 		t.Errorf("WaitFor = %v, want the condition's error", err)
 	}
 }

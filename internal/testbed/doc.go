@@ -23,12 +23,22 @@
 //		return err
 //	})
 //
+// A connection from Client to ServerAddr(0) starts with one subflow on path 0.
+// The kernel's path manager adds the other subflows (one per further path
+// with the default endpoints) only once the connection is fully
+// established, that is after the first data has been sent and acknowledged:
+// an idle new connection keeps one subflow. Bed.DeleteEndpoint and
+// Bed.AddEndpoint remove and restore a path's subflows during a connection.
+//
 // The kernel's own view of the connections, as printed by ss(8), is parsed
 // into typed values by NS.MPTCPSockets and NS.TCPSockets (ParseMPTCP and
 // ParseTCP for captured text), so tests can compare what a library reports
 // with what the kernel says. NS.WaitMPTCP and NS.WaitTCP poll that view until
 // a condition holds, because subflows are created asynchronously by the
 // kernel, usually within a second.
+//
+// New and Close together take about 12 ms (2 paths) to 17 ms (4 paths) on a
+// 2-core VM, so tests can use a fresh bed each (BenchmarkNewClose).
 //
 // All traffic stays inside the namespaces: the paths are veth pairs that are
 // connected to nothing else, and the addresses (see Bed.ClientAddr) are only

@@ -27,13 +27,6 @@ func openNS(name string) (*NS, error) {
 	return &NS{name: name, h: nsHandle{fd: fd}}, nil
 }
 
-// isOpen reports whether the descriptor is open.
-func (ns *NS) isOpen() bool {
-	ns.h.mu.RLock()
-	defer ns.h.mu.RUnlock()
-	return !ns.h.closed
-}
-
 // close releases the descriptor; Do fails afterwards.
 func (h *nsHandle) close() error {
 	h.mu.Lock()
