@@ -84,10 +84,9 @@ func create(cfg Config) (*Bed, error) {
 	base := newBaseName()
 	b := &Bed{
 		cfg:    cfg,
-		Client: &NS{name: base + "-c"},
-		Server: &NS{name: base + "-s"},
+		Client: newNS(base + "-c"),
+		Server: newNS(base + "-s"),
 	}
-	b.Client.h.closed, b.Server.h.closed = true, true // not open yet
 
 	// One ip process in this namespace creates both namespaces and every
 	// veth pair, each end directly inside its namespace: nothing is ever
@@ -108,11 +107,9 @@ func create(cfg Config) (*Bed, error) {
 		return b, fmt.Errorf("testbed: create namespaces: %w\n%s", err, out)
 	}
 	for _, ns := range []*NS{b.Client, b.Server} {
-		opened, err := openNS(ns.name)
-		if err != nil {
+		if err := ns.open(); err != nil {
 			return b, err
 		}
-		ns.h.fd, ns.h.closed = opened.h.fd, false
 	}
 
 	// The two sides are independent until the links are up: configure

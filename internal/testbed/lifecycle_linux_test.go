@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mptcpx/mptcpx/internal/testenv"
-	"golang.org/x/sys/unix"
 )
 
 // helperEnv makes the helper tests below do their part; they are run by
@@ -50,11 +49,10 @@ func TestClose(t *testing.T) {
 	}
 	// Keep the server namespace alive past Close to look inside. The
 	// client namespace dies, and with its veth ends the pairs.
-	fd, err := unix.Open(netnsDir+"/"+b.Server.Name(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	held := newNS(b.Server.Name())
+	if err := held.open(); err != nil {
 		t.Fatal(err)
 	}
-	held := &NS{name: "held " + b.Server.Name(), h: nsHandle{fd: fd}}
 	defer held.h.close()
 
 	if err := b.Close(); err != nil {
@@ -74,7 +72,7 @@ func TestClose(t *testing.T) {
 	// The kernel destroys a namespace asynchronously once its last
 	// reference is gone.
 	var left []string
-	err = WaitFor(waitTimeout, func() (bool, error) {
+	err := WaitFor(waitTimeout, func() (bool, error) {
 		err := held.Do(func() error { left = interfaceNames(t); return nil })
 		return slices.Equal(left, []string{"lo"}), err
 	})

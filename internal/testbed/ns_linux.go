@@ -11,20 +11,29 @@ import (
 )
 
 // nsHandle holds an open file descriptor of the namespace (from
-// /run/netns/NAME). The descriptor keeps the namespace alive even after its
-// name is removed, so it is closed last.
+// /run/netns/NAME), which Do passes to setns(2). The descriptor is a
+// reference that keeps the namespace alive; Close releases it.
 type nsHandle struct {
 	mu     sync.RWMutex
 	fd     int
-	closed bool
+	closed bool // also while not yet opened
 }
 
-func openNS(name string) (*NS, error) {
-	fd, err := unix.Open(netnsDir+"/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// newNS returns a namespace handle for name that is not open yet.
+func newNS(name string) *NS {
+	return &NS{name: name, h: nsHandle{fd: -1, closed: true}}
+}
+
+// open opens the namespace's descriptor.
+func (ns *NS) open() error {
+	fd, err := unix.Open(netnsDir+"/"+ns.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("testbed: open namespace %s: %w", name, err)
+		return fmt.Errorf("testbed: open namespace %s: %w", ns.name, err)
 	}
-	return &NS{name: name, h: nsHandle{fd: fd}}, nil
+	ns.h.mu.Lock()
+	defer ns.h.mu.Unlock()
+	ns.h.fd, ns.h.closed = fd, false
+	return nil
 }
 
 // close releases the descriptor; Do fails afterwards.

@@ -39,7 +39,7 @@ func (ns *NS) WaitMPTCP(timeout time.Duration, cond func([]MPTCPSocket) bool) ([
 		return err == nil && cond(last), err
 	})
 	if err != nil {
-		return last, fmt.Errorf("%w; ss -Mi in %s showed %+v", err, ns.name, last)
+		return last, fmt.Errorf("%w; ss -Mi in %s showed %s", err, ns.name, describeMPTCP(last))
 	}
 	return last, nil
 }
@@ -69,6 +69,15 @@ func describeTCP(socks []TCPSocket) string {
 			s += fmt.Sprintf(" token=%08x id=%d", t.MPTCP.LocalToken, t.MPTCP.LocalID)
 		}
 		s += "]"
+	}
+	return s
+}
+
+// describeMPTCP summarizes MPTCP sockets for error messages.
+func describeMPTCP(socks []MPTCPSocket) string {
+	s := fmt.Sprintf("%d connections:", len(socks))
+	for _, m := range socks {
+		s += fmt.Sprintf(" [%s %s->%s token=%08x subflows=%d]", m.State, m.Local, m.Peer, m.Token, m.Subflows)
 	}
 	return s
 }
