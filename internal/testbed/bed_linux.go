@@ -92,13 +92,13 @@ func create(cfg Config) (*Bed, error) {
 	// veth pair, each end directly inside its namespace: nothing is ever
 	// visible in the caller's namespace, and the names only need to be
 	// unique within each bed.
-	lines := []string{"netns add " + b.Client.name, "netns add " + b.Server.name}
 	//
 	// The two ends get different interface indexes (each namespace counts
 	// its own). The kernel applies a link's carrier change at once only
 	// when the index differs from the peer's; otherwise it may wait up to
 	// a second, and until then the link drops every packet (measured: a
 	// lost SYN and a one-second retransmission).
+	lines := []string{"netns add " + b.Client.name, "netns add " + b.Server.name}
 	for p := range cfg.Paths {
 		lines = append(lines, fmt.Sprintf("link add %s index %d netns %s type veth peer name %s index %d netns %s",
 			Iface(p), clientIndex+p, b.Client.name, Iface(p), serverIndex+p, b.Server.name))
