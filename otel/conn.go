@@ -1,0 +1,241 @@
+package mptcpxotel
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/mptcpinfo"
+)
+
+// connTracer follows one connection. Its hooks are called one at a time
+// (the sampler serialises a connection's samples, and Established and
+// Closed come before the first and after the last), so it needs no lock.
+type connTracer struct {
+	t         *Tracer
+	span      trace.Span
+	recording bool // span.IsRecording(), which holds until End
+	role      conntrace.Role
+	start     time.Time
+
+	nc         net.Conn // the connection, once Established
+	registered bool     // nc is in spans
+	ser        *series  // where the metrics accumulate, once Established
+
+	subflows []subflowRef // the live subflows, in the order they were added
+
+	events, dropped int // span events added, and those over maxEvents
+
+	// What the span's end attributes report: the last values read.
+	fallback    conntrace.FallbackReason
+	subflowsMax int
+	token       uint32
+	haveToken   bool
+	bytes       [3]uint64 // sent, received, retransmitted
+	haveBytes   bool
+}
+
+// subflowRef ties a live subflow to the series of its local address.
+type subflowRef struct {
+	id uint32
+	as *addrSeries
+}
+
+var _ conntrace.ConnTracer = (*connTracer)(nil)
+
+func (t *Tracer) newConn(span trace.Span, role conntrace.Role, start time.Time) *connTracer {
+	return &connTracer{t: t, span: span, recording: span.IsRecording(), role: role, start: start}
+}
+
+// DialFailed ends the span with status Error and error.type.
+func (c *connTracer) DialFailed(err error, at time.Time) {
+	if c.recording {
+		c.span.SetAttributes(errorType(err))
+		c.span.SetStatus(codes.Error, err.Error())
+	}
+	c.span.End(trace.WithTimestamp(at))
+}
+
+// Established records the connection's addresses on the span, counts it in
+// mptcp.connection.active and makes its span reachable by ConnSpanContext.
+func (c *connTracer) Established(conn net.Conn, at time.Time) {
+	local, peer := addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr())
+	if c.recording && c.role == conntrace.RoleClient {
+		kv := make([]attribute.KeyValue, 0, 5)
+		if nt, ok := networkType(peer.Addr()); ok {
+			kv = append(kv, nt)
+		}
+		kv = appendLocal(kv, local)
+		kv = appendPeer(kv, peer)
+		c.span.SetAttributes(kv...)
+	}
+	c.nc = conn
+	if sc := c.span.SpanContext(); c.recording && sc.IsValid() {
+		spans.Store(conn, sc)
+		c.registered = true
+	}
+	c.ser = c.t.m.series(c.role, peer)
+	c.ser.connActive.Add(1)
+}
+
+// Sampled turns one sample into span events and metric updates. In steady
+// state (no subflow added or removed, no fallback) it allocates nothing.
+func (c *connTracer) Sampled(s *conntrace.Sample) {
+	ser, snap := c.ser, s.Snapshot
+	if ser == nil || snap == nil {
+		return
+	}
+	if s.Sent != 0 {
+		ser.sent.Add(s.Sent)
+	}
+	if s.Received != 0 {
+		ser.received.Add(s.Received)
+	}
+	if s.Retransmitted != 0 {
+		ser.retrans.Add(s.Retransmitted)
+	}
+	for _, i := range s.Added {
+		c.subflowAdded(s, &snap.Subflows[i])
+	}
+	for k := range s.Removed {
+		c.subflowRemoved(s, &s.Removed[k])
+	}
+	if s.FallbackChanged {
+		ser.fallbacks.Add(1)
+		if c.recording && c.event() {
+			c.span.AddEvent(eventFallback, trace.WithTimestamp(s.Time),
+				trace.WithAttributes(keyFallbackReason.String(s.Fallback.String())))
+		}
+	}
+
+	rtt := snap.Has(mptcpinfo.FieldTCPInfo) && c.t.m.rtt.Enabled(background)
+	for i, d := range s.SubflowDeltas {
+		sf := &snap.Subflows[i]
+		as := c.addrSeries(sf.ID)
+		if as == nil {
+			continue
+		}
+		if d.Sent != 0 {
+			as.sent.Add(d.Sent)
+		}
+		if d.Received != 0 {
+			as.received.Add(d.Received)
+		}
+		if rtt {
+			c.t.m.rtt.Record(background, sf.RTT().Seconds(), as.rttOpt...)
+		}
+	}
+
+	c.fallback, c.subflowsMax = s.Fallback, s.SubflowsMax
+	if snap.InfoLen > 0 && snap.MPTCP {
+		c.token, c.haveToken = snap.Info.Token, true
+	}
+	if snap.Has(mptcpinfo.FieldBytes) {
+		c.bytes = [3]uint64{snap.Info.BytesSent, snap.Info.BytesReceived, snap.Info.BytesRetrans}
+		c.haveBytes = true
+	}
+}
+
+// event reports whether the span takes one more event, and counts those it
+// does not take.
+func (c *connTracer) event() bool {
+	if c.events >= maxEvents {
+		c.dropped++
+		return false
+	}
+	c.events++
+	return true
+}
+
+func (c *connTracer) subflowAdded(s *conntrace.Sample, sf *mptcpinfo.Subflow) {
+	as := c.ser.addr(sf.Local.Addr().Unmap())
+	c.subflows = append(c.subflows, subflowRef{id: sf.ID, as: as})
+	c.ser.subActive.Add(1)
+	c.ser.subOpened.Add(1)
+	if c.recording && c.event() {
+		kv := make([]attribute.KeyValue, 0, 5)
+		kv = append(kv, keySubflowID.Int64(int64(sf.ID)))
+		kv = appendLocal(kv, unmap(sf.Local))
+		kv = appendPeer(kv, unmap(sf.Remote))
+		c.span.AddEvent(eventSubflowAdded, trace.WithTimestamp(s.Time), trace.WithAttributes(kv...))
+	}
+}
+
+func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSubflow) {
+	for i := range c.subflows {
+		if c.subflows[i].id == r.ID {
+			c.subflows = append(c.subflows[:i], c.subflows[i+1:]...)
+			c.ser.subActive.Add(-1)
+			c.ser.subClosed.Add(1)
+			break
+		}
+	}
+	if c.recording && c.event() {
+		kv := make([]attribute.KeyValue, 0, 8)
+		kv = append(kv, keySubflowID.Int64(int64(r.ID)),
+			keySubflowSent.Int64(int64(r.BytesSent)),
+			keySubflowRecv.Int64(int64(r.BytesReceived)),
+			keySubflowRTT.Float64(r.RTT.Seconds()))
+		kv = appendLocal(kv, unmap(r.Local))
+		kv = appendPeer(kv, unmap(r.Remote))
+		c.span.AddEvent(eventSubflowRemoved, trace.WithTimestamp(s.Time), trace.WithAttributes(kv...))
+	}
+}
+
+// addrSeries returns the series of the live subflow id.
+func (c *connTracer) addrSeries(id uint32) *addrSeries {
+	for i := range c.subflows {
+		if c.subflows[i].id == id {
+			return c.subflows[i].as
+		}
+	}
+	return nil
+}
+
+// Closed counts the subflows still open as closed, records the duration,
+// sets the span's end attributes and ends it.
+func (c *connTracer) Closed(at time.Time) {
+	fallback := c.fallback != conntrace.FallbackNone
+	if ser := c.ser; ser != nil {
+		n := int64(len(c.subflows))
+		ser.subActive.Add(-n)
+		ser.subClosed.Add(n)
+		ser.connActive.Add(-1)
+		if c.t.m.duration.Enabled(background) {
+			fb := 0
+			if fallback {
+				fb = 1
+			}
+			c.t.m.duration.Record(background, at.Sub(c.start).Seconds(), ser.durationOpt[fb]...)
+		}
+		if c.t.m.peer {
+			ser.done.Store(true)
+		}
+		c.subflows = nil
+	}
+	if c.registered {
+		spans.Delete(c.nc)
+	}
+	if c.recording {
+		kv := make([]attribute.KeyValue, 0, 7)
+		kv = append(kv, keyFallback.Bool(fallback), keySubflowsMax.Int(c.subflowsMax))
+		if c.haveToken {
+			kv = append(kv, keyToken.String(fmt.Sprintf("%08x", c.token)))
+		}
+		if c.haveBytes {
+			kv = append(kv, keyBytesSent.Int64(int64(c.bytes[0])),
+				keyBytesReceived.Int64(int64(c.bytes[1])),
+				keyBytesRetrans.Int64(int64(c.bytes[2])))
+		}
+		if c.dropped > 0 {
+			kv = append(kv, keyEventsDropped.Int(c.dropped))
+		}
+		c.span.SetAttributes(kv...)
+	}
+	c.span.End(trace.WithTimestamp(at))
+}

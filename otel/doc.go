@@ -1,0 +1,85 @@
+// Package mptcpxotel is the OpenTelemetry instrumentation of mptcpx: one
+// span per connection, span events when subflows come and go or the
+// connection falls back to TCP, and metrics on connections, subflows and
+// bytes, all fed by the samples mptcpx takes of the kernel's MPTCP state.
+//
+// The package lives in the otel directory of the module
+// (github.com/mptcpx/mptcpx/otel) but is named mptcpxotel, so that a program
+// can import it next to go.opentelemetry.io/otel without renaming either.
+//
+// NewTracer returns a Tracer, which implements conntrace.Tracer; install
+// it with mptcpx.WithTracer. It records through the global OpenTelemetry
+// providers unless WithTracerProvider or WithMeterProvider say otherwise.
+// With the default no-op providers it costs a few atomic additions per
+// sample.
+//
+// # Span
+//
+// mptcp.connection, kind Internal, from the dial's start (or the accept) to
+// Close. A dialed connection's parent is the span in the context given to
+// DialContext, so an http.Client request span shows the connection it
+// opened; an accepted connection starts a trace of its own. Attributes:
+//
+//	network.transport        "tcp"
+//	network.type             "ipv4" or "ipv6" (IPv4-mapped addresses count as IPv4)
+//	network.local.address    network.local.port
+//	network.peer.address     network.peer.port
+//	server.address           server.port: the dialed host and port (the local end on the server side)
+//	mptcp.role               "client" or "server"
+//
+// and, when the connection closes:
+//
+//	mptcp.token              the kernel's connection token, 8 hex digits, as ip mptcp monitor and ss print it (MPTCP connections only)
+//	mptcp.fallback           true when the connection was or became plain TCP
+//	mptcp.subflows.max       the most subflows seen at once
+//	mptcp.bytes.sent         mptcp_info's byte counters at the last sample (Linux 6.5+)
+//	mptcp.bytes.received
+//	mptcp.bytes.retransmitted
+//	mptcp.events.dropped     span events not recorded (only when over 128)
+//
+// A failed dial ends the span with status Error and error.type: "timeout",
+// "canceled", the errno name (ECONNREFUSED, ENETUNREACH, ...) or the error's
+// Go type.
+//
+// # Span events
+//
+// Timestamped at the sample that saw the change; at most 128 per span:
+//
+//	mptcp.subflow.added      mptcp.subflow.id, network.local.address/port, network.peer.address/port
+//	mptcp.subflow.removed    mptcp.subflow.id, mptcp.subflow.bytes.sent, mptcp.subflow.bytes.received,
+//	                         mptcp.subflow.rtt (seconds, float), network.local.*, network.peer.*
+//	mptcp.fallback           mptcp.fallback.reason: not_negotiated, mid_connection or mptcp_unavailable
+//
+// # Metrics
+//
+//	name                        kind           unit          attributes
+//	mptcp.connection.active     UpDownCounter  {connection}  mptcp.role
+//	mptcp.connection.duration   Histogram      s             mptcp.role, mptcp.fallback
+//	mptcp.connection.fallbacks  Counter        {connection}  mptcp.role
+//	mptcp.subflow.active        UpDownCounter  {subflow}     mptcp.role
+//	mptcp.subflow.opened        Counter        {subflow}     mptcp.role
+//	mptcp.subflow.closed        Counter        {subflow}     mptcp.role
+//	mptcp.io                    Counter        By            mptcp.role, network.io.direction
+//	mptcp.retransmitted         Counter        By            mptcp.role
+//	mptcp.subflow.io            Counter        By            mptcp.role, network.io.direction, network.local.address
+//	mptcp.subflow.rtt           Histogram      s             mptcp.role, network.local.address
+//
+// The counters and up-down counters are observable instruments: the values
+// are accumulated as samples arrive and reported when a reader collects
+// (the data are the same as a synchronous counter's: cumulative sums). The
+// counters add up: mptcp.io counts every byte once, from mptcp_info's byte
+// counters on Linux 6.5+; mptcp.subflow.closed counts the subflows still
+// open when their connection closes, so opened minus closed is active.
+// mptcp.connection.duration is measured from the dial's start (or the
+// accept) to Close, like the span. mptcp.subflow.rtt takes one value per
+// subflow per sample.
+//
+// WithPeerAttributes adds network.peer.address and network.peer.port to
+// every metric: one set of series per connection, for small deployments.
+//
+// # HTTP servers
+//
+// ConnContext, assigned to http.Server.ConnContext, makes a request's
+// connection available to its handler through ConnFromContext, and
+// ConnSpanContext finds the connection's span, to link a request's span to.
+package mptcpxotel

@@ -1,0 +1,50 @@
+package mptcpxotel
+
+import "go.opentelemetry.io/otel/attribute"
+
+// The names of the telemetry contract. They are API: dashboards and alerts
+// are built on them.
+
+// Span and span event names.
+const (
+	spanName            = "mptcp.connection"
+	eventSubflowAdded   = "mptcp.subflow.added"
+	eventSubflowRemoved = "mptcp.subflow.removed"
+	eventFallback       = "mptcp.fallback"
+)
+
+// Metric names.
+const (
+	metricConnActive    = "mptcp.connection.active"
+	metricConnDuration  = "mptcp.connection.duration"
+	metricConnFallbacks = "mptcp.connection.fallbacks"
+	metricSubActive     = "mptcp.subflow.active"
+	metricSubOpened     = "mptcp.subflow.opened"
+	metricSubClosed     = "mptcp.subflow.closed"
+	metricIO            = "mptcp.io"
+	metricRetransmitted = "mptcp.retransmitted"
+	metricSubIO         = "mptcp.subflow.io"
+	metricSubRTT        = "mptcp.subflow.rtt"
+)
+
+// Attribute keys of this package. The network.*, server.* and error.type
+// keys come from the OpenTelemetry semantic conventions (package semconv).
+const (
+	keyRole           = attribute.Key("mptcp.role")
+	keyToken          = attribute.Key("mptcp.token")
+	keyFallback       = attribute.Key("mptcp.fallback")
+	keyFallbackReason = attribute.Key("mptcp.fallback.reason")
+	keySubflowsMax    = attribute.Key("mptcp.subflows.max")
+	keyBytesSent      = attribute.Key("mptcp.bytes.sent")
+	keyBytesReceived  = attribute.Key("mptcp.bytes.received")
+	keyBytesRetrans   = attribute.Key("mptcp.bytes.retransmitted")
+	keySubflowID      = attribute.Key("mptcp.subflow.id")
+	keySubflowSent    = attribute.Key("mptcp.subflow.bytes.sent")
+	keySubflowRecv    = attribute.Key("mptcp.subflow.bytes.received")
+	keySubflowRTT     = attribute.Key("mptcp.subflow.rtt")
+	keyEventsDropped  = attribute.Key("mptcp.events.dropped")
+)
+
+// maxEvents is the most span events one connection span holds. Later
+// events are counted in mptcp.events.dropped instead.
+const maxEvents = 128
