@@ -1,0 +1,166 @@
+package testbed
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestMultipath connects through beds of 2 and 3 paths, IPv4 and IPv6, and
+// checks with ss that the connection gets one subflow per path, each from
+// the client's address on that path, and that the data arrives intact. The
+// beds run in parallel: same addresses, separate worlds.
+func TestMultipath(t *testing.T) {
+	for _, paths := range []int{2, 3} {
+		for _, v6 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("paths=%d/ipv6=%v", paths, v6), func(t *testing.T) {
+				t.Parallel()
+				b := New(t, Config{Paths: paths, IPv6: v6})
+				ln := listenMPTCP(t, b)
+				res := sink(ln)
+				c := dialMPTCP(t, b, ln)
+				st := newStream(c, 1)
+				// The path manager adds subflows once the connection is
+				// fully established, which takes the first data.
+				st.send(t, 1)
+
+				conn := clientConn(t, b)
+				subs := waitSubflows(t, b, conn.Token, paths)
+				var locals []netip.Addr
+				for _, s := range subs {
+					locals = append(locals, s.Local.Addr())
+					if s.Peer.Addr() != b.ServerAddr(0) {
+						t.Errorf("subflow %s -> %s: peer is not the address dialled, %s", s.Local, s.Peer, b.ServerAddr(0))
+					}
+				}
+				for p := range paths {
+					if !slices.Contains(locals, b.ClientAddr(p)) {
+						t.Errorf("no subflow from path %d's address %s; subflows from %v", p, b.ClientAddr(p), locals)
+					}
+				}
+				conn = clientConn(t, b)
+				if conn.Subflows != paths-1 {
+					t.Errorf("ss -Mi: subflows:%d, want %d (the subflows besides the initial one)", conn.Subflows, paths-1)
+				}
+
+				st.send(t, 4<<20)
+				var total uint64
+				for _, s := range waitAcked(t, b, conn.Token, st.n) {
+					total += s.BytesSent
+				}
+				if total < uint64(st.n) {
+					t.Errorf("the subflows sent %d bytes in all, less than the %d the connection carried", total, st.n)
+				}
+				st.finish(t, res)
+			})
+		}
+	}
+}
+
+// TestDeleteEndpoint removes a path's endpoint during a connection: the
+// kernel closes that path's subflow, the connection keeps working, and adding
+// the endpoint again brings a new subflow.
+func TestDeleteEndpoint(t *testing.T) {
+	b := New(t, Config{Paths: 3})
+	ln := listenMPTCP(t, b)
+	res := sink(ln)
+	st := newStream(dialMPTCP(t, b, ln), 2)
+	st.send(t, 1)
+	token := clientConn(t, b).Token
+	waitSubflows(t, b, token, 3)
+
+	if err := b.DeleteEndpoint(2); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range waitSubflows(t, b, token, 2) {
+		if s.Local.Addr() == b.ClientAddr(2) {
+			t.Errorf("subflow from the deleted endpoint's address %s is still established", s.Local)
+		}
+	}
+	if err := b.AddEndpoint(2); err != nil {
+		t.Fatal(err)
+	}
+	subs := waitSubflows(t, b, token, 3)
+	ids := []int{}
+	for _, s := range subs {
+		ids = append(ids, s.MPTCP.LocalID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []int{0, 1, 2}) {
+		t.Errorf("local address ids of the subflows = %v, want [0 1 2]", ids)
+	}
+
+	st.send(t, 1<<20)
+	st.finish(t, res)
+}
+
+// TestServerSignal lets the server announce its extra addresses: the client
+// opens a subflow to each of them.
+func TestServerSignal(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ipv6=%v", v6), func(t *testing.T) {
+			b := New(t, Config{Paths: 3, IPv6: v6, ServerSignal: true})
+			if out, err := b.Client.Run("ip", "mptcp", "endpoint", "show"); err != nil || strings.TrimSpace(out) != "" {
+				t.Fatalf("client endpoints = %q, %v; want none in signal mode", out, err)
+			}
+			ln := listenMPTCP(t, b)
+			res := sink(ln)
+			st := newStream(dialMPTCP(t, b, ln), 3)
+			st.send(t, 1)
+			token := clientConn(t, b).Token
+			subs := waitSubflows(t, b, token, 3)
+			var peers []netip.Addr
+			for _, s := range subs {
+				peers = append(peers, s.Peer.Addr())
+			}
+			for p := range 3 {
+				if !slices.Contains(peers, b.ServerAddr(p)) {
+					t.Errorf("no subflow to the server's path %d address %s; subflows to %v", p, b.ServerAddr(p), peers)
+				}
+			}
+			if conn := clientConn(t, b); conn.AddAddrAccepted != 2 {
+				t.Errorf("ss -Mi: add_addr_accepted:%d, want 2", conn.AddAddrAccepted)
+			}
+			st.send(t, 1<<20)
+			st.finish(t, res)
+		})
+	}
+}
+
+// TestRateLimit limits path 0 with tbf: data also flows over path 1, and
+// the limited path carries less than the free one.
+func TestRateLimit(t *testing.T) {
+	b := New(t, Config{Paths: 2, RateLimit: map[int]string{0: "20mbit"}})
+	for _, ns := range []*NS{b.Client, b.Server} {
+		out, err := ns.Run("tc", "qdisc", "show", "dev", Iface(0))
+		if err != nil || !strings.Contains(out, "tbf") || !strings.Contains(out, "20Mbit") {
+			t.Fatalf("%s: tc qdisc show dev %s = %q, %v; want a 20Mbit tbf", ns, Iface(0), out, err)
+		}
+		if out, err := ns.Run("tc", "qdisc", "show", "dev", Iface(1)); err != nil || strings.Contains(out, "tbf") {
+			t.Fatalf("%s: tc qdisc show dev %s = %q, %v; want no tbf", ns, Iface(1), out, err)
+		}
+	}
+	ln := listenMPTCP(t, b)
+	res := sink(ln)
+	st := newStream(dialMPTCP(t, b, ln), 4)
+	st.send(t, 1)
+	token := clientConn(t, b).Token
+	waitSubflows(t, b, token, 2)
+
+	st.send(t, 16<<20)
+	sent := map[netip.Addr]uint64{}
+	for _, s := range waitAcked(t, b, token, st.n) {
+		sent[s.Local.Addr()] += s.BytesSent
+	}
+	t.Logf("bytes sent per local address: %v", sent)
+	limited, free := sent[b.ClientAddr(0)], sent[b.ClientAddr(1)]
+	if limited == 0 || free == 0 {
+		t.Errorf("bytes went over one path only: %v", sent)
+	}
+	if limited >= free {
+		t.Errorf("the rate-limited path sent %d bytes, the free one %d: the limit has no effect", limited, free)
+	}
+	st.finish(t, res)
+}
