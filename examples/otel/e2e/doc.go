@@ -1,0 +1,14 @@
+// Package e2e holds the end-to-end test of the examples httpserver and
+// httpclient against real backends: a Jaeger all-in-one (built from source
+// at the version internal/jaegertool pins, cached between runs) receives
+// their spans over OTLP, and a Prometheus server (the Debian package's
+// binary) scrapes their metrics. Everything listens on 127.0.0.1 only.
+//
+// The test is opt-in because its first run builds Jaeger, which takes
+// minutes; scripts/e2e at the repository root runs it:
+//
+//	MPTCPX_E2E=1 go test -race -v ./e2e
+//
+// MPTCPX_JAEGER and MPTCPX_PROMETHEUS name the binaries to use instead of
+// the cached build and the prometheus found in PATH.
+package e2e

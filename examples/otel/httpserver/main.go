@@ -1,0 +1,63 @@
+// Command httpserver is an HTTP server on an MPTCP listener: mptcpx traces
+// every connection it accepts and records its metrics, and the standard
+// OTEL_* environment variables choose where they go, for example:
+//
+//	OTEL_SERVICE_NAME=httpserver OTEL_TRACES_EXPORTER=otlp \
+//	OTEL_METRICS_EXPORTER=prometheus OTEL_EXPORTER_PROMETHEUS_PORT=9464 \
+//	go run ./httpserver -addr 127.0.0.1:8080
+//
+// GET /?n=N answers N random bytes; the Mptcp response header says whether
+// the request came on a Multipath TCP connection. SIGINT or SIGTERM stops
+// the server gracefully and flushes the telemetry.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/examples/otel/otelenv"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	shutdown, err := otelenv.Setup(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shutdown(context.Background())
+
+	ln, err := mptcpx.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("listening on %s", ln.Addr())
+	srv := &http.Server{Handler: http.HandlerFunc(serve), ConnContext: mptcpx.ConnContext}
+	go func() { <-ctx.Done(); srv.Shutdown(context.Background()) }()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		log.Print(err)
+	}
+}
+
+// serve answers n random bytes, n from the query.
+func serve(w http.ResponseWriter, r *http.Request) {
+	if c, ok := mptcpx.FromContext(r.Context()); ok {
+		mp, _ := c.MultipathTCP()
+		w.Header().Set("Mptcp", strconv.FormatBool(mp))
+	}
+	n, _ := strconv.ParseInt(r.FormValue("n"), 10, 64)
+	w.Header().Set("Content-Length", strconv.FormatInt(max(n, 0), 10))
+	io.CopyN(w, rand.Reader, n)
+}

@@ -1,0 +1,41 @@
+// Package otelenv sets up the OpenTelemetry SDK the way the standard OTEL_*
+// environment variables describe, as any instrumented program would: it is
+// not specific to mptcpx. autoexport picks the span exporter from
+// OTEL_TRACES_EXPORTER (otlp by default, console, none) and the metric
+// reader from OTEL_METRICS_EXPORTER (otlp by default, prometheus, console,
+// none); OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES name the program.
+package otelenv
+
+import (
+	"context"
+	"errors"
+
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+// Setup installs global tracer and meter providers that export through the
+// exporters the environment names. mptcpx records through the global
+// providers unless told otherwise. The returned function flushes what is
+// still buffered and stops the exporters (for the prometheus exporter, its
+// HTTP server): call it before the program exits, after the last
+// connection is closed, so that the connection spans are sent.
+func Setup(ctx context.Context) (shutdown func(context.Context) error, err error) {
+	spans, err := autoexport.NewSpanExporter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := autoexport.NewMetricReader(ctx)
+	if err != nil {
+		return nil, errors.Join(err, spans.Shutdown(ctx))
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(spans))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics))
+	otel.SetTracerProvider(tp)
+	otel.SetMeterProvider(mp)
+	return func(ctx context.Context) error {
+		return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx))
+	}, nil
+}
