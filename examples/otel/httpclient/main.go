@@ -28,47 +28,32 @@ import (
 )
 
 func main() {
-	url := flag.String("url", "http://127.0.0.1:8080/?n=1048576", "URL to GET")
+	target := flag.String("url", "http://127.0.0.1:8080/?n=1048576", "URL to GET")
 	n := flag.Int("n", 10, "number of requests; 0: until interrupted")
 	every := flag.Duration("every", time.Second, "time between requests")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	shutdown, err := otelenv.Setup(ctx)
+	shutdown := otelenv.Setup(ctx)
+	defer shutdown()
+	req, err := http.NewRequest(http.MethodGet, *target, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer shutdown(context.Background())
 
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = mptcpx.NewDialer(nil).DialContext
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
+	client := &http.Client{Transport: &http.Transport{DialContext: mptcpx.NewDialer(nil).DialContext}}
+	defer client.CloseIdleConnections() // ends the connection spans before shutdown flushes them
 	for i := 0; (*n == 0 || i < *n) && ctx.Err() == nil; i++ {
-		if err := get(ctx, client, *url); err != nil {
+		ctx, span := otel.Tracer("httpclient").Start(ctx, "GET") // the connection's parent
+		resp, err := client.Do(req.WithContext(ctx))
+		if err == nil {
+			got, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			log.Printf("%s, %d bytes, Mptcp %s, trace %s", resp.Status, got, resp.Header.Get("Mptcp"), span.SpanContext().TraceID())
+		} else {
 			log.Print(err)
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(*every):
-		}
+		span.End()
+		time.Sleep(*every)
 	}
-}
-
-// get makes one request under a span of its own and reads the response.
-func get(ctx context.Context, client *http.Client, url string) error {
-	ctx, span := otel.Tracer("httpclient").Start(ctx, "GET")
-	defer span.End()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	n, err := io.Copy(io.Discard, resp.Body)
-	log.Printf("%s, %d bytes, Mptcp %s, trace %s", resp.Status, n, resp.Header.Get("Mptcp"), span.SpanContext().TraceID())
-	return err
 }

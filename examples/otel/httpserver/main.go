@@ -33,11 +33,8 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	shutdown, err := otelenv.Setup(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer shutdown(context.Background())
+	shutdown := otelenv.Setup(ctx)
+	defer shutdown()
 
 	ln, err := mptcpx.Listen("tcp", *addr)
 	if err != nil {

@@ -9,6 +9,7 @@ package otelenv
 import (
 	"context"
 	"errors"
+	"log"
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
@@ -17,25 +18,30 @@ import (
 )
 
 // Setup installs global tracer and meter providers that export through the
-// exporters the environment names. mptcpx records through the global
-// providers unless told otherwise. The returned function flushes what is
-// still buffered and stops the exporters (for the prometheus exporter, its
-// HTTP server): call it before the program exits, after the last
-// connection is closed, so that the connection spans are sent.
-func Setup(ctx context.Context) (shutdown func(context.Context) error, err error) {
+// exporters the environment names; mptcpx records through the global
+// providers unless told otherwise. When the environment names an exporter
+// that cannot be set up, Setup logs why and exits, as fits an example.
+//
+// The returned function flushes what is still buffered and stops the
+// exporters (for the prometheus exporter, its HTTP server): call it before
+// the program exits, after the last connection is closed, so that the
+// connection spans are sent.
+func Setup(ctx context.Context) (shutdown func()) {
 	spans, err := autoexport.NewSpanExporter(ctx)
 	if err != nil {
-		return nil, err
+		log.Fatal(err)
 	}
 	metrics, err := autoexport.NewMetricReader(ctx)
 	if err != nil {
-		return nil, errors.Join(err, spans.Shutdown(ctx))
+		log.Fatal(err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics))
 	otel.SetTracerProvider(tp)
 	otel.SetMeterProvider(mp)
-	return func(ctx context.Context) error {
-		return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx))
-	}, nil
+	return func() {
+		if err := errors.Join(tp.Shutdown(context.Background()), mp.Shutdown(context.Background())); err != nil {
+			log.Print(err)
+		}
+	}
 }
