@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,7 +24,7 @@ const (
 	responseSize = 256 << 10 // bytes the client asks for per request
 	plainSize    = 1000      // bytes the plain-TCP request asks for
 	headerSlack  = 1024      // upper bound of one request's or response's HTTP overhead
-	rateWindow   = "30s"     // the dashboard's $__rate_interval: 30 scrapes
+	rateWindow   = "1m"      // the dashboard's $__rate_interval: 60 scrapes
 )
 
 // TestEndToEnd runs the httpserver and httpclient examples with the
@@ -134,16 +135,15 @@ func TestEndToEnd(t *testing.T) {
 	// Every dashboard panel has data, and the fallback-rate panel shows
 	// the server's fallback.
 	err = eventually(time.Minute, func(ctx context.Context) error {
+		var errs []error
 		for _, q := range panels {
 			s, err := prom.hasData(ctx, q, rateWindow)
-			if err != nil {
-				return err
+			if err == nil && q.Panel == "Fallback rate" && !positiveFor(s, "mptcp_role", "server") {
+				err = fmt.Errorf("panel %q: no positive value for the server: %v", q.Panel, s)
 			}
-			if q.Panel == "Fallback rate" && !positiveFor(s, "mptcp_role", "server") {
-				return fmt.Errorf("panel %q: no positive value for the server: %v", q.Panel, s)
-			}
+			errs = append(errs, err)
 		}
-		return nil
+		return errors.Join(errs...)
 	})
 	if err != nil {
 		t.Fatalf("dashboard: %v", err)
