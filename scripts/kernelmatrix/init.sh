@@ -28,8 +28,9 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /dev/shm
 
 # Keep kernel messages (link up, module loading) off the console: they
-# would interleave with the test output the host parses.
-dmesg -n 1
+# would interleave with the test output the host parses. The kernel
+# argument matrix.debug keeps them.
+grep -q matrix.debug /proc/cmdline || dmesg -n 1
 
 ip link set lo up
 
@@ -42,12 +43,20 @@ if [ -f /modules/order ]; then
 	done </modules/order
 fi
 
-sysctl -q -w net.mptcp.enabled=1 || echo "MPTCPX-MATRIX ERROR sysctl net.mptcp.enabled=1 failed"
+# Debian's 5.10 kernels are built without MPTCP (no net.mptcp sysctls):
+# the tests then see socket(IPPROTO_MPTCP) fail with EPROTONOSUPPORT.
+if [ -e /proc/sys/net/mptcp/enabled ]; then
+	echo 1 >/proc/sys/net/mptcp/enabled || echo "MPTCPX-MATRIX ERROR cannot set net.mptcp.enabled=1"
+else
+	echo "MPTCPX-MATRIX NOTE the kernel has no MPTCP (no /proc/sys/net/mptcp)"
+fi
 
 # The matrix settings for the tests (strict mode, kernel label, timeout).
 . /etc/matrix.env
 export MPTCPX_STRICT MPTCPX_KERNEL_MATRIX MPTCPX_KERNEL_MATRIX_KERNEL
 
+# The firmware leaves escape sequences on the console line: start afresh.
+echo
 echo "MPTCPX-MATRIX KERNEL $(uname -r)"
 while read -r name bin; do
 	[ -n "$name" ] || continue
@@ -56,6 +65,7 @@ while read -r name bin; do
 	"/tests/bin/$bin" -test.v -test.timeout "$MATRIX_TEST_TIMEOUT" $MATRIX_TEST_ARGS 2>&1
 	rc=$?
 	cd /
+	echo
 	echo "MPTCPX-MATRIX END $name exit=$rc"
 done </tests/list
 echo "MPTCPX-MATRIX DONE"
