@@ -1,0 +1,152 @@
+// Package conntrace is how mptcpx tells an instrumentation what happens to
+// its connections: plain hooks, called by the dialer, the listener and the
+// shared sampler, that know nothing of any telemetry backend. The otel
+// package implements them with OpenTelemetry; a program may implement them
+// itself (for logs, tests or another backend) and install them with
+// mptcpx.WithTracer.
+//
+// Hooks run on the goroutine that dialed, accepted or closed the connection,
+// or on the sampler's goroutine. They must be quick and must not block: the
+// sampler serves every connection of the process. A Sample and everything it
+// points to are valid only during the call; copy what must be kept.
+package conntrace
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/mptcpx/mptcpx/mptcpinfo"
+)
+
+// Role says which side of the handshake a connection is on.
+type Role uint8
+
+const (
+	RoleClient Role = iota // opened by a Dialer
+	RoleServer             // accepted by a Listener
+)
+
+func (r Role) String() string {
+	if r == RoleServer {
+		return "server"
+	}
+	return "client"
+}
+
+// Tracer is told of every connection a Dialer or Listener makes and returns
+// the hooks that follow it.
+type Tracer interface {
+	// DialStart is called before a dial. The returned context is the one
+	// the dial uses (a tracer may put its span in it). ConnTracer may be
+	// nil to follow nothing.
+	DialStart(ctx context.Context, start DialStart) (context.Context, ConnTracer)
+	// Accepted is called for each connection a Listener accepts.
+	Accepted(conn net.Conn, start time.Time) ConnTracer
+}
+
+// DialStart describes a dial about to begin.
+type DialStart struct {
+	Network, Address string
+	Time             time.Time
+}
+
+// ConnTracer follows one connection.
+type ConnTracer interface {
+	// DialFailed ends a dial that opened nothing.
+	DialFailed(err error, at time.Time)
+	// Established is called once the connection exists, before its first
+	// sample.
+	Established(conn net.Conn, at time.Time)
+	// Sampled is called for every sample of the connection: the first,
+	// taken at once, the periodic ones, and the final one before Close
+	// (Sample.Final). Never after Closed.
+	Sampled(s *Sample)
+	// Closed is called once, after the final sample, before the socket
+	// is closed.
+	Closed(at time.Time)
+}
+
+// FallbackReason says why a connection is plain TCP.
+type FallbackReason uint8
+
+const (
+	FallbackNone FallbackReason = iota
+	// FallbackNotNegotiated: MPTCP was asked for but the handshake ended
+	// without it (the server did not answer MP_CAPABLE, or the client of
+	// an MPTCP listener did not ask for it).
+	FallbackNotNegotiated
+	// FallbackMidConnection: the connection was MPTCP and fell back to
+	// TCP later (for example a middlebox stripped options; the kernel
+	// falls back on the remaining subflow).
+	FallbackMidConnection
+	// FallbackUnavailable: the local kernel could not open an MPTCP socket
+	// (no CONFIG_MPTCP, or sysctl net.mptcp.enabled=0), so the connection
+	// was made as plain TCP.
+	FallbackUnavailable
+)
+
+func (r FallbackReason) String() string {
+	switch r {
+	case FallbackNotNegotiated:
+		return "not_negotiated"
+	case FallbackMidConnection:
+		return "mid_connection"
+	case FallbackUnavailable:
+		return "mptcp_unavailable"
+	}
+	return "none"
+}
+
+// Sample is one reading of a connection's MPTCP state and what changed since
+// the previous one. The sampler reuses it: its slices are valid only during
+// the hook call.
+type Sample struct {
+	Time  time.Time
+	Role  Role
+	First bool // the first sample, taken when the connection was established
+	Final bool // the last sample, taken just before Close
+
+	// Snapshot is the kernel's answer. Subflow ids are the kernel's; on
+	// kernels that report none (5.16 to 6.4) the sampler numbers subflows
+	// itself, 1, 2, 3, ... in the order it first saw them.
+	Snapshot *mptcpinfo.Snapshot
+
+	// Added lists, as indexes into Snapshot.Subflows, the subflows seen for
+	// the first time (the initial one included).
+	Added []int
+	// Removed lists the subflows that disappeared since the previous
+	// sample, with the last counters that were read for them.
+	Removed []RemovedSubflow
+
+	// Fallback is the connection's fallback state; FallbackChanged is true
+	// in the one sample that first saw it.
+	Fallback        FallbackReason
+	FallbackChanged bool
+
+	// Sent, Received and Retransmitted are the bytes since the previous
+	// sample at the MPTCP level: from mptcp_info's byte counters where the
+	// kernel has them (6.5+), else from its sequence numbers (snd_una and
+	// rcv_nxt, 5.16+), else from the subflows. Zero in the first sample of
+	// a connection the sampler could not read before.
+	Sent, Received, Retransmitted uint64
+	// SubflowDeltas[i] are the bytes Snapshot.Subflows[i] carried since the
+	// previous sample (all of them for an added subflow).
+	SubflowDeltas []SubflowDelta
+	// SubflowsMax is the largest number of subflows seen at once so far.
+	SubflowsMax int
+}
+
+// SubflowDelta is what one subflow carried between two samples.
+type SubflowDelta struct {
+	Sent, Received uint64
+}
+
+// RemovedSubflow is a subflow that is gone, with what was last read of it.
+type RemovedSubflow struct {
+	ID                       uint32
+	Local, Remote            netip.AddrPort
+	BytesSent, BytesReceived uint64
+	RTT                      time.Duration
+}

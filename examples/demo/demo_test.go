@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/mptcpx/mptcpx/internal/testenv"
+)
+
+// TestMain fails the run if the demo leaves a goroutine behind.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func testConfig(paths int) config {
+	return config{Duration: time.Second, Paths: paths, Interval: 100 * time.Millisecond, Clients: 2, Size: 2 << 20}
+}
+
+// runDemo runs the demo and returns its report.
+func runDemo(t *testing.T, cfg config) string {
+	t.Helper()
+	var out strings.Builder
+	if err := run(context.Background(), cfg, &out); err != nil {
+		t.Fatalf("run: %v\nreport so far:\n%s", err, out.String())
+	}
+	t.Logf("report:\n%s", out.String())
+	return out.String()
+}
+
+// subflowLine matches a subflow line of the report.
+var subflowLine = regexp.MustCompile(`(?m)^    subflow (\d+)  (\S+) -> (\S+)  rtt \S+  sent ([0-9.]+ \S*B)  received ([0-9.]+ \S*B)`)
+
+// endLine matches the summary line of one end of a connection.
+var endLine = regexp.MustCompile(`(?m)^  (client|server) (\S+) -> (\S+)  (MPTCP  token 0x[0-9a-f]{8}  subflows max (\d+)|fallback \((\w+)\))`)
+
+func nonZero(size string) bool { return !strings.HasPrefix(size, "0 ") }
+
+// TestDemoLoopback runs the loopback demo for a second: both ends of the
+// MPTCP connections are reported as MPTCP with one subflow that carried
+// data, and the two fallback connections (a plain client, a plain server)
+// are reported as fallbacks with their reason.
+func TestDemoLoopback(t *testing.T) {
+	testenv.RequireMPTCP(t)
+	report := runDemo(t, testConfig(1))
+
+	if !strings.HasPrefix(report, "mptcpx demo: HTTP over Multipath TCP on loopback, 1s\n") {
+		t.Errorf("first line: want the loopback title")
+	}
+	if m := regexp.MustCompile(`transfer: 2 clients, (\d+) downloads \+ (\d+) uploads`).FindStringSubmatch(report); m == nil || m[1] == "0" || m[2] == "0" {
+		t.Errorf("transfer line: want downloads and uploads, got %q", m)
+	}
+
+	ends := endLine.FindAllStringSubmatch(report, -1)
+	var mptcp, clientFallback, serverFallback int
+	for _, e := range ends {
+		switch {
+		case e[5] != "":
+			mptcp++
+			if e[5] != "1" {
+				t.Errorf("%s: subflows max %s on loopback, want 1", e[0], e[5])
+			}
+		case e[6] == "not_negotiated" && e[1] == "client":
+			clientFallback++
+		case e[6] == "not_negotiated" && e[1] == "server":
+			serverFallback++
+		default:
+			t.Errorf("unexpected connection end: %s", e[0])
+		}
+	}
+	// Two MPTCP clients, each seen from both ends.
+	if mptcp != 4 {
+		t.Errorf("MPTCP connection ends: got %d, want 4", mptcp)
+	}
+	if clientFallback != 1 || serverFallback != 1 {
+		t.Errorf("fallbacks: %d client, %d server; want 1 and 1", clientFallback, serverFallback)
+	}
+
+	subflows := subflowLine.FindAllStringSubmatch(report, -1)
+	if len(subflows) != 4 {
+		t.Errorf("subflow lines: got %d, want 4 (one per MPTCP end)", len(subflows))
+	}
+	for _, sf := range subflows {
+		if sf[1] != "1" {
+			t.Errorf("%s: want subflow id 1", sf[0])
+		}
+		if !strings.HasPrefix(sf[2], "127.0.0.1:") || !strings.HasPrefix(sf[3], "127.0.0.1:") {
+			t.Errorf("%s: want loopback addresses", sf[0])
+		}
+		if !nonZero(sf[4]) || !nonZero(sf[5]) {
+			t.Errorf("%s: every subflow both sent and received requests or data", sf[0])
+		}
+	}
+	for _, want := range []string{"subflow 1 added", "fallback (not_negotiated)", "closed", "OpenTelemetry: this demo installs no OpenTelemetry SDK"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report does not mention %q", want)
+		}
+	}
+}
+
+// TestDemoPaths runs the demo between two network namespaces joined by two
+// links: every MPTCP end has two subflows, the second one from the client's
+// second address, data went over it, and the namespaces are gone after.
+func TestDemoPaths(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireMPTCP(t)
+	report := runDemo(t, testConfig(2))
+
+	if !strings.HasPrefix(report, "mptcpx demo: HTTP over Multipath TCP between two network namespaces joined by 2 links") {
+		t.Errorf("first line: want the namespaces title")
+	}
+	mptcp := 0
+	for _, e := range endLine.FindAllStringSubmatch(report, -1) {
+		if e[5] != "" {
+			mptcp++
+			if e[5] != "2" {
+				t.Errorf("%s: want subflows max 2", e[0])
+			}
+		}
+	}
+	if mptcp != 4 {
+		t.Errorf("MPTCP connection ends: got %d, want 4", mptcp)
+	}
+	second, carried := 0, false
+	for _, sf := range subflowLine.FindAllStringSubmatch(report, -1) {
+		if sf[1] != "2" {
+			continue
+		}
+		second++
+		client := sf[2]
+		if strings.HasPrefix(sf[2], "10.99.0.2:") { // the server end lists itself first
+			client = sf[3]
+		}
+		if !strings.HasPrefix(client, "10.99.1.1:") {
+			t.Errorf("%s: the second subflow should start at the client's second address 10.99.1.1", sf[0])
+		}
+		carried = carried || nonZero(sf[4]) && nonZero(sf[5])
+	}
+	if second != 4 {
+		t.Errorf("second subflows: got %d, want 4 (one per MPTCP end)", second)
+	}
+	if !carried {
+		t.Errorf("no second subflow carried data both ways")
+	}
+
+	for _, suffix := range []string{"-client", "-server"} {
+		name := filepath.Join("/run/netns", "mptcpx-demo-"+strconv.Itoa(os.Getpid())+suffix)
+		if _, err := os.Stat(name); err == nil {
+			t.Errorf("%s still exists after the demo", name)
+		}
+	}
+}
+
+// TestDemoUsage: configurations the demo refuses, as usage errors (exit
+// code 2), before anything is opened.
+func TestDemoUsage(t *testing.T) {
+	for _, cfg := range []config{
+		{Duration: time.Second, Paths: 9, Interval: time.Second, Clients: 1, Size: 1},
+		{Duration: time.Second, Paths: 0, Interval: time.Second, Clients: 1, Size: 1},
+		{Duration: 0, Paths: 1, Interval: time.Second, Clients: 1, Size: 1},
+		{Duration: time.Second, Paths: 1, Interval: 0, Clients: 1, Size: 1},
+	} {
+		var out strings.Builder
+		err := run(context.Background(), cfg, &out)
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%+v: got %v, want a usage error", cfg, err)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%+v: wrote %q", cfg, out.String())
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/mptcpx/mptcpx/conntrace"
+)
+
+// writeReport prints what happened: the set-up, the transfer, then every
+// connection with both of its ends (where both are traced), each end's
+// subflows and the timeline of what mptcpx saw, and where telemetry goes.
+func writeReport(w io.Writer, cfg config, nw *network, tr *transfer, rec *recorder, interrupted bool) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "mptcpx demo: HTTP over Multipath TCP %s, %v\n", nw.desc, cfg.Duration)
+	fmt.Fprintf(bw, "servers: MPTCP %s (mptcpx.Listen), plain TCP %s (net.Listen)\n", tr.mptcpAddr, tr.plainAddr)
+	fmt.Fprintf(bw, "transfer: %d clients, %d downloads + %d uploads of %s in %.2fs (%s), then %d requests that fall back to TCP\n",
+		cfg.Clients, tr.downloads, tr.uploads, size(uint64(cfg.Size)), tr.elapsed.Seconds(), size(uint64(tr.bytes)), tr.fallbackReqs)
+	if interrupted {
+		fmt.Fprintln(bw, "(interrupted: the transfer stopped early)")
+	}
+
+	rec.mu.Lock()
+	for i, group := range rec.connections() {
+		first := group[0]
+		from, to := first.self, first.peer
+		switch {
+		case len(group) == 2:
+			to = group[1].self
+		case first.role == "server":
+			from, to = first.peer, first.self
+		}
+		fmt.Fprintf(bw, "\nconn %d: %s -> %s\n", i+1, from, to)
+		for _, c := range group {
+			writeEnd(bw, c, rec.start)
+		}
+	}
+	rec.mu.Unlock()
+
+	fmt.Fprintln(bw, `
+OpenTelemetry: this demo installs no OpenTelemetry SDK and exports nothing; the report above
+comes from a conntrace.Tracer installed with mptcpx.WithTracer (which takes the place of the
+OpenTelemetry instrumentation). In your own program mptcpx sends its mptcp.connection spans and
+mptcp.* metrics to the globally registered providers (otel.SetTracerProvider,
+otel.SetMeterProvider) or to those given with WithTracerProvider and WithMeterProvider; see
+examples/httpserver and examples/httpclient, which export wherever the OTEL_* environment
+variables say (for example OTEL_EXPORTER_OTLP_ENDPOINT).`)
+	return bw.Flush()
+}
+
+// writeEnd prints one end of a connection: a summary line, its subflows and
+// its events.
+func writeEnd(w io.Writer, c *connRecord, start time.Time) {
+	fmt.Fprintf(w, "  %s %s -> %s  ", c.role, c.local, c.remote)
+	switch {
+	case c.fallback != conntrace.FallbackNone:
+		fmt.Fprintf(w, "fallback (%s): %s\n", c.fallback, fallbackWhy(c))
+	case c.mptcp:
+		fmt.Fprintf(w, "MPTCP  token 0x%08x  subflows max %d  sent %s  received %s\n",
+			c.token, c.subflowsMax, size(c.sent), size(c.recv))
+	default:
+		fmt.Fprintln(w, "no MPTCP state could be read")
+	}
+	for _, sf := range c.subflows {
+		rtt := "-"
+		if sf.rtt > 0 {
+			rtt = fmt.Sprintf("%.2fms", float64(sf.rtt)/float64(time.Millisecond))
+		}
+		state := ""
+		if sf.removed {
+			state = "  (removed)"
+		}
+		fmt.Fprintf(w, "    subflow %d  %s -> %s  rtt %s  sent %s  received %s%s\n",
+			sf.id, sf.local, sf.remote, rtt, size(sf.sent), size(sf.recv), state)
+	}
+	var ev strings.Builder
+	for i, e := range c.events {
+		if i > 0 {
+			ev.WriteString(", ")
+		}
+		fmt.Fprintf(&ev, "+%.3fs %s", e.at.Sub(start).Seconds(), e.what)
+	}
+	fmt.Fprintf(w, "    events  %s\n", ev.String())
+}
+
+// fallbackWhy says in words why a connection is plain TCP.
+func fallbackWhy(c *connRecord) string {
+	switch c.fallback {
+	case conntrace.FallbackNotNegotiated:
+		if c.role == "server" {
+			return "the client did not ask for MPTCP, plain TCP"
+		}
+		return "the server did not answer in MPTCP, plain TCP"
+	case conntrace.FallbackMidConnection:
+		return "the connection was MPTCP and fell back to TCP"
+	case conntrace.FallbackUnavailable:
+		return "this kernel cannot open MPTCP sockets (CONFIG_MPTCP, sysctl net.mptcp.enabled)"
+	}
+	return c.fallback.String()
+}
+
+// size formats a byte count with binary units.
+func size(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, u := float64(n)/unit, 0
+	for v >= unit && u < 3 {
+		v /= unit
+		u++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGT"[u])
+}

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package main
+
+// newNamespaces needs Linux network namespaces and MPTCP endpoints.
+func newNamespaces(paths int) (*network, error) {
+	return nil, &usageError{"-paths greater than 1 needs Linux (network namespaces and MPTCP endpoints)"}
+}

@@ -1,0 +1,176 @@
+// Command mptcpcat is netcat over Multipath TCP: it copies standard input to
+// a connection and the connection to standard output, and prints what the
+// kernel does with the connection to standard error every interval: whether
+// it is MPTCP or fell back to plain TCP, and each subflow with its id,
+// addresses, round-trip time and byte counters. Run it against a peer to
+// see whether a network gives you MPTCP, and over how many paths.
+//
+//	mptcpcat -l 127.0.0.1:5000                 # listen for one connection
+//	mptcpcat -interval 500ms 127.0.0.1:5000 < file
+//
+// When standard input ends, the sending half of the connection is closed
+// (the peer reads EOF) and the data from the peer is still read to its end.
+// Statistics are printed once connected, every interval, and once more
+// before exiting: when both directions are done, or on Ctrl-C.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/mptcpinfo"
+)
+
+func main() {
+	listen := flag.Bool("l", false, "listen on host:port and serve one connection, instead of dialing it")
+	interval := flag.Duration("interval", time.Second, "how often to print statistics to stderr (0: only at the end)")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: mptcpcat [-l] [-interval 1s] host:port")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 1 || *interval < 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(*listen, flag.Arg(0), *interval); err != nil {
+		fmt.Fprintln(os.Stderr, "mptcpcat:", err)
+		os.Exit(1)
+	}
+}
+
+func run(listen bool, addr string, interval time.Duration) error {
+	conn, err := connect(listen, addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	fmt.Fprintf(os.Stderr, "mptcpcat: connected %s -> %s\n", conn.LocalAddr(), conn.RemoteAddr())
+	printStats(conn)
+
+	sent := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(conn, os.Stdin) // splice(2) where stdin allows it
+		sent <- errors.Join(err, conn.CloseWrite())
+	}()
+	received := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(os.Stdout, conn)
+		received <- err
+	}()
+	interrupt := make(chan os.Signal, 1)
+	signal.Notify(interrupt, os.Interrupt)
+	defer signal.Stop(interrupt)
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
+
+	var errs []error
+	for pending := 2; pending > 0; {
+		select {
+		case <-tick:
+			printStats(conn)
+		case err := <-sent:
+			errs, pending = append(errs, err), pending-1
+		case err := <-received:
+			errs, pending = append(errs, err), pending-1
+		case <-interrupt:
+			printStats(conn)
+			return errors.New("interrupted")
+		}
+	}
+	printStats(conn)
+	return errors.Join(errs...)
+}
+
+// connect dials addr, or listens on it and accepts one connection.
+func connect(listen bool, addr string) (*mptcpx.Conn, error) {
+	if !listen {
+		c, err := mptcpx.Dial("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return c.(*mptcpx.Conn), nil
+	}
+	ln, err := mptcpx.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	fmt.Fprintf(os.Stderr, "mptcpcat: listening on %s\n", ln.Addr())
+	c, err := ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return c.(*mptcpx.Conn), nil
+}
+
+// printStats reads the connection's MPTCP state from the kernel and prints
+// it: one line for the connection, one per subflow.
+func printStats(c *mptcpx.Conn) {
+	s, err := c.Info()
+	if err != nil {
+		if !errors.Is(err, net.ErrClosed) {
+			fmt.Fprintln(os.Stderr, "mptcpcat:", err)
+		}
+		return
+	}
+	line := fmt.Sprintf("mptcpcat: %s -> %s  ", c.LocalAddr(), c.RemoteAddr())
+	switch {
+	case s.MPTCP:
+		line += fmt.Sprintf("MPTCP  token 0x%08x  subflows %d", s.Info.Token, len(s.Subflows))
+		if s.Has(mptcpinfo.FieldBytes) {
+			line += fmt.Sprintf("  sent %s  received %s  retransmitted %s",
+				size(s.Info.BytesSent), size(s.Info.BytesReceived), size(s.Info.BytesRetrans))
+		}
+	case s.Fallback:
+		line += "fallback to plain TCP: MPTCP was asked for but is not in use (peer or path without MPTCP)"
+	case s.Method == mptcpinfo.MethodProtocol:
+		line += "MPTCP, no statistics: this kernel has no MPTCP socket options (before 5.16)"
+	default:
+		line += "plain TCP: the peer did not ask for MPTCP"
+	}
+	fmt.Fprintln(os.Stderr, line)
+	for i := range s.Subflows {
+		sf := &s.Subflows[i]
+		rtt := "-"
+		if s.Has(mptcpinfo.FieldTCPInfo) {
+			rtt = fmt.Sprintf("%.2fms", float64(sf.RTT())/float64(time.Millisecond))
+		}
+		// After both directions are shut down the kernel lists a closed
+		// subflow in place of the others, its tcp_info zeroed.
+		if sf.State() == 7 { // TCP_CLOSE
+			fmt.Fprintln(os.Stderr, "mptcpcat:   subflow closed")
+			continue
+		}
+		id := sf.ID
+		if !s.Has(mptcpinfo.FieldSubflowID) { // before 6.5: number by position
+			id = uint32(i + 1)
+		}
+		fmt.Fprintf(os.Stderr, "mptcpcat:   subflow %d  %s -> %s  rtt %s  sent %s  received %s\n",
+			id, sf.Local, sf.Remote, rtt, size(sf.BytesSent()), size(sf.BytesReceived()))
+	}
+}
+
+// size formats a byte count with binary units.
+func size(n uint64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, u := float64(n)/1024, 0
+	for v >= 1024 && u < 3 {
+		v /= 1024
+		u++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGT"[u])
+}

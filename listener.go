@@ -1,0 +1,141 @@
+package mptcpx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Listener wraps a net.Listener so that the TCP connections it accepts are
+// *Conn values. Listen and NewListener return one, typed as net.Listener;
+// assert to *Listener to reach SetDeadline, File and SyscallConn.
+//
+// A Listener is safe for concurrent use.
+type Listener struct {
+	inner net.Listener
+	tcp   *net.TCPListener // inner, when it is one: Accept skips an interface conversion
+	cfg   *config
+}
+
+// Listen announces on the local network address, as net.Listen does, with
+// Multipath TCP requested (net.ListenConfig.SetMultipathTCP): the listener
+// accepts MPTCP and plain TCP clients alike. network must be "tcp", "tcp4"
+// or "tcp6". Where the kernel cannot open an MPTCP socket (no CONFIG_MPTCP,
+// or sysctl net.mptcp.enabled=0) the listener is plain TCP.
+//
+// The returned net.Listener is a *Listener.
+func Listen(network, address string, opts ...Option) (net.Listener, error) {
+	cfg := newConfig(opts)
+	if cfg.err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: cfg.err}
+	}
+	if err := checkNetwork(network); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(true)
+	ln, err := lc.Listen(context.Background(), network, address)
+	if err != nil {
+		return nil, err
+	}
+	return newListener(ln, cfg), nil
+}
+
+// NewListener wraps any listener: one built with net.ListenConfig (ask it
+// for MPTCP with SetMultipathTCP), one inherited from systemd, a TLS
+// listener's inner listener, and so on. Accept returns a *Conn for every
+// *net.TCPConn the inner listener accepts, MPTCP or not (plain TCP
+// connections are reported as fallbacks), and passes any other connection
+// through unchanged.
+//
+// The returned net.Listener is a *Listener. An invalid option is reported
+// by every Accept.
+func NewListener(inner net.Listener, opts ...Option) net.Listener {
+	return newListener(inner, newConfig(opts))
+}
+
+func newListener(inner net.Listener, cfg *config) *Listener {
+	l := &Listener{inner: inner, cfg: cfg}
+	l.tcp, _ = inner.(*net.TCPListener)
+	return l
+}
+
+// Accept waits for and returns the next connection: a *Conn when the inner
+// listener returns a *net.TCPConn, any other connection unchanged.
+func (l *Listener) Accept() (net.Conn, error) {
+	if err := l.cfg.err; err != nil {
+		return nil, l.opError("accept", err)
+	}
+	var tc *net.TCPConn
+	if l.tcp != nil {
+		var err error
+		if tc, err = l.tcp.AcceptTCP(); err != nil {
+			return nil, err
+		}
+	} else {
+		nc, err := l.inner.Accept()
+		if err != nil {
+			return nil, err
+		}
+		var ok bool
+		if tc, ok = nc.(*net.TCPConn); !ok {
+			return nc, nil
+		}
+	}
+	c := newConn(tc, roleServer)
+	c.tracker = l.cfg.accepted(c)
+	c.tracker.established(c)
+	return c, nil
+}
+
+// Close closes the inner listener. Connections already accepted stay open.
+func (l *Listener) Close() error { return l.inner.Close() }
+
+// Addr returns the inner listener's address.
+func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+
+// NetListener returns the wrapped listener.
+func (l *Listener) NetListener() net.Listener { return l.inner }
+
+// SetDeadline sets the inner listener's deadline for Accept, as
+// net.TCPListener.SetDeadline does. It fails with an error wrapping
+// errors.ErrUnsupported when the inner listener has no SetDeadline method.
+func (l *Listener) SetDeadline(t time.Time) error {
+	if d, ok := l.inner.(interface{ SetDeadline(time.Time) error }); ok {
+		return d.SetDeadline(t)
+	}
+	return l.unsupported("set", "SetDeadline")
+}
+
+// File returns a copy of the inner listener's file descriptor, as
+// net.TCPListener.File does. It fails with an error wrapping
+// errors.ErrUnsupported when the inner listener has no File method.
+func (l *Listener) File() (*os.File, error) {
+	if f, ok := l.inner.(interface{ File() (*os.File, error) }); ok {
+		return f.File()
+	}
+	return nil, l.unsupported("file", "File")
+}
+
+// SyscallConn returns the inner listener's raw connection, as
+// net.TCPListener.SyscallConn does. It fails with an error wrapping
+// errors.ErrUnsupported when the inner listener is not a syscall.Conn.
+func (l *Listener) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := l.inner.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, l.unsupported("raw-control", "SyscallConn")
+}
+
+func (l *Listener) unsupported(op, method string) error {
+	return l.opError(op, fmt.Errorf("mptcpx: the inner listener (%T) has no %s method: %w", l.inner, method, errors.ErrUnsupported))
+}
+
+func (l *Listener) opError(op string, err error) error {
+	a := l.inner.Addr()
+	return &net.OpError{Op: op, Net: a.Network(), Source: nil, Addr: a, Err: err}
+}

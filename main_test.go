@@ -1,0 +1,128 @@
+package mptcpx_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/testenv"
+)
+
+// TestMain fails the run if any test leaves a goroutine behind. Started
+// with MPTCPX_IDLE_SERVER=1, the test binary is instead the server process
+// of the many-connection benchmarks (see idleserver_test.go).
+func TestMain(m *testing.M) {
+	if os.Getenv(idleServerEnv) == "1" {
+		serveIdle()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// checkFDs fails t if the process holds more sockets when t ends than when
+// checkFDs was called. Call it first in a test, before anything registers
+// its own cleanup, and do not run such tests in parallel. Only sockets are
+// counted: the runtime opens other descriptors on its own (the poller, and
+// the pool of pipes that splice(2) goes through).
+func checkFDs(t *testing.T) {
+	t.Helper()
+	before := countFDs(t)
+	t.Cleanup(func() {
+		// Closing a socket releases its descriptor at once, but a
+		// goroutine still inside the poller may hold it briefly: wait for
+		// the count to settle before judging.
+		var after int
+		for range 100 {
+			if after = countFDs(t); after <= before {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("open sockets: %d before the test, %d after", before, after)
+	})
+}
+
+// countFDs returns how many sockets the process has open.
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count file descriptors: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
+// plainListen returns a TCP listener that does not accept MPTCP (net.Listen
+// does, by default, since Go 1.24).
+func plainListen(t testing.TB) net.Listener {
+	t.Helper()
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// plainDial dials address in plain TCP, whatever GODEBUG says.
+func plainDial(t testing.TB, address string) *net.TCPConn {
+	t.Helper()
+	var d net.Dialer
+	d.SetMultipathTCP(false)
+	c, err := d.Dial("tcp", address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// pair returns the two ends of one loopback MPTCP connection: the client
+// from mptcpx.Dial, the server from an mptcpx.Listener. Both are closed
+// when t ends.
+func pair(t testing.TB) (client, server *mptcpx.Conn) {
+	t.Helper()
+	testenv.RequireMPTCP(t)
+	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	errc := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			errc <- err
+			return
+		}
+		accepted <- c
+	}()
+	c, err := mptcpx.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var s net.Conn
+	select {
+	case s = <-accepted:
+	case err := <-errc:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return c.(*mptcpx.Conn), s.(*mptcpx.Conn)
+}

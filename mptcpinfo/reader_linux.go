@@ -1,0 +1,297 @@
+package mptcpinfo
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Reader reads the MPTCP state of sockets into caller-owned Snapshots. It
+// owns the buffers the kernel writes into and reuses them, so that in steady
+// state a Read allocates nothing. The zero Reader is ready to use. A Reader
+// is not safe for concurrent use: give each goroutine its own.
+type Reader struct {
+	// Method, when not MethodNone, chooses the rung of the kernel ladder
+	// instead of the one probed for this kernel: MethodSplit on a 6.5+
+	// kernel reads what a 5.16 kernel would give. Choose only rungs the
+	// running kernel has: a missing one answers like a fallback.
+	Method Method
+
+	// full holds, in one allocation, the mptcp_full_info header followed by
+	// the mptcp_subflow_info array and the tcp_info array, fullSlots
+	// elements each. It is []uint64 so that every part is 8-byte aligned.
+	full      []uint64
+	fullSlots int
+	// pinner keeps full from moving while the kernel writes through the raw
+	// addresses stored in the header.
+	pinner runtime.Pinner
+
+	// Buffers of the split rung: MPTCP_INFO, MPTCP_TCPINFO and
+	// MPTCP_SUBFLOW_ADDRS read twice.
+	info       [SizeofInfo / 8]uint64
+	tcp        []uint64
+	addrs      [2][]uint64
+	splitSlots int
+
+	// optlen lives here, not on the stack, so passing its address to the
+	// kernel never makes it escape.
+	optlen uint32
+
+	// Read's callback for RawConn.Control, bound once to avoid allocating a
+	// closure per call, and its arguments and result.
+	control func(fd uintptr)
+	target  *Snapshot
+	err     error
+}
+
+const (
+	sizeofTCPInfo = int(unsafe.Sizeof(TCPInfo{}))
+	// firstSlots is the room a new Reader makes for subflows: loopback and
+	// the common two-path cases need no second call.
+	firstSlots = 4
+	// maxAttempts bounds the re-reads when subflows come and go between the
+	// kernel's answers.
+	maxAttempts = 4
+)
+
+var errNilConn = errors.New("mptcpinfo: nil syscall.RawConn")
+
+// Read samples the socket behind rc (from SyscallConn) into s, replacing its
+// contents. The socket's descriptor stays valid for the whole call: Read goes
+// through rc.Control, so a concurrent Close waits, and a closed connection
+// gives the error Control returns.
+func (r *Reader) Read(rc syscall.RawConn, s *Snapshot) error {
+	if rc == nil {
+		return errNilConn
+	}
+	if r.control == nil {
+		r.control = r.controlFD
+	}
+	r.target, r.err = s, nil
+	err := rc.Control(r.control)
+	r.target = nil
+	if err != nil {
+		return err
+	}
+	return r.err
+}
+
+func (r *Reader) controlFD(fd uintptr) { r.err = r.ReadFD(int(fd), r.target) }
+
+// ReadFD samples the socket with descriptor fd into s. The caller keeps fd
+// open for the duration of the call.
+//
+// A socket that is plain TCP gives a nil error and a Snapshot with MPTCP
+// false: Fallback true when it was opened as MPTCP (the peer did not
+// negotiate MPTCP, or the connection fell back later), false when it never
+// asked for MPTCP.
+func (r *Reader) ReadFD(fd int, s *Snapshot) error {
+	s.reset()
+	m := r.Method
+	if m == MethodNone {
+		m = KernelMethod()
+	}
+	var err error
+	switch m {
+	case MethodFullInfo:
+		err = r.readFull(fd, s)
+	case MethodSplit:
+		err = r.readSplit(fd, s)
+	default:
+		return r.readProtocol(fd, s)
+	}
+	if err == nil {
+		// SOL_MPTCP answered: the socket is MPTCP. The kernel passes
+		// SOL_MPTCP calls on a fallen-back socket through to its TCP
+		// subflow, which rejects them, so the flag is rarely seen here;
+		// it is honoured when it is.
+		s.Protocol = IPPROTO_MPTCP
+		s.Fallback = s.Info.Flags&FlagFallback != 0
+		s.MPTCP = !s.Fallback
+		return nil
+	}
+	if err == unix.EOPNOTSUPP || err == unix.ENOPROTOOPT {
+		// Since 5.16 this is how the kernel says "plain TCP": EOPNOTSUPP
+		// from an IPv4 socket, ENOPROTOOPT from an IPv6 one. SO_PROTOCOL
+		// tells a fallback (opened as MPTCP) from a socket that never
+		// asked for MPTCP.
+		s.reset()
+		if err := r.readProtocol(fd, s); err != nil {
+			return err
+		}
+		s.Method = m
+		s.Fallback = s.Protocol == IPPROTO_MPTCP
+		s.MPTCP = false
+		return nil
+	}
+	if errno, ok := err.(unix.Errno); ok {
+		return os.NewSyscallError("getsockopt", errno)
+	}
+	return err
+}
+
+// readProtocol is the rung for kernels before 5.16: SO_PROTOCOL says whether
+// the socket was opened as MPTCP. On those kernels a socket opened as MPTCP
+// that fell back cannot be told apart, so MPTCP means "opened as MPTCP".
+func (r *Reader) readProtocol(fd int, s *Snapshot) error {
+	var proto int32
+	r.optlen = 4
+	if e := getsockopt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL, unsafe.Pointer(&proto), &r.optlen); e != 0 {
+		return os.NewSyscallError("getsockopt", e)
+	}
+	s.Method = MethodProtocol
+	s.Protocol = int(proto)
+	s.MPTCP = proto == IPPROTO_MPTCP
+	return nil
+}
+
+// readFull is the rung for 6.5 and later: one MPTCP_FULL_INFO call returns
+// mptcp_info and, for every subflow, its id, addresses and tcp_info. The
+// kernel takes the MPTCP socket lock once for the whole answer, so the two
+// arrays describe the same subflows in the same order.
+func (r *Reader) readFull(fd int, s *Snapshot) error {
+	if r.full == nil {
+		r.growFull(firstSlots)
+	}
+	for attempt := 1; ; attempt++ {
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&r.full[0])), len(r.full)*8)
+		head := b[:SizeofFullInfo]
+		sfArr := b[SizeofFullInfo : SizeofFullInfo+r.fullSlots*SizeofSubflowInfo]
+		tcpArr := b[SizeofFullInfo+r.fullSlots*SizeofSubflowInfo:]
+		hdr := (*FullInfo)(unsafe.Pointer(&r.full[0]))
+		*hdr = FullInfo{
+			SizeTCPInfoUser: uint32(sizeofTCPInfo),
+			SizeSfInfoUser:  SizeofSubflowInfo,
+			SizeArraysUser:  uint32(r.fullSlots),
+		}
+		if r.fullSlots > 0 {
+			hdr.SubflowInfo = uint64(uintptr(unsafe.Pointer(&sfArr[0])))
+			hdr.TCPInfo = uint64(uintptr(unsafe.Pointer(&tcpArr[0])))
+		}
+		r.optlen = SizeofFullInfo
+		// The header holds raw addresses into r.full that the garbage
+		// collector does not see as pointers: pin the buffer so it cannot
+		// move while the kernel writes, and keep it alive past the call.
+		r.pinner.Pin(&r.full[0])
+		e := getsockopt(fd, SOL_MPTCP, MPTCP_FULL_INFO, unsafe.Pointer(hdr), &r.optlen)
+		r.pinner.Unpin()
+		runtime.KeepAlive(r.full)
+		if e != 0 {
+			return e
+		}
+		err := DecodeFullInfo(FullInfoAnswer{Head: head, OptLen: int(r.optlen), Slots: r.fullSlots, SubflowInfo: sfArr, TCPInfo: tcpArr}, s)
+		if more, ok := err.(*MoreSubflowsError); ok && attempt < maxAttempts {
+			r.growFull(more.Need + 1)
+			continue
+		}
+		return err
+	}
+}
+
+func (r *Reader) growFull(slots int) {
+	size := SizeofFullInfo + slots*(SizeofSubflowInfo+sizeofTCPInfo)
+	r.full = make([]uint64, (size+7)/8)
+	r.fullSlots = slots
+}
+
+// readSplit is the rung for 5.16 to 6.4, where MPTCP_FULL_INFO does not
+// exist: MPTCP_INFO for the connection, MPTCP_SUBFLOW_ADDRS for the
+// addresses and MPTCP_TCPINFO for the subflows' tcp_info, three calls that
+// each take the socket lock on their own. Neither array carries subflow ids,
+// so they are matched by position, which is safe for this reason: both
+// options walk the connection's subflow list (msk->conn_list) in list order
+// under the socket lock, a joining subflow is appended at the tail and a
+// closing one is unlinked in place. The order of two answers therefore
+// differs only if a subflow joined or left between them. The addresses are
+// read before and after the tcp_info, and the answer is accepted only when
+// both address lists are byte-identical (same count, same four-tuples in the
+// same order); otherwise all three are read again.
+func (r *Reader) readSplit(fd int, s *Snapshot) error {
+	r.optlen = SizeofInfo
+	if e := getsockopt(fd, SOL_MPTCP, MPTCP_INFO, unsafe.Pointer(&r.info[0]), &r.optlen); e != 0 {
+		return e
+	}
+	infoBytes := unsafe.Slice((*byte)(unsafe.Pointer(&r.info[0])), SizeofInfo)
+	if r.tcp == nil {
+		r.growSplit(firstSlots)
+	}
+	for attempt := 1; ; attempt++ {
+		before, err := r.readArray(fd, MPTCP_SUBFLOW_ADDRS, 0)
+		if err != nil {
+			return err
+		}
+		tcp, err := r.readArray(fd, MPTCP_TCPINFO, 0)
+		if err != nil {
+			return err
+		}
+		after, err := r.readArray(fd, MPTCP_SUBFLOW_ADDRS, 1)
+		if err != nil {
+			return err
+		}
+		need := max(before.Num, tcp.Num, after.Num)
+		complete := before.Count() == before.Num && tcp.Count() == tcp.Num && after.Count() == after.Num
+		same := before.Num == tcp.Num && tcp.Num == after.Num && bytes.Equal(before.Elems, after.Elems)
+		if !complete || !same {
+			if attempt >= maxAttempts {
+				return errSubflowsChanging
+			}
+			if need > r.splitSlots {
+				r.growSplit(need + 1)
+			}
+			continue
+		}
+		s.Method = MethodSplit
+		s.InfoLen = decodeInfo(&s.Info, infoBytes[:min(int(r.optlen), SizeofInfo)])
+		s.NumSubflows = after.Num
+		if after.Num > 0 {
+			s.TCPInfoLen = min(tcp.Stride, sizeofTCPInfo)
+		}
+		s.setSubflows(after.Num)
+		for i := range s.Subflows {
+			sf := &s.Subflows[i]
+			sf.ID = 0
+			decodeAddrs(sf, after.Elem(i))
+			decodeTCPInfo(&sf.TCPInfo, tcp.Elem(i))
+		}
+		return nil
+	}
+}
+
+var errSubflowsChanging = errors.New("mptcpinfo: subflows kept changing between MPTCP_SUBFLOW_ADDRS and MPTCP_TCPINFO")
+
+// readArray reads MPTCP_SUBFLOW_ADDRS (into addrs[which]) or MPTCP_TCPINFO.
+func (r *Reader) readArray(fd int, opt int, which int) (SubflowArray, error) {
+	buf, elem := r.tcp, sizeofTCPInfo
+	if opt == MPTCP_SUBFLOW_ADDRS {
+		buf, elem = r.addrs[which], SizeofSubflowAddrs
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), len(buf)*8)
+	clear(b[:SizeofSubflowData])
+	hdr := (*SubflowData)(unsafe.Pointer(&buf[0]))
+	hdr.SizeSubflowData = SizeofSubflowData
+	hdr.SizeUser = uint32(elem)
+	r.optlen = uint32(SizeofSubflowData + r.splitSlots*elem)
+	if e := getsockopt(fd, SOL_MPTCP, opt, unsafe.Pointer(hdr), &r.optlen); e != 0 {
+		return SubflowArray{}, e
+	}
+	return DecodeSubflowArray(b, int(r.optlen))
+}
+
+func (r *Reader) growSplit(slots int) {
+	r.splitSlots = slots
+	r.tcp = make([]uint64, (SizeofSubflowData+slots*sizeofTCPInfo+7)/8)
+	for i := range r.addrs {
+		r.addrs[i] = make([]uint64, (SizeofSubflowData+slots*SizeofSubflowAddrs+7)/8)
+	}
+}
+
+// getsockopt is the bare system call: no allocation, the raw errno.
+func getsockopt(fd, level, opt int, val unsafe.Pointer, optlen *uint32) unix.Errno {
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(val), uintptr(unsafe.Pointer(optlen)), 0)
+	return e
+}

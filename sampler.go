@@ -1,0 +1,253 @@
+package mptcpx
+
+import (
+	"math/rand/v2"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/mptcpinfo"
+)
+
+// The sampler reads the MPTCP state of every live connection of the process
+// on one schedule: a single goroutine and a single timer, however many
+// connections there are. Connections are kept in a min-heap by the time
+// their next sample is due; the goroutine sleeps until the earliest one,
+// samples every connection due within batchWindow, and goes back to sleep.
+// It exists only while connections do: it starts with the first one and
+// returns when the last one is closed.
+//
+// A connection's first sample is taken at once, on the goroutine that
+// dialed or accepted it, so that its initial subflow and a fallback at the
+// handshake are seen at once. Its next one is due after a random part of
+// its interval, so that connections opened together spread over the
+// interval instead of sampling together, then every interval after that.
+// Its final sample is taken by Close, on the closing goroutine, before the
+// socket is closed; after it the connection is never sampled again.
+
+// batchWindow is how far ahead of its due time a connection may be sampled,
+// so that one wake-up serves every connection due about then.
+const batchWindow = time.Millisecond
+
+// sampler is the process-wide scheduler.
+type sampler struct {
+	mu      sync.Mutex
+	heap    []*tracked // min-heap on due
+	running bool
+	wake    chan struct{} // nudges the goroutine when the heap's head changes
+	epoch   time.Time     // due times are offsets from it (monotonic)
+}
+
+var defaultSampler = newSampler()
+
+func newSampler() *sampler {
+	return &sampler{wake: make(chan struct{}, 1), epoch: time.Now()}
+}
+
+// tracked is the sampler's state for one connection.
+type tracked struct {
+	// Guarded by sampler.mu.
+	due      time.Duration // next sample, as an offset from sampler.epoch
+	index    int           // position in the heap; -1 when not in it
+	interval time.Duration
+
+	rc    syscall.RawConn
+	role  conntrace.Role
+	hooks conntrace.ConnTracer // nil: sample for nothing but Info
+
+	mu     sync.Mutex // serialises the samples of this connection
+	closed bool       // the final sample was taken
+	det    detector
+}
+
+// scratch is what one sample needs besides the connection's own state:
+// the kernel reader's buffers, the snapshot and the change set. The sampler
+// goroutine keeps one; samples taken elsewhere borrow one from a pool.
+type scratch struct {
+	reader mptcpinfo.Reader
+	snap   mptcpinfo.Snapshot
+	sample conntrace.Sample
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// start takes the first sample of t and schedules it.
+func (sm *sampler) start(t *tracked) {
+	sc := scratchPool.Get().(*scratch)
+	t.sample(sc, false)
+	scratchPool.Put(sc)
+
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	t.due = time.Since(sm.epoch) + rand.N(t.interval) + 1
+	t.index = len(sm.heap)
+	sm.heap = append(sm.heap, t)
+	sm.up(t.index)
+	if !sm.running {
+		sm.running = true
+		go sm.run()
+	} else if t.index == 0 {
+		sm.nudge()
+	}
+}
+
+// stop takes the final sample of t and unschedules it. It returns once no
+// sample of t is in progress; none will follow.
+func (sm *sampler) stop(t *tracked) {
+	sm.mu.Lock()
+	if t.index >= 0 {
+		sm.remove(t.index)
+		if len(sm.heap) == 0 {
+			sm.nudge()
+		}
+	}
+	sm.mu.Unlock()
+
+	sc := scratchPool.Get().(*scratch)
+	t.sample(sc, true)
+	scratchPool.Put(sc)
+}
+
+func (sm *sampler) nudge() {
+	select {
+	case sm.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the sampler goroutine.
+func (sm *sampler) run() {
+	sc := new(scratch)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var batch []*tracked
+	for {
+		sm.mu.Lock()
+		if len(sm.heap) == 0 {
+			sm.running = false
+			sm.mu.Unlock()
+			return
+		}
+		now := time.Since(sm.epoch)
+		if wait := sm.heap[0].due - now; wait > batchWindow {
+			sm.mu.Unlock()
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-sm.wake:
+			}
+			continue
+		}
+		batch = batch[:0]
+		for len(sm.heap) > 0 && sm.heap[0].due-now <= batchWindow {
+			t := sm.heap[0]
+			t.due += t.interval
+			if t.due < now {
+				// Behind by more than an interval (a stalled process):
+				// skip the missed samples rather than catch up in a burst.
+				t.due = now + t.interval
+			}
+			sm.down(0)
+			batch = append(batch, t)
+		}
+		sm.mu.Unlock()
+		for i, t := range batch {
+			t.sample(sc, false)
+			batch[i] = nil
+		}
+	}
+}
+
+// sample reads t's state and hands what changed to its hooks. The final
+// sample marks t closed; a closed t is never sampled again.
+func (t *tracked) sample(sc *scratch, final bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	t.closed = final
+	err := sc.reader.Read(t.rc, &sc.snap)
+	if err != nil && !final {
+		// Closed underneath (through NetConn or File), or an answer this
+		// package cannot decode: skip this sample, keep the last state.
+		return
+	}
+	if err != nil {
+		// The final sample must still be reported, once: with what was
+		// known, as an empty reading.
+		sc.snap = mptcpinfo.Snapshot{Subflows: sc.snap.Subflows[:0]}
+		sc.sample.Snapshot = &sc.snap
+		sc.sample.Added, sc.sample.Removed, sc.sample.SubflowDeltas = sc.sample.Added[:0], sc.sample.Removed[:0], sc.sample.SubflowDeltas[:0]
+		sc.sample.Sent, sc.sample.Received, sc.sample.Retransmitted = 0, 0, 0
+		sc.sample.FallbackChanged = false
+		sc.sample.Fallback, sc.sample.SubflowsMax, sc.sample.Role = t.det.fallback, t.det.peak, t.role
+		sc.sample.First = t.det.samples == 0
+	} else {
+		t.det.detect(&sc.snap, t.role, &sc.sample)
+	}
+	sc.sample.Time = time.Now()
+	sc.sample.Final = final
+	if t.hooks != nil {
+		t.hooks.Sampled(&sc.sample)
+	}
+	// Drop references into the connection's snapshot.
+	sc.sample.Snapshot = nil
+}
+
+// The heap: a binary min-heap on tracked.due, with each element's index kept
+// in tracked.index so that Close removes it in O(log n).
+
+func (sm *sampler) less(i, j int) bool { return sm.heap[i].due < sm.heap[j].due }
+
+func (sm *sampler) swap(i, j int) {
+	h := sm.heap
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+
+func (sm *sampler) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !sm.less(i, p) {
+			return
+		}
+		sm.swap(i, p)
+		i = p
+	}
+}
+
+func (sm *sampler) down(i int) bool {
+	start, n := i, len(sm.heap)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && sm.less(r, l) {
+			m = r
+		}
+		if !sm.less(m, i) {
+			break
+		}
+		sm.swap(i, m)
+		i = m
+	}
+	return i > start
+}
+
+func (sm *sampler) remove(i int) {
+	last := len(sm.heap) - 1
+	t := sm.heap[i]
+	if i != last {
+		sm.swap(i, last)
+	}
+	sm.heap[last] = nil
+	sm.heap = sm.heap[:last]
+	if i != last && !sm.down(i) {
+		sm.up(i)
+	}
+	t.index = -1
+}

@@ -1,0 +1,204 @@
+package mptcpx
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mptcpx/mptcpx/internal/benchcmp"
+	"github.com/mptcpx/mptcpx/internal/testenv"
+	"github.com/mptcpx/mptcpx/mptcpinfo"
+)
+
+// idleConns opens n idle MPTCP connections on loopback and returns the
+// client ends. The server ends live in a child process (the test binary
+// started with MPTCPX_IDLE_SERVER=1), so that 10,000 connections fit in this
+// process's limit of open files.
+func idleConns(b *testing.B, n int) []*net.TCPConn {
+	b.Helper()
+	testenv.RequireMPTCP(b)
+	var lim unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	if need := uint64(n + 256); lim.Cur < need {
+		lim.Cur = min(max(lim.Cur, need), lim.Max)
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+		if lim.Cur < need {
+			testenv.Skip(b, fmt.Sprintf("needs %d file descriptors, the limit is %d", need, lim.Max))
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "MPTCPX_IDLE_SERVER=1")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr = strings.TrimSpace(addr)
+	var d net.Dialer
+	d.SetMultipathTCP(true)
+	clients := make([]*net.TCPConn, 0, n)
+	b.Cleanup(func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	})
+	for range n {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients = append(clients, c.(*net.TCPConn))
+	}
+	return clients
+}
+
+// BenchmarkSampler measures one connection-sample of the shared sampler
+// (heap bookkeeping, the kernel read, change detection; no hooks attached)
+// against a bare getsockopt(MPTCP_FULL_INFO) loop over the same idle
+// connections, interleaved in one run.
+func BenchmarkSampler(b *testing.B) {
+	if mptcpinfo.KernelMethod() != mptcpinfo.MethodFullInfo {
+		b.Skip("kernel before 6.5: no MPTCP_FULL_INFO baseline")
+	}
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+			clients := idleConns(b, n)
+			fds := make([]int, n)
+			sm := newSampler()
+			for i, c := range clients {
+				rc, err := c.SyscallConn()
+				if err != nil {
+					b.Fatal(err)
+				}
+				rc.Control(func(fd uintptr) { fds[i] = int(fd) })
+				t := &tracked{rc: rc, interval: time.Second, index: len(sm.heap), due: time.Duration(i)}
+				sm.heap = append(sm.heap, t)
+			}
+			// The bare loop: the same request the reader makes, no decoding.
+			const slots = 4
+			sizeTCP := int(unsafe.Sizeof(mptcpinfo.TCPInfo{}))
+			buf := make([]uint64, (mptcpinfo.SizeofFullInfo+slots*(mptcpinfo.SizeofSubflowInfo+sizeTCP))/8)
+			var pin runtime.Pinner
+			pin.Pin(&buf[0])
+			defer pin.Unpin()
+			hdr := (*mptcpinfo.FullInfo)(unsafe.Pointer(&buf[0]))
+			arr := uintptr(unsafe.Pointer(&buf[0])) + mptcpinfo.SizeofFullInfo
+			optlen := new(uint32)
+			next := 0
+			bare := func(ops int) {
+				for range ops {
+					*hdr = mptcpinfo.FullInfo{SizeTCPInfoUser: uint32(sizeTCP), SizeSfInfoUser: mptcpinfo.SizeofSubflowInfo,
+						SizeArraysUser: slots, SubflowInfo: uint64(arr), TCPInfo: uint64(arr + slots*mptcpinfo.SizeofSubflowInfo)}
+					*optlen = mptcpinfo.SizeofFullInfo
+					_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fds[next]), mptcpinfo.SOL_MPTCP, mptcpinfo.MPTCP_FULL_INFO,
+						uintptr(unsafe.Pointer(hdr)), uintptr(unsafe.Pointer(optlen)), 0)
+					if e != 0 {
+						b.Fatal(e)
+					}
+					if next++; next == n {
+						next = 0
+					}
+				}
+			}
+			sc := new(scratch)
+			sampled := func(ops int) {
+				for range ops {
+					sm.mu.Lock()
+					t := sm.heap[0]
+					t.due += t.interval
+					sm.down(0)
+					sm.mu.Unlock()
+					t.sample(sc, false)
+				}
+			}
+			sampled(n) // first samples: each connection's state is created
+			b.ReportAllocs()
+			benchcmp.Run(b, bare, sampled)
+			pin.Unpin()
+		})
+	}
+}
+
+// BenchmarkHeapPerConn reports the heap mptcpx adds to an idle connection:
+// the wrapper, the tracker and the sampler's per-connection state, measured
+// as the difference between n connections dialed through mptcpx and n
+// dialed with net.Dialer to the same listener.
+func BenchmarkHeapPerConn(b *testing.B) {
+	testenv.RequireMPTCP(b)
+	const n = 2000
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(true)
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 2*n)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	measure := func(dial func() (net.Conn, error)) float64 {
+		conns := make([]net.Conn, 0, n)
+		before := heap()
+		for range n {
+			c, err := dial()
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		for range n {
+			s := <-accepted
+			defer s.Close()
+		}
+		after := heap()
+		for _, c := range conns {
+			c.Close()
+		}
+		return float64(after-before) / n
+	}
+	var raw net.Dialer
+	raw.SetMultipathTCP(true)
+	wrapped := NewDialer(nil)
+	var rawPer, wrappedPer []float64
+	for b.Loop() {
+		rawPer = append(rawPer, measure(func() (net.Conn, error) { return raw.Dial("tcp", ln.Addr().String()) }))
+		wrappedPer = append(wrappedPer, measure(func() (net.Conn, error) { return wrapped.Dial("tcp", ln.Addr().String()) }))
+	}
+	r, w := benchcmp.Median(rawPer), benchcmp.Median(wrappedPer)
+	b.ReportMetric(r, "raw-B/conn")
+	b.ReportMetric(w, "mptcpx-B/conn")
+	b.ReportMetric(w-r, "added-B/conn")
+}
