@@ -178,6 +178,9 @@ func TestKernelFeatureReport(t *testing.T) {
 			t.Fatalf("SO_PROTOCOL = %d, %v; want TCP on a kernel without MPTCP", proto, err)
 		}
 		feature(t, "probe.mptcp_socket", "no (EPROTONOSUPPORT: built without MPTCP; Go falls back to TCP)")
+		for _, name := range []string{"MPTCP_INFO", "MPTCP_TCPINFO", "MPTCP_SUBFLOW_ADDRS", "MPTCP_FULL_INFO", "TCP_IS_MPTCP"} {
+			feature(t, "probe."+name, "no (built without MPTCP)")
+		}
 		return
 	}
 	major, minor := kernelVersion(t)
