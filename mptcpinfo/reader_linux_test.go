@@ -107,8 +107,9 @@ func TestSelftest(t *testing.T) {
 	for _, network := range []string{"tcp4", "tcp6"} {
 		for _, m := range methodsHere() {
 			t.Run(fmt.Sprintf("%s/%v", network, m), func(t *testing.T) {
+				testenv.RequireMPTCP(t)
 				if m == MethodProtocol {
-					testenv.Skip(t, "kernel before 5.16: no SOL_MPTCP statistics, covered by TestProtocolOnly")
+					t.Skip("kernel before 5.16: no SOL_MPTCP statistics, covered by TestProtocolOnly")
 				}
 				testSelftest(t, network, m)
 			})

@@ -166,6 +166,7 @@ func readBedNames(t *testing.T, r io.Reader) []string {
 // cleanup still removes the bed.
 func TestCleanupOnPanic(t *testing.T) {
 	testenv.RequireRoot(t)
+	testenv.RequireMPTCP(t)
 	out, err := helperCmd(helperBinary(t), "TestHelperBed", "panic").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "helper panics with a bed open") {
 		t.Fatalf("the helper did not panic: %v\n%s", err, out)
