@@ -121,13 +121,13 @@ func checkFallback(t *testing.T, tel *telemetry, role attribute.KeyValue) {
 		t.Fatalf("%s span: %d mptcp.fallback events, want 1; events %v", r, len(fb), span.Events())
 	}
 	if v, _ := attr(fb[0].Attributes, "mptcp.fallback.reason"); v.AsString() != "not_negotiated" {
-		t.Errorf("mptcp.fallback.reason = %q, want not_negotiated", v.Emit())
+		t.Errorf("mptcp.fallback.reason = %q, want not_negotiated", v.String())
 	}
 	if n := len(events(span, "mptcp.subflow.added")); n != 0 {
 		t.Errorf("%s span: %d mptcp.subflow.added events on a plain TCP connection", r, n)
 	}
 	if v, _ := attr(span.Attributes(), "mptcp.fallback"); !v.AsBool() {
-		t.Errorf("%s span: mptcp.fallback = %s, want true", r, v.Emit())
+		t.Errorf("%s span: mptcp.fallback = %s, want true", r, v.String())
 	}
 
 	sm := tel.metrics(t)

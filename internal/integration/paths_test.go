@@ -88,7 +88,7 @@ func testPaths(t *testing.T, paths int, v6 bool) {
 		t.Errorf("client span: %d mptcp.subflow.removed events, want none: %v", len(rm), rm)
 	}
 	if v, _ := attr(cs.Attributes(), "mptcp.subflows.max"); v.AsInt64() != int64(paths) {
-		t.Errorf("client span: mptcp.subflows.max = %s, want %d", v.Emit(), paths)
+		t.Errorf("client span: mptcp.subflows.max = %s, want %d", v.String(), paths)
 	}
 
 	// The server's view: the same subflows, ends swapped.

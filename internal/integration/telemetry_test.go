@@ -211,7 +211,7 @@ func byKey(t testing.TB, sm metricdata.ScopeMetrics, name string, key attribute.
 	for _, p := range d.DataPoints {
 		if has(p.Attributes, match) {
 			v, _ := p.Attributes.Value(key)
-			out[v.Emit()] += p.Value
+			out[v.String()] += p.Value
 		}
 	}
 	return out
