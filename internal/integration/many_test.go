@@ -137,15 +137,7 @@ func TestManyConnections(t *testing.T) {
 	subflowsPerConn := func(perConn int, what string) {
 		t.Helper()
 		want := int64(perConn * manyConns)
-		var got [2]int64
-		err := testbed.WaitFor(waitTimeout, func() (bool, error) {
-			sm := tel.metrics(t)
-			got = [2]int64{total(t, sm, "mptcp.subflow.active", roleClient), total(t, sm, "mptcp.subflow.active", roleServer)}
-			return got[0] == want && got[1] == want, nil
-		})
-		if err != nil {
-			t.Fatalf("%s: mptcp.subflow.active = %d on the clients, %d on the servers, want %d each: %v", what, got[0], got[1], want, err)
-		}
+		tel.waitSubflowsActive(t, want, want)
 		phase(what)
 	}
 	subflowsPerConn(2, "two subflows each (busy)")

@@ -69,6 +69,8 @@ func TestRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitInfo(t, c, "3 established subflows", func(s *mptcpinfo.Snapshot) bool { return len(established(s)) == 3 })
+	// A subflow that the sampler never saw cannot be reported as removed.
+	tel.waitSubflowsActive(t, 3, 3)
 
 	f := startFlow(snd)
 	f.waitSent(t, 0, 1<<20)

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/testbed"
 	mptcpxotel "github.com/mptcpx/mptcpx/otel"
 )
 
@@ -257,4 +258,23 @@ func checkClosedGauges(t testing.TB, sm metricdata.ScopeMetrics) {
 			t.Errorf("mptcp.subflow.opened{%s} = %d, mptcp.subflow.closed = %d: want them equal after every connection closed", r, opened, closed)
 		}
 	}
+}
+
+// waitSubflowsActive waits until mptcp.subflow.active counts client
+// subflows on the client side and server on the server side: until the
+// sampler, not just the kernel, has seen them. It returns how long that
+// took.
+func (tel *telemetry) waitSubflowsActive(t testing.TB, client, server int64) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var got [2]int64
+	err := testbed.WaitFor(waitTimeout, func() (bool, error) {
+		sm := tel.metrics(t)
+		got = [2]int64{total(t, sm, "mptcp.subflow.active", roleClient), total(t, sm, "mptcp.subflow.active", roleServer)}
+		return got == [2]int64{client, server}, nil
+	})
+	if err != nil {
+		t.Fatalf("mptcp.subflow.active = %d on the client side, %d on the server side, want %d and %d: %v", got[0], got[1], client, server, err)
+	}
+	return time.Since(start)
 }
