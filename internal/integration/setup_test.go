@@ -22,7 +22,7 @@ import (
 // waitTimeout bounds every wait for the kernel's asynchronous work (subflows
 // are created and removed within about a second) and for the sampler to
 // report it. It is a deadline for giving up, not a measurement.
-const waitTimeout = 20 * time.Second
+const waitTimeout = 60 * time.Second
 
 // listen opens an mptcpx listener in the bed's server namespace, on every
 // address and an ephemeral port, recording into tel; the test's cleanup

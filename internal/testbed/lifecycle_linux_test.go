@@ -184,6 +184,7 @@ func TestCleanupOnPanic(t *testing.T) {
 // never runs: Sweep removes the namespaces it left, and only those.
 func TestSweep(t *testing.T) {
 	testenv.RequireRoot(t)
+	testenv.RequireMPTCP(t)
 	cmd := helperCmd(helperBinary(t), "TestHelperBed", "hang")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
