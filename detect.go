@@ -16,6 +16,11 @@ type detector struct {
 	nextID   uint32 // last id handed out when the kernel reports none
 	peak     int
 
+	// noMPTCP: this host cannot open MPTCP sockets at all (kernel without
+	// MPTCP, or net.mptcp.enabled=0 when first probed): every connection
+	// is plain TCP by necessity, and none is a fallback.
+	noMPTCP bool
+
 	fallback    conntrace.FallbackReason
 	fallbackNew bool // set by the sample that first saw the fallback
 	sawMPTCP    bool
@@ -111,7 +116,7 @@ func (d *detector) detectFallback(s *mptcpinfo.Snapshot, role conntrace.Role) {
 	if s.MPTCP {
 		d.sawMPTCP = true
 	}
-	if d.fallback != conntrace.FallbackNone || s.Method == mptcpinfo.MethodNone {
+	if d.fallback != conntrace.FallbackNone || s.Method == mptcpinfo.MethodNone || d.noMPTCP {
 		return
 	}
 	r := conntrace.FallbackNone
@@ -126,7 +131,8 @@ func (d *detector) detectFallback(s *mptcpinfo.Snapshot, role conntrace.Role) {
 		r = conntrace.FallbackNotNegotiated
 	case !s.MPTCP:
 		// Dialed with MPTCP requested, yet the socket is plain TCP: the
-		// local kernel could not open an MPTCP socket.
+		// local kernel could not open an MPTCP socket this time (MPTCP
+		// was disabled after this process first probed it).
 		r = conntrace.FallbackUnavailable
 	}
 	if r != conntrace.FallbackNone {

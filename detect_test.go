@@ -111,6 +111,15 @@ func TestDetectFallback(t *testing.T) {
 	if out.Fallback != conntrace.FallbackUnavailable {
 		t.Fatalf("client without MPTCP: %v", out.Fallback)
 	}
+	// A host that cannot open MPTCP sockets at all: plain TCP everywhere,
+	// and no fallback on either side.
+	for _, role := range []conntrace.Role{conntrace.RoleClient, conntrace.RoleServer} {
+		d = detector{noMPTCP: true}
+		d.detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodProtocol, Protocol: 6}, role, &out)
+		if out.Fallback != conntrace.FallbackNone || out.FallbackChanged {
+			t.Fatalf("%v without MPTCP on the host: %v", role, out.Fallback)
+		}
+	}
 	// An old kernel (SO_PROTOCOL only) never reports a fallback for an
 	// MPTCP socket.
 	d = detector{}

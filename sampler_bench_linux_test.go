@@ -4,6 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/mptcpx/mptcpx/conntrace"
+	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"net"
 	"os"
 	"os/exec"
@@ -79,9 +87,14 @@ func BenchmarkSampler(b *testing.B) {
 	if mptcpinfo.KernelMethod() != mptcpinfo.MethodFullInfo {
 		b.Skip("kernel before 6.5: no MPTCP_FULL_INFO baseline")
 	}
-	for _, n := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		hooks string
+		n     int
+	}{{"none", 1000}, {"none", 10000}, {"otel-noop", 1000}, {"otel-sdk", 1000}} {
+		b.Run(fmt.Sprintf("hooks=%s/conns=%d", c.hooks, c.n), func(b *testing.B) {
+			n := c.n
 			clients := idleConns(b, n)
+			tracer := benchTracer(b, c.hooks)
 			fds := make([]int, n)
 			sm := newSampler()
 			for i, c := range clients {
@@ -91,6 +104,11 @@ func BenchmarkSampler(b *testing.B) {
 				}
 				rc.Control(func(fd uintptr) { fds[i] = int(fd) })
 				t := &tracked{rc: rc, interval: time.Second, index: len(sm.heap), due: time.Duration(i)}
+				if tracer != nil {
+					_, t.hooks = tracer.DialStart(context.Background(), conntrace.DialStart{Network: "tcp", Address: c.RemoteAddr().String(), Time: time.Now()})
+					t.hooks.Established(c, time.Now())
+					defer t.hooks.Closed(time.Now())
+				}
 				sm.heap = append(sm.heap, t)
 			}
 			// The bare loop: the same request the reader makes, no decoding.
@@ -136,6 +154,30 @@ func BenchmarkSampler(b *testing.B) {
 			pin.Unpin()
 		})
 	}
+}
+
+// benchTracer returns the hooks a BenchmarkSampler case attaches: none, the
+// OpenTelemetry instrumentation on no-op providers, or on the SDK with every
+// span sampled and metrics read by a ManualReader.
+func benchTracer(b *testing.B, hooks string) conntrace.Tracer {
+	switch hooks {
+	case "otel-noop":
+		return mptcpxotel.NewTracer(mptcpxotel.WithTracerProvider(tracenoop.NewTracerProvider()), mptcpxotel.WithMeterProvider(metricnoop.NewMeterProvider()))
+	case "otel-sdk":
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(tracetest.NewSpanRecorder()))
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		b.Cleanup(func() {
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(context.Background(), &rm); err != nil {
+				b.Error(err)
+			}
+			tp.Shutdown(context.Background())
+			mp.Shutdown(context.Background())
+		})
+		return mptcpxotel.NewTracer(mptcpxotel.WithTracerProvider(tp), mptcpxotel.WithMeterProvider(mp))
+	}
+	return nil
 }
 
 // BenchmarkHeapPerConn reports the heap mptcpx adds to an idle connection:

@@ -2,6 +2,7 @@ package mptcpx
 
 import (
 	"context"
+	"github.com/mptcpx/mptcpx/mptcpinfo"
 	"time"
 
 	"github.com/mptcpx/mptcpx/conntrace"
@@ -21,6 +22,7 @@ func (cfg *config) newTracker(role conntrace.Role) *connTracker {
 	t.index = -1
 	t.interval = cfg.interval
 	t.role = role
+	t.det.noMPTCP = !mptcpinfo.Available()
 	return t
 }
 

@@ -7,8 +7,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// kernelMethod caches the probe: 0 until probed, then a Method.
+// kernelMethod caches the probe: 0 until probed, then a Method, with
+// probeUnavailable set when no MPTCP socket could be opened.
 var kernelMethod atomic.Uint32
+
+const probeUnavailable = 1 << 8
 
 // KernelMethod returns the best way the running kernel offers to read MPTCP
 // statistics. It probes once per process and caches the answer:
@@ -26,34 +29,51 @@ var kernelMethod atomic.Uint32
 // for an old kernel. When no MPTCP socket can be opened (no CONFIG_MPTCP, or
 // sysctl net.mptcp.enabled=0) the kernel version decides instead.
 func KernelMethod() Method {
-	if m := kernelMethod.Load(); m != 0 {
-		return Method(m)
-	}
-	m := probeKernel()
-	kernelMethod.Store(uint32(m))
-	return m
+	return Method(probe() &^ probeUnavailable)
 }
 
-func probeKernel() Method {
+// Available reports whether this process could open an MPTCP socket when it
+// first asked (the same probe as KernelMethod): false on kernels built
+// without MPTCP and where sysctl net.mptcp.enabled=0. Where it is false,
+// every connection is plain TCP by necessity, which is not a fallback.
+func Available() bool {
+	return probe()&probeUnavailable == 0
+}
+
+func probe() uint32 {
+	if p := kernelMethod.Load(); p != 0 {
+		return p
+	}
+	m, ok := probeKernel()
+	p := uint32(m)
+	if !ok {
+		p |= probeUnavailable
+	}
+	kernelMethod.Store(p)
+	return p
+}
+
+// probeKernel returns the rung and whether an MPTCP socket could be opened.
+func probeKernel() (Method, bool) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, IPPROTO_MPTCP)
 	if err != nil {
 		fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, IPPROTO_MPTCP)
 	}
 	if err != nil {
-		return methodForVersion(kernelVersion())
+		return methodForVersion(kernelVersion()), false
 	}
 	defer unix.Close(fd)
 	// A header with no array slots: the kernel writes only into it.
 	var buf [SizeofFullInfo / 8]uint64
 	optlen := uint32(SizeofFullInfo)
 	if getsockopt(fd, SOL_MPTCP, MPTCP_FULL_INFO, unsafe.Pointer(&buf[0]), &optlen) == 0 {
-		return MethodFullInfo
+		return MethodFullInfo, true
 	}
 	optlen = SizeofInfo
 	if getsockopt(fd, SOL_MPTCP, MPTCP_INFO, unsafe.Pointer(&buf[0]), &optlen) == 0 {
-		return MethodSplit
+		return MethodSplit, true
 	}
-	return MethodProtocol
+	return MethodProtocol, true
 }
 
 // methodForVersion maps a kernel version to the rung mainline Linux offers.

@@ -216,7 +216,7 @@ func (r *Reader) readSplit(fd int, s *Snapshot) error {
 	if e := getsockopt(fd, SOL_MPTCP, MPTCP_INFO, unsafe.Pointer(&r.info[0]), &r.optlen); e != 0 {
 		return e
 	}
-	infoBytes := unsafe.Slice((*byte)(unsafe.Pointer(&r.info[0])), SizeofInfo)
+	infoBytes := unsafe.Slice((*byte)(unsafe.Pointer(&r.info[0])), min(int(r.optlen), SizeofInfo))
 	if r.tcp == nil {
 		r.growSplit(firstSlots)
 	}
@@ -246,7 +246,7 @@ func (r *Reader) readSplit(fd int, s *Snapshot) error {
 			continue
 		}
 		s.Method = MethodSplit
-		s.InfoLen = decodeInfo(&s.Info, infoBytes[:min(int(r.optlen), SizeofInfo)])
+		s.InfoLen = decodeInfo(&s.Info, infoBytes)
 		s.NumSubflows = after.Num
 		if after.Num > 0 {
 			s.TCPInfoLen = min(tcp.Stride, sizeofTCPInfo)

@@ -107,8 +107,9 @@ func TestSelftest(t *testing.T) {
 	for _, network := range []string{"tcp4", "tcp6"} {
 		for _, m := range methodsHere() {
 			t.Run(fmt.Sprintf("%s/%v", network, m), func(t *testing.T) {
+				testenv.RequireMPTCP(t)
 				if m == MethodProtocol {
-					testenv.Skip(t, "kernel before 5.16: no SOL_MPTCP statistics, covered by TestProtocolOnly")
+					t.Skip("kernel before 5.16: no SOL_MPTCP statistics, covered by TestProtocolOnly")
 				}
 				testSelftest(t, network, m)
 			})
@@ -194,9 +195,9 @@ func testSelftest(t *testing.T, network string, m Method) {
 
 // TestFullInfoAgreesWithSplit reads the same idle connection both ways.
 func TestFullInfoAgreesWithSplit(t *testing.T) {
+	testenv.RequireMPTCP(t)
 	if KernelMethod() != MethodFullInfo {
-		testenv.Skip(t, "kernel before 6.5: no MPTCP_FULL_INFO to compare")
-		return
+		t.Skip("kernel before 6.5: no MPTCP_FULL_INFO to compare")
 	}
 	for _, network := range []string{"tcp4", "tcp6"} {
 		t.Run(network, func(t *testing.T) {
@@ -267,8 +268,18 @@ func TestUnconnectedSocket(t *testing.T) {
 	if err := new(Reader).ReadFD(fd, &s); err != nil {
 		t.Fatal(err)
 	}
-	if !s.MPTCP || s.Fallback || s.NumSubflows != 0 || len(s.Subflows) != 0 {
-		t.Fatalf("unconnected: MPTCP %v fallback %v subflows %d", s.MPTCP, s.Fallback, s.NumSubflows)
+	if !s.MPTCP || s.Fallback {
+		t.Fatalf("unconnected: MPTCP %v fallback %v", s.MPTCP, s.Fallback)
+	}
+	// Since 6.5 the first subflow is created at connect time; older
+	// kernels create it with the socket and list it, in CLOSE state.
+	if s.NumSubflows != len(s.Subflows) || len(s.Subflows) > 1 {
+		t.Fatalf("unconnected: %d subflows (%d listed)", s.NumSubflows, len(s.Subflows))
+	}
+	for _, sf := range s.Subflows {
+		if sf.State() != 7 || sf.Remote.Port() != 0 {
+			t.Errorf("unconnected socket lists subflow %+v in state %d", sf.Remote, sf.State())
+		}
 	}
 }
 

@@ -13,3 +13,6 @@ func (r *Reader) Read(rc syscall.RawConn, s *Snapshot) error { return ErrNotSupp
 
 // KernelMethod returns MethodNone: no MPTCP statistics here.
 func KernelMethod() Method { return MethodNone }
+
+// Available returns false: no MPTCP here.
+func Available() bool { return false }

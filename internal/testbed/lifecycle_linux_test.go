@@ -166,6 +166,7 @@ func readBedNames(t *testing.T, r io.Reader) []string {
 // cleanup still removes the bed.
 func TestCleanupOnPanic(t *testing.T) {
 	testenv.RequireRoot(t)
+	testenv.RequireMPTCP(t)
 	out, err := helperCmd(helperBinary(t), "TestHelperBed", "panic").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "helper panics with a bed open") {
 		t.Fatalf("the helper did not panic: %v\n%s", err, out)
@@ -183,6 +184,7 @@ func TestCleanupOnPanic(t *testing.T) {
 // never runs: Sweep removes the namespaces it left, and only those.
 func TestSweep(t *testing.T) {
 	testenv.RequireRoot(t)
+	testenv.RequireMPTCP(t)
 	cmd := helperCmd(helperBinary(t), "TestHelperBed", "hang")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

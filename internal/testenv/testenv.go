@@ -33,14 +33,40 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
+// KernelMatrixEnv is set to 1 by scripts/kernel-matrix in the virtual
+// machines that boot older kernels.
+const KernelMatrixEnv = "MPTCPX_KERNEL_MATRIX"
+
+// KernelMatrix reports whether the tests run inside the kernel matrix.
+func KernelMatrix() bool { return os.Getenv(KernelMatrixEnv) == "1" }
+
 // RequireMPTCP skips t unless the kernel opens MPTCP sockets
-// (CONFIG_MPTCP and sysctl net.mptcp.enabled=1).
+// (CONFIG_MPTCP and sysctl net.mptcp.enabled=1). Inside the kernel matrix,
+// a kernel built without MPTCP is one of the kernels under test, not a
+// broken machine: there the test skips even in strict mode, and the tests
+// named TestWithoutMPTCP check what such a kernel must still do.
 func RequireMPTCP(t testing.TB) {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 262 /* IPPROTO_MPTCP */)
 	if err != nil {
-		Skip(t, "the kernel does not open MPTCP sockets ("+err.Error()+"): needs Linux 5.6+ with CONFIG_MPTCP and sysctl net.mptcp.enabled=1")
+		reason := "the kernel does not open MPTCP sockets (" + err.Error() + "): needs Linux 5.6+ with CONFIG_MPTCP and sysctl net.mptcp.enabled=1"
+		if KernelMatrix() && err == syscall.EPROTONOSUPPORT {
+			t.Skip(reason + "; TestWithoutMPTCP covers this kernel")
+		}
+		Skip(t, reason)
 		return
 	}
 	syscall.Close(fd)
+}
+
+// RequireNoMPTCP skips t unless the kernel cannot open MPTCP sockets: for
+// the tests of what mptcpx does where MPTCP does not exist, which run in the
+// kernel matrix (Linux 5.10 as Debian builds it has no MPTCP).
+func RequireNoMPTCP(t testing.TB) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 262 /* IPPROTO_MPTCP */)
+	if err == nil {
+		syscall.Close(fd)
+		t.Skip("this kernel opens MPTCP sockets; the kernel matrix runs this test on a kernel without MPTCP (scripts/kernel-matrix)")
+	}
 }
