@@ -46,7 +46,7 @@ comes from a conntrace.Tracer installed with mptcpx.WithTracer (which takes the 
 OpenTelemetry instrumentation). In your own program mptcpx sends its mptcp.connection spans and
 mptcp.* metrics to the globally registered providers (otel.SetTracerProvider,
 otel.SetMeterProvider) or to those given with WithTracerProvider and WithMeterProvider; see
-examples/httpserver and examples/httpclient, which export wherever the OTEL_* environment
+examples/otel/httpserver and examples/otel/httpclient, which export wherever the OTEL_* environment
 variables say (for example OTEL_EXPORTER_OTLP_ENDPOINT).`)
 	return bw.Flush()
 }
