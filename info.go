@@ -3,6 +3,7 @@ package mptcpx
 import (
 	"errors"
 	"net"
+	"sync"
 
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
@@ -24,8 +25,10 @@ func (c *Conn) Info() (*mptcpinfo.Snapshot, error) {
 	if err != nil {
 		return nil, c.infoError(err)
 	}
-	// A Reader per call: concurrent Info calls share nothing.
-	var r mptcpinfo.Reader
+	// A Reader from the pool: concurrent Info calls share nothing, and its
+	// buffers are reused.
+	r := readerPool.Get().(*mptcpinfo.Reader)
+	defer readerPool.Put(r)
 	s := new(mptcpinfo.Snapshot)
 	if err := r.Read(rc, s); err != nil {
 		if errors.Is(err, net.ErrClosed) {
@@ -37,6 +40,9 @@ func (c *Conn) Info() (*mptcpinfo.Snapshot, error) {
 	}
 	return s, nil
 }
+
+// readerPool holds the Readers of Info.
+var readerPool = sync.Pool{New: func() any { return new(mptcpinfo.Reader) }}
 
 func (c *Conn) infoError(err error) error {
 	return &net.OpError{Op: "mptcpinfo", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}

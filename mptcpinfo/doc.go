@@ -49,9 +49,10 @@
 // # Memory and cost
 //
 // MPTCP_FULL_INFO carries the raw addresses of two arrays the kernel writes
-// into. The Reader keeps them in one heap buffer that it owns, pins it
-// (runtime.Pinner) for the duration of the call and keeps it alive past it;
-// no stack memory is ever handed to the kernel. Buffers grow when the kernel
+// into. The Reader keeps them in memory it maps outside the Go heap (an
+// anonymous mmap, which the garbage collector never moves), owned by the
+// Reader and kept alive across the call; no stack memory is ever handed to
+// the kernel. Buffers grow when the kernel
 // reports more subflows than they hold, and the call is repeated, so no
 // subflow is silently missing; in steady state a Read allocates nothing.
 //

@@ -22,14 +22,13 @@ type Reader struct {
 	// running kernel has: a missing one answers like a fallback.
 	Method Method
 
-	// full holds, in one allocation, the mptcp_full_info header followed by
-	// the mptcp_subflow_info array and the tcp_info array, fullSlots
-	// elements each. It is []uint64 so that every part is 8-byte aligned.
-	full      []uint64
+	// full holds the mptcp_full_info header followed by the
+	// mptcp_subflow_info array and the tcp_info array, fullSlots elements
+	// each (every part 8-byte aligned). The header carries raw addresses
+	// of the arrays, so full is memory the garbage collector never moves:
+	// see fixedMem.
+	full      *fixedMem
 	fullSlots int
-	// pinner keeps full from moving while the kernel writes through the raw
-	// addresses stored in the header.
-	pinner runtime.Pinner
 
 	// Buffers of the split rung: MPTCP_INFO, MPTCP_TCPINFO and
 	// MPTCP_SUBFLOW_ADDRS read twice.
@@ -156,14 +155,16 @@ func (r *Reader) readProtocol(fd int, s *Snapshot) error {
 // arrays describe the same subflows in the same order.
 func (r *Reader) readFull(fd int, s *Snapshot) error {
 	if r.full == nil {
-		r.growFull(firstSlots)
+		if err := r.growFull(firstSlots); err != nil {
+			return err
+		}
 	}
 	for attempt := 1; ; attempt++ {
-		b := unsafe.Slice((*byte)(unsafe.Pointer(&r.full[0])), len(r.full)*8)
+		b := r.full.b
 		head := b[:SizeofFullInfo]
 		sfArr := b[SizeofFullInfo : SizeofFullInfo+r.fullSlots*SizeofSubflowInfo]
 		tcpArr := b[SizeofFullInfo+r.fullSlots*SizeofSubflowInfo:]
-		hdr := (*FullInfo)(unsafe.Pointer(&r.full[0]))
+		hdr := (*FullInfo)(unsafe.Pointer(&b[0]))
 		*hdr = FullInfo{
 			SizeTCPInfoUser: uint32(sizeofTCPInfo),
 			SizeSfInfoUser:  SizeofSubflowInfo,
@@ -174,29 +175,31 @@ func (r *Reader) readFull(fd int, s *Snapshot) error {
 			hdr.TCPInfo = uint64(uintptr(unsafe.Pointer(&tcpArr[0])))
 		}
 		r.optlen = SizeofFullInfo
-		// The header holds raw addresses into r.full that the garbage
-		// collector does not see as pointers: pin the buffer so it cannot
-		// move while the kernel writes, and keep it alive past the call.
-		r.pinner.Pin(&r.full[0])
+		// The header holds raw addresses into r.full, memory that cannot
+		// move; keep it mapped until the kernel is done writing.
 		e := getsockopt(fd, SOL_MPTCP, MPTCP_FULL_INFO, unsafe.Pointer(hdr), &r.optlen)
-		r.pinner.Unpin()
 		runtime.KeepAlive(r.full)
 		if e != 0 {
 			return e
 		}
 		err := DecodeFullInfo(FullInfoAnswer{Head: head, OptLen: int(r.optlen), Slots: r.fullSlots, SubflowInfo: sfArr, TCPInfo: tcpArr}, s)
 		if more, ok := err.(*MoreSubflowsError); ok && attempt < maxAttempts {
-			r.growFull(more.Need + 1)
+			if err := r.growFull(more.Need + 1); err != nil {
+				return err
+			}
 			continue
 		}
 		return err
 	}
 }
 
-func (r *Reader) growFull(slots int) {
-	size := SizeofFullInfo + slots*(SizeofSubflowInfo+sizeofTCPInfo)
-	r.full = make([]uint64, (size+7)/8)
-	r.fullSlots = slots
+func (r *Reader) growFull(slots int) error {
+	m, err := newFixedMem(SizeofFullInfo + slots*(SizeofSubflowInfo+sizeofTCPInfo))
+	if err != nil {
+		return os.NewSyscallError("mmap", err)
+	}
+	r.full, r.fullSlots = m, slots
+	return nil
 }
 
 // readSplit is the rung for 5.16 to 6.4, where MPTCP_FULL_INFO does not

@@ -21,7 +21,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	if err := r.Read(rc, &s); err != nil {
 		t.Fatal(err)
 	}
-	b := unsafe.Slice((*byte)(unsafe.Pointer(&r.full[0])), len(r.full)*8)
+	b := r.full.b
 	sfEnd := SizeofFullInfo + r.fullSlots*SizeofSubflowInfo
 	writeSeed(t, "FuzzDecodeFullInfo", "kernel-tcp6", b[:SizeofFullInfo], int(r.optlen), uint8(r.fullSlots), b[SizeofFullInfo:sfEnd], b[sfEnd:])
 	writeSeed(t, "FuzzDecodeSockaddr", "kernel-local6", b[SizeofFullInfo+8:SizeofFullInfo+8+128])
