@@ -10,6 +10,7 @@ import (
 
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
 // closeTracer checks, in its Closed hook, that the socket is still open,
@@ -43,7 +44,7 @@ func (ct *closeTracer) Closed(time.Time) {
 // final sample and the Closed hook run exactly once, while the socket is
 // still open.
 func TestCloseTracksOnce(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	ln := plainListen(t)
 	go func() {
 		c, err := ln.Accept()

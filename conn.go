@@ -31,30 +31,14 @@ type tcpConn = net.TCPConn
 type Conn struct {
 	*tcpConn
 
-	role    connRole
 	tracker *connTracker
 
 	closed    atomic.Bool // set when Close starts
 	closeOnce sync.Once
 }
 
-// connRole says which side of the handshake a Conn is on.
-type connRole uint8
-
-const (
-	roleClient connRole = iota // opened by a Dialer
-	roleServer                 // accepted by a Listener
-)
-
-func (r connRole) String() string {
-	if r == roleServer {
-		return "server"
-	}
-	return "client"
-}
-
-func newConn(c *net.TCPConn, r connRole) *Conn {
-	return &Conn{tcpConn: c, role: r}
+func newConn(c *net.TCPConn) *Conn {
+	return &Conn{tcpConn: c}
 }
 
 // NetConn returns the underlying connection, as crypto/tls.Conn.NetConn

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
 // TestConnMethodSet checks that *Conn has every method of *net.TCPConn
@@ -55,7 +56,7 @@ func funcType(f reflect.Type) string {
 }
 
 func TestConnIsMPTCP(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	c, s := pair(t)
 	for name, conn := range map[string]*mptcpx.Conn{"client": c, "server": s} {
 		ok, err := conn.MultipathTCP()
@@ -77,7 +78,7 @@ func TestConnIsMPTCP(t *testing.T) {
 // TestCopyBothWays sends 256 MiB each way at the same time through io.Copy
 // and compares SHA-256 digests of what was sent and what arrived.
 func TestCopyBothWays(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	size := int64(256 << 20)
 	if testing.Short() {
 		size = 16 << 20
@@ -141,7 +142,7 @@ func TestCopyBothWays(t *testing.T) {
 
 // TestHalfClose checks CloseWrite: the peer reads EOF and can still answer.
 func TestHalfClose(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	c, s := pair(t)
 	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
@@ -169,7 +170,7 @@ func TestHalfClose(t *testing.T) {
 }
 
 func TestDeadlines(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	c, s := pair(t)
 	buf := make([]byte, 8)
 
@@ -216,7 +217,7 @@ func TestDeadlines(t *testing.T) {
 }
 
 func TestCloseIdempotent(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	c, _ := pair(t)
 	if err := c.Close(); err != nil {
 		t.Fatalf("first Close: %v", err)
@@ -239,7 +240,7 @@ func TestCloseIdempotent(t *testing.T) {
 // TestCloseRace closes a connection while other goroutines Read, Write,
 // take Info samples and Close it too. Run with -race.
 func TestCloseRace(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	for range 20 {
 		c, s := pair(t)
 		go io.Copy(io.Discard, s) // keep the writer going
@@ -305,7 +306,7 @@ func TestCloseRace(t *testing.T) {
 }
 
 func TestInfo(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	c, s := pair(t)
 	for name, conn := range map[string]*mptcpx.Conn{"client": c, "server": s} {
 		snap, err := conn.Info()
@@ -332,7 +333,7 @@ func TestInfo(t *testing.T) {
 }
 
 func TestNetConnSharesTheSocket(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	c, s := pair(t)
 	if _, err := c.NetConn().Write([]byte("via inner")); err != nil {
 		t.Fatal(err)

@@ -69,7 +69,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		tr.dialFailed(err)
 		return nil, err
 	}
-	c := newConn(tc, roleClient)
+	c := newConn(tc)
 	c.tracker = tr
 	tr.established(c)
 	return c, nil

@@ -59,7 +59,7 @@ func loopbackUp() error {
 // network namespace of its own): Listen and Dial still succeed, as plain
 // TCP, and say so.
 func TestDialMPTCPDisabled(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	testenv.RequireMPTCP(t)
 	inNewNetns(t, func() {
 		// /proc/sys/net shows the namespace of the thread that opens it.

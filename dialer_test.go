@@ -51,7 +51,7 @@ func roundTrip(t *testing.T, c net.Conn) {
 }
 
 func TestDial(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	testenv.RequireMPTCP(t)
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -94,7 +94,7 @@ func TestDial(t *testing.T) {
 // TestDialBadNetwork checks that a network MPTCP cannot run on is refused
 // with an error naming it, before anything is resolved or opened.
 func TestDialBadNetwork(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	opened := false
 	base := &net.Dialer{Control: func(string, string, syscall.RawConn) error {
 		opened = true
@@ -102,7 +102,7 @@ func TestDialBadNetwork(t *testing.T) {
 	}}
 	d := mptcpx.NewDialer(base)
 	for _, network := range []string{"udp", "udp4", "unix", "unixpacket", "ip", "ip4:icmp", "", "garbage", "TCP"} {
-		before := countFDs(t)
+		before := testenv.OpenSockets(t)
 		c, err := d.Dial(network, "127.0.0.1:9")
 		if err == nil {
 			c.Close()
@@ -116,7 +116,7 @@ func TestDialBadNetwork(t *testing.T) {
 		if !strings.Contains(err.Error(), `"`+network+`"`) {
 			t.Errorf("Dial(%q): error %q does not name the network", network, err)
 		}
-		if after := countFDs(t); after != before {
+		if after := testenv.OpenSockets(t); after != before {
 			t.Errorf("Dial(%q) left %d file descriptors open", network, after-before)
 		}
 	}
@@ -129,7 +129,7 @@ func TestDialBadNetwork(t *testing.T) {
 }
 
 func TestDialBadInterval(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	opened := false
 	base := &net.Dialer{Control: func(string, string, syscall.RawConn) error {
 		opened = true
@@ -167,7 +167,7 @@ func TestDialBadInterval(t *testing.T) {
 // TestDialerHonoursBase checks that the base net.Dialer's fields apply and
 // that NewDialer does not change the caller's dialer.
 func TestDialerHonoursBase(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	testenv.RequireMPTCP(t)
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -213,7 +213,7 @@ func TestDialerHonoursBase(t *testing.T) {
 }
 
 func TestDialContextCanceled(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := mptcpx.NewDialer(nil).DialContext(ctx, "tcp", "127.0.0.1:9")
@@ -235,7 +235,7 @@ func TestDialContextCanceled(t *testing.T) {
 // TestDialPlainTCPServer dials a server that does not speak MPTCP: the
 // connection works as plain TCP and says so.
 func TestDialPlainTCPServer(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	ln := plainListen(t)
 	serverMPTCP := echoOnce(t, ln)
 	c, err := mptcpx.Dial("tcp", ln.Addr().String())

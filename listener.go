@@ -86,7 +86,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nc, nil
 		}
 	}
-	c := newConn(tc, roleServer)
+	c := newConn(tc)
 	c.tracker = l.cfg.accepted(c)
 	c.tracker.established(c)
 	return c, nil

@@ -28,7 +28,7 @@ import (
 // DialContext in an http.Transport: both ends of the connection are
 // *mptcpx.Conn speaking MPTCP.
 func TestHTTP(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	testenv.RequireMPTCP(t)
 	var lc net.ListenConfig
 	lc.SetMultipathTCP(true)
@@ -108,7 +108,7 @@ func TestHTTP(t *testing.T) {
 // *mptcpx.Conn to io.Copy, which must take sendfile(2) (see
 // TestZeroCopy) and deliver the file intact.
 func TestHTTPSendfile(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	testenv.RequireMPTCP(t)
 	data := make([]byte, 4<<20)
 	rand.Read(data)
@@ -143,7 +143,7 @@ func TestHTTPSendfile(t *testing.T) {
 // TestListenerPlainClient connects a client that does not ask for MPTCP:
 // Accept still returns a *Conn, plain TCP on both ends.
 func TestListenerPlainClient(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	testenv.RequireMPTCP(t)
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -162,7 +162,7 @@ func TestListenerPlainClient(t *testing.T) {
 }
 
 func TestListenerAcceptsConn(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	c, s := pair(t)
 	for name, conn := range map[string]*mptcpx.Conn{"client": c, "server": s} {
 		if ok, err := conn.MultipathTCP(); !ok || err != nil {
@@ -172,7 +172,7 @@ func TestListenerAcceptsConn(t *testing.T) {
 }
 
 func TestListenBadNetwork(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	for _, network := range []string{"udp", "unix", "ip", "", "garbage"} {
 		ln, err := mptcpx.Listen(network, "127.0.0.1:0")
 		if err == nil {
@@ -188,7 +188,7 @@ func TestListenBadNetwork(t *testing.T) {
 }
 
 func TestListenBadInterval(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithInterval(0))
 	if err == nil {
 		ln.Close()
@@ -221,7 +221,7 @@ func TestListenBadInterval(t *testing.T) {
 }
 
 func TestListenerTCPMethods(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	testenv.RequireMPTCP(t)
 	nl, err := mptcpx.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -277,7 +277,7 @@ type hiddenListener struct{ net.Listener }
 
 // TestListenerOtherInner wraps listeners that are not *net.TCPListener.
 func TestListenerOtherInner(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	// A Unix listener: its connections pass through unchanged, and its
 	// own SetDeadline, File and SyscallConn are reachable.
 	path := filepath.Join(t.TempDir(), "sock")
@@ -343,7 +343,7 @@ func TestListenerOtherInner(t *testing.T) {
 // TestTLS runs TLS on top: a tls.NewListener over an mptcpx listener, and
 // tls.Client over a *Conn.
 func TestTLS(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	testenv.RequireMPTCP(t)
 	cert, pool := selfSigned(t)
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0")

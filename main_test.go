@@ -4,9 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
-	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -23,45 +21,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	goleak.VerifyTestMain(m)
-}
-
-// checkFDs fails t if the process holds more sockets when t ends than when
-// checkFDs was called. Call it first in a test, before anything registers
-// its own cleanup, and do not run such tests in parallel. Only sockets are
-// counted: the runtime opens other descriptors on its own (the poller, and
-// the pool of pipes that splice(2) goes through).
-func checkFDs(t *testing.T) {
-	t.Helper()
-	before := countFDs(t)
-	t.Cleanup(func() {
-		// Closing a socket releases its descriptor at once, but a
-		// goroutine still inside the poller may hold it briefly: wait for
-		// the count to settle before judging.
-		var after int
-		for range 100 {
-			if after = countFDs(t); after <= before {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Errorf("open sockets: %d before the test, %d after", before, after)
-	})
-}
-
-// countFDs returns how many sockets the process has open.
-func countFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("cannot count file descriptors: %v", err)
-	}
-	n := 0
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
-			n++
-		}
-	}
-	return n
 }
 
 // plainListen returns a TCP listener that does not accept MPTCP (net.Listen

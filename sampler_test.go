@@ -21,7 +21,7 @@ import (
 // the final sample comes exactly once, before Closed.
 func TestSamplerCountsEveryByte(t *testing.T) {
 	testenv.RequireMPTCP(t)
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	rec := &recorder{}
 	opts := []mptcpx.Option{mptcpx.WithTracer(rec), mptcpx.WithInterval(5 * time.Millisecond)}
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", opts...)
@@ -126,7 +126,7 @@ func TestSamplerFallback(t *testing.T) {
 	if mptcpinfo.KernelMethod() == mptcpinfo.MethodProtocol {
 		testenv.Skip(t, "kernel before 5.16 cannot see a client-side fallback")
 	}
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	rec := &recorder{}
 	ln := plainListen(t)
 	go func() {
@@ -178,7 +178,7 @@ func TestSamplerFallback(t *testing.T) {
 // and none after Closed.
 func TestSamplerChurn(t *testing.T) {
 	testenv.RequireMPTCP(t)
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	d := 10 * time.Second
 	if testing.Short() {
 		d = 2 * time.Second

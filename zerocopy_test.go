@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
 // readSyscalls returns how many read-like system calls the process has
@@ -47,7 +48,7 @@ type hidden struct{ io.Reader }
 // one per 32 KiB at most, so at least 2048; splice makes none. Each case
 // is checked against a control that hides the types and must be slow.
 func TestZeroCopy(t *testing.T) {
-	checkFDs(t)
+	testenv.CheckSockets(t)
 	const size = 64 << 20
 	const loopReads = size / (32 << 10)
 

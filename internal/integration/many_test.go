@@ -3,11 +3,12 @@ package integration_test
 import (
 	"context"
 	"fmt"
-	"github.com/mptcpx/mptcpx/internal/testenv"
 	"io"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mptcpx/mptcpx/internal/testenv"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/goleak"
@@ -37,7 +38,7 @@ func TestManyConnections(t *testing.T) {
 	manyConns := manyConnsHere()
 	b := testbed.New(t, testbed.Config{Paths: 2})
 	tel := newTelemetry(t)
-	socketsBefore := openSockets(t)
+	socketsBefore := testenv.OpenSockets(t)
 	start := time.Now()
 	phase := func(what string) {
 		t.Logf("%6v %s", time.Since(start).Round(time.Millisecond), what)
@@ -229,7 +230,7 @@ func TestManyConnections(t *testing.T) {
 	goleak.VerifyNone(t)
 	var sockets int
 	err = testbed.WaitFor(waitTimeout, func() (bool, error) {
-		sockets = openSockets(t)
+		sockets = testenv.OpenSockets(t)
 		return sockets == socketsBefore, nil
 	})
 	if err != nil {
