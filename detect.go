@@ -64,14 +64,7 @@ func delta(prev, cur uint64) uint64 {
 // has seen the connection's largest subflow count. It may number the
 // snapshot's subflows (Subflow.ID) when the kernel reports no ids.
 func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample) {
-	out.Snapshot = s
-	out.Role = role
-	out.First = d.samples == 0
-	out.Added = out.Added[:0]
-	out.Removed = out.Removed[:0]
-	out.SubflowDeltas = out.SubflowDeltas[:0]
-	out.Sent, out.Received, out.Retransmitted = 0, 0, 0
-	out.FallbackChanged = false
+	d.unchanged(s, role, out)
 	d.samples++
 
 	d.detectFallback(s, role)
@@ -108,6 +101,21 @@ func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *connt
 	// Sequence numbers start at a random point: the first reading is only
 	// a baseline.
 	d.connKind, d.connSent, d.connRecv, d.connRtx = kind, sent, recv, rtx
+}
+
+// unchanged fills out as a sample of s in which nothing changed: no
+// subflow added or removed, no bytes, the connection's known fallback state
+// and peak, keeping out's slice storage.
+func (d *detector) unchanged(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample) {
+	out.Snapshot = s
+	out.Role = role
+	out.First = d.samples == 0
+	out.Added = out.Added[:0]
+	out.Removed = out.Removed[:0]
+	out.SubflowDeltas = out.SubflowDeltas[:0]
+	out.Sent, out.Received, out.Retransmitted = 0, 0, 0
+	out.Fallback, out.FallbackChanged = d.fallback, false
+	out.SubflowsMax = d.peak
 }
 
 // detectFallback notes when the connection is plain TCP, and why. Once set,

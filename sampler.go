@@ -178,12 +178,7 @@ func (t *tracked) sample(sc *scratch, final bool) {
 		// The final sample must still be reported, once: with what was
 		// known, as an empty reading.
 		sc.snap = mptcpinfo.Snapshot{Subflows: sc.snap.Subflows[:0]}
-		sc.sample.Snapshot = &sc.snap
-		sc.sample.Added, sc.sample.Removed, sc.sample.SubflowDeltas = sc.sample.Added[:0], sc.sample.Removed[:0], sc.sample.SubflowDeltas[:0]
-		sc.sample.Sent, sc.sample.Received, sc.sample.Retransmitted = 0, 0, 0
-		sc.sample.FallbackChanged = false
-		sc.sample.Fallback, sc.sample.SubflowsMax, sc.sample.Role = t.det.fallback, t.det.peak, t.role
-		sc.sample.First = t.det.samples == 0
+		t.det.unchanged(&sc.snap, t.role, &sc.sample)
 	} else {
 		t.det.detect(&sc.snap, t.role, &sc.sample)
 	}
