@@ -143,7 +143,34 @@ func DecodeFullInfo(a FullInfoAnswer, s *Snapshot) error {
 		decodeAddrs(sf, e[min(len(e), 8):])
 		decodeTCPInfo(&sf.TCPInfo, a.TCPInfo[uint64(i)*sizeTCP:uint64(i+1)*sizeTCP])
 	}
+	s.dropStandIns()
 	return nil
+}
+
+// tcpClose is TCP_CLOSE, the tcp_info state of a closed socket.
+const tcpClose = 7
+
+// dropStandIns removes the entries of s.Subflows that are not subflows.
+//
+// Once an MPTCP connection is shut down in both directions, the kernel
+// closes its subflows; the first one is not freed but disconnected
+// (tcp_disconnect, which clears its peer address and its counters) and
+// stays on the connection's list as a stand-in for the socket itself. Both
+// MPTCP_FULL_INFO and the split options then list it: state CLOSE, remote
+// port 0, a zeroed tcp_info and, in MPTCP_FULL_INFO, id 0 (real subflow ids
+// start at 1). Taken for a subflow it would be reported as a new path, and
+// the real first subflow as gone with zeroed counters. A real subflow in
+// CLOSE state keeps its peer's port, so it stays.
+func (s *Snapshot) dropStandIns() {
+	kept := s.Subflows[:0]
+	for _, sf := range s.Subflows {
+		if sf.TCPInfo.State == tcpClose && sf.Remote.Port() == 0 {
+			continue
+		}
+		kept = append(kept, sf)
+	}
+	s.Subflows = kept
+	s.NumSubflows = len(kept)
 }
 
 // SubflowArray is the decoded header of an MPTCP_TCPINFO or

@@ -90,6 +90,20 @@ func TestDecodeFullInfo(t *testing.T) {
 	if s.TCPInfoLen != 248 || !s.Has(FieldTCPTotalRTO) || s.Has(FieldTCPAccECN) {
 		t.Errorf("tcp_info %d bytes, fields wrong", s.TCPInfoLen)
 	}
+	// A stand-in for the disconnected first subflow (id 0, state CLOSE, no
+	// peer port) is not a subflow; a real subflow in CLOSE state is.
+	a = fullAnswer(4, 3, 96, SizeofSubflowInfo, 280)
+	binary.NativeEndian.PutUint32(a.SubflowInfo, 0)
+	clear(a.SubflowInfo[8+128 : 8+256])
+	copy(a.SubflowInfo[8+128:], sockaddr4([4]byte{10, 0, 0, 2}, 0))
+	a.TCPInfo[0] = tcpClose
+	a.TCPInfo[int(unsafe.Sizeof(TCPInfo{}))] = tcpClose
+	if err := DecodeFullInfo(a, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.NumSubflows != 2 || len(s.Subflows) != 2 || s.Subflows[0].ID != 2 || s.Subflows[0].State() != tcpClose || s.Subflows[1].ID != 3 {
+		t.Fatalf("with a stand-in: %d subflows %+v", s.NumSubflows, s.Subflows)
+	}
 	// Too few slots: the count is kept, the caller is told to grow.
 	a = fullAnswer(1, 3, 96, SizeofSubflowInfo, 280)
 	var more *MoreSubflowsError

@@ -15,7 +15,19 @@ import (
 // owns the buffers the kernel writes into and reuses them, so that in steady
 // state a Read allocates nothing. The zero Reader is ready to use. A Reader
 // is not safe for concurrent use: give each goroutine its own.
+//
+// A Reader must not be copied after first use (go vet reports copies). A
+// copy made anyway is safe: on its first Read it notices that it is not the
+// Reader it was made from, drops the buffers it shares with the original and
+// maps its own, so two copies never have the kernel write into the same
+// memory.
 type Reader struct {
+	_ noCopy
+
+	// self is the Reader that owns the buffers below and that control is
+	// bound to; a copy has the original's address here.
+	self *Reader
+
 	// Method, when not MethodNone, chooses the rung of the kernel ladder
 	// instead of the one probed for this kernel: MethodSplit on a 6.5+
 	// kernel reads what a 5.16 kernel would give. Choose only rungs the
@@ -56,6 +68,11 @@ const (
 	// maxAttempts bounds the re-reads when subflows come and go between the
 	// kernel's answers.
 	maxAttempts = 4
+	// maxSlots bounds the room a Reader makes for subflows, whatever count
+	// the kernel writes back. The in-kernel path manager allows at most 8
+	// subflows per connection (MPTCP_PM_ADDR_MAX); a larger count is
+	// reported as a *MoreSubflowsError rather than followed.
+	maxSlots = 256
 )
 
 var errNilConn = errors.New("mptcpinfo: nil syscall.RawConn")
@@ -68,9 +85,7 @@ func (r *Reader) Read(rc syscall.RawConn, s *Snapshot) error {
 	if rc == nil {
 		return errNilConn
 	}
-	if r.control == nil {
-		r.control = r.controlFD
-	}
+	r.own()
 	r.target, r.err = s, nil
 	err := rc.Control(r.control)
 	r.target = nil
@@ -82,6 +97,22 @@ func (r *Reader) Read(rc syscall.RawConn, s *Snapshot) error {
 
 func (r *Reader) controlFD(fd uintptr) { r.err = r.ReadFD(int(fd), r.target) }
 
+// own makes r the owner of its buffers and of its Control callback. A zero
+// Reader binds the callback once; a copy of a used Reader still points at
+// the original's callback and buffers, and lets go of them: it maps its own
+// on the next read rather than share memory the kernel writes into.
+func (r *Reader) own() {
+	if r.self == r {
+		return
+	}
+	if r.self != nil {
+		r.full, r.fullSlots = nil, 0
+		r.tcp, r.addrs, r.splitSlots = nil, [2][]uint64{}, 0
+	}
+	r.self = r
+	r.control = r.controlFD
+}
+
 // ReadFD samples the socket with descriptor fd into s. The caller keeps fd
 // open for the duration of the call.
 //
@@ -90,6 +121,7 @@ func (r *Reader) controlFD(fd uintptr) { r.err = r.ReadFD(int(fd), r.target) }
 // negotiate MPTCP, or the connection fell back later), false when it never
 // asked for MPTCP.
 func (r *Reader) ReadFD(fd int, s *Snapshot) error {
+	r.own()
 	s.reset()
 	m := r.Method
 	if m == MethodNone {
@@ -184,6 +216,9 @@ func (r *Reader) readFull(fd int, s *Snapshot) error {
 		}
 		err := DecodeFullInfo(FullInfoAnswer{Head: head, OptLen: int(r.optlen), Slots: r.fullSlots, SubflowInfo: sfArr, TCPInfo: tcpArr}, s)
 		if more, ok := err.(*MoreSubflowsError); ok && attempt < maxAttempts {
+			if more.Need > maxSlots {
+				return err
+			}
 			if err := r.growFull(more.Need + 1); err != nil {
 				return err
 			}
@@ -240,6 +275,9 @@ func (r *Reader) readSplit(fd int, s *Snapshot) error {
 		complete := before.Count() == before.Num && tcp.Count() == tcp.Num && after.Count() == after.Num
 		same := before.Num == tcp.Num && tcp.Num == after.Num && bytes.Equal(before.Elems, after.Elems)
 		if !complete || !same {
+			if need > maxSlots {
+				return &MoreSubflowsError{Have: r.splitSlots, Need: need}
+			}
 			if attempt >= maxAttempts {
 				return errSubflowsChanging
 			}
@@ -261,6 +299,7 @@ func (r *Reader) readSplit(fd int, s *Snapshot) error {
 			decodeAddrs(sf, after.Elem(i))
 			decodeTCPInfo(&sf.TCPInfo, tcp.Elem(i))
 		}
+		s.dropStandIns()
 		return nil
 	}
 }

@@ -6,7 +6,7 @@ import "syscall"
 
 // Reader reads MPTCP statistics. On this operating system it has none: Read
 // returns ErrNotSupported.
-type Reader struct{}
+type Reader struct{ _ noCopy }
 
 // Read returns ErrNotSupported and leaves s as it was.
 func (r *Reader) Read(rc syscall.RawConn, s *Snapshot) error { return ErrNotSupported }

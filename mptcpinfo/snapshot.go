@@ -76,9 +76,12 @@ type Snapshot struct {
 	// TCPInfoLen is how many bytes of tcp_info the kernel returned per
 	// subflow (its element size clamped to ours).
 	TCPInfoLen int
-	// NumSubflows is the subflow count the kernel reported. Subflows in
+	// NumSubflows is the number of subflows, len(Subflows). Subflows in
 	// CLOSE state stay listed after shutdown, so it can exceed
-	// Info.SubflowsTotal.
+	// Info.SubflowsTotal. The stand-in entry the kernel lists once the
+	// connection is shut down in both directions (state CLOSE, no peer
+	// port, zeroed counters: the disconnected first subflow) is not a
+	// subflow and is left out.
 	NumSubflows int
 	// Subflows lists every subflow; len(Subflows) == NumSubflows.
 	Subflows []Subflow
