@@ -9,6 +9,14 @@
 // or on the sampler's goroutine. They must be quick and must not block: the
 // sampler serves every connection of the process. A Sample and everything it
 // points to are valid only during the call; copy what must be kept.
+//
+// The hooks of one connection are called one at a time, never after Closed.
+// A hook may call Close on any connection, its own included (a policy that
+// closes connections that fell back to TCP, say): a Close of the connection
+// whose hook is running returns nil at once, and the connection is closed
+// as soon as the hook returns, with a final sample and Closed. A hook that
+// keeps the net.Conn it was given keeps it from being garbage-collected, so
+// a connection the program drops without closing is then never ended.
 package conntrace
 
 import (
@@ -63,9 +71,42 @@ type ConnTracer interface {
 	// taken at once, the periodic ones, and the final one before Close
 	// (Sample.Final). Never after Closed.
 	Sampled(s *Sample)
-	// Closed is called once, after the final sample, before the socket
-	// is closed.
+	// Closed is called once, after the final sample, however the
+	// connection ended (Sample.End of the final sample says how).
 	Closed(at time.Time)
+}
+
+// End says how a connection's life ended, in its final Sample.
+type End uint8
+
+const (
+	// EndNone: the connection has not ended (every sample but the final one).
+	EndNone End = iota
+	// EndClose: the program called Close. The final sample was read after
+	// the descriptor was closed and before the kernel was told to close the
+	// socket, so it holds every byte the program wrote.
+	EndClose
+	// EndClosedUnderneath: the socket was closed without Close (through
+	// NetConn or a descriptor from File); the final sample is the last
+	// reading taken before, with nothing new in it.
+	EndClosedUnderneath
+	// EndDropped: the program dropped the connection without closing it,
+	// and the garbage collector collected it. The final sample is read
+	// then; the runtime closes the socket afterwards, as it does for a
+	// *net.TCPConn.
+	EndDropped
+)
+
+func (e End) String() string {
+	switch e {
+	case EndClose:
+		return "close"
+	case EndClosedUnderneath:
+		return "closed_underneath"
+	case EndDropped:
+		return "dropped"
+	}
+	return "none"
 }
 
 // FallbackReason says why a connection is plain TCP.
@@ -106,7 +147,8 @@ type Sample struct {
 	Time  time.Time
 	Role  Role
 	First bool // the first sample, taken when the connection was established
-	Final bool // the last sample, taken just before Close
+	Final bool // the last sample, taken as the connection ends
+	End   End  // in the final sample: how the connection ended
 
 	// Snapshot is the kernel's answer. Subflow ids are the kernel's; on
 	// kernels that report none (5.16 to 6.4) the sampler numbers subflows
@@ -131,6 +173,13 @@ type Sample struct {
 	// rcv_nxt, 5.16+), else from the subflows. Zero in the first sample of
 	// a connection the sampler could not read before.
 	Sent, Received, Retransmitted uint64
+	// Unsent, in the final sample, is how many of the bytes in Sent the
+	// kernel had not sent yet (on 5.16 to 6.4: not yet acknowledged) when
+	// the program closed the connection: bytes the program wrote that were
+	// still queued. The kernel goes on sending them after Close; Sent
+	// includes them, so that over a connection's life Sent adds up to every
+	// byte the program wrote.
+	Unsent uint64
 	// SubflowDeltas[i] are the bytes Snapshot.Subflows[i] carried since the
 	// previous sample (all of them for an added subflow).
 	SubflowDeltas []SubflowDelta

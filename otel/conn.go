@@ -38,6 +38,9 @@ type connTracer struct {
 	haveToken   bool
 	bytes       [3]uint64 // sent, received, retransmitted
 	haveBytes   bool
+	unsent      uint64 // queued when the program closed the connection
+	haveUnsent  bool
+	end         conntrace.End
 }
 
 // subflowRef ties a live subflow to the series of its local address.
@@ -134,6 +137,10 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 		c.bytes = [3]uint64{snap.Info.BytesSent, snap.Info.BytesReceived, snap.Info.BytesRetrans}
 		c.haveBytes = true
 	}
+	if s.Final {
+		c.end = s.End
+		c.unsent, c.haveUnsent = s.Unsent, snap.InfoLen > 0 && snap.MPTCP
+	}
 }
 
 // event reports whether the span takes one more event, and counts those it
@@ -173,8 +180,8 @@ func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSub
 	if c.recording && c.event() {
 		kv := make([]attribute.KeyValue, 0, 8)
 		kv = append(kv, keySubflowID.Int64(int64(r.ID)),
-			keySubflowSent.Int64(int64(r.BytesSent)),
-			keySubflowRecv.Int64(int64(r.BytesReceived)),
+			keySubflowSent.Int64(clampInt64(r.BytesSent)),
+			keySubflowRecv.Int64(clampInt64(r.BytesReceived)),
 			keySubflowRTT.Float64(r.RTT.Seconds()))
 		kv = appendLocal(kv, unmap(r.Local))
 		kv = appendPeer(kv, unmap(r.Remote))
@@ -208,22 +215,26 @@ func (c *connTracer) Closed(at time.Time) {
 			}
 			c.t.m.duration.Record(background, at.Sub(c.start).Seconds(), ser.durationOpt[fb]...)
 		}
-		if c.t.m.peer {
-			ser.done.Store(true)
-		}
+		c.t.m.release(ser)
 		c.subflows = nil
 	}
 	c.ended.Store(true)
 	if c.recording {
-		kv := make([]attribute.KeyValue, 0, 7)
+		kv := make([]attribute.KeyValue, 0, 9)
 		kv = append(kv, keyFallback.Bool(fallback), keySubflowsMax.Int(c.subflowsMax))
 		if c.haveToken {
 			kv = append(kv, keyToken.String(fmt.Sprintf("%08x", c.token)))
 		}
 		if c.haveBytes {
-			kv = append(kv, keyBytesSent.Int64(int64(c.bytes[0])),
-				keyBytesReceived.Int64(int64(c.bytes[1])),
-				keyBytesRetrans.Int64(int64(c.bytes[2])))
+			kv = append(kv, keyBytesSent.Int64(clampInt64(c.bytes[0])),
+				keyBytesReceived.Int64(clampInt64(c.bytes[1])),
+				keyBytesRetrans.Int64(clampInt64(c.bytes[2])))
+		}
+		if c.haveUnsent {
+			kv = append(kv, keyBytesUnsent.Int64(clampInt64(c.unsent)))
+		}
+		if c.end != conntrace.EndNone {
+			kv = append(kv, keyCloseReason.String(c.end.String()))
 		}
 		if c.dropped > 0 {
 			kv = append(kv, keyEventsDropped.Int(c.dropped))

@@ -35,6 +35,8 @@
 //	mptcp.bytes.sent         mptcp_info's byte counters at the last sample (Linux 6.5+)
 //	mptcp.bytes.received
 //	mptcp.bytes.retransmitted
+//	mptcp.bytes.unsent       bytes written but not yet sent when the program closed the connection
+//	mptcp.close.reason       "close", "closed_underneath" or "dropped": how the connection ended
 //	mptcp.events.dropped     span events not recorded (only when over 128)
 //
 // A failed dial ends the span with status Error and error.type: "timeout",
@@ -68,14 +70,18 @@
 // are accumulated as samples arrive and reported when a reader collects
 // (the data are the same as a synchronous counter's: cumulative sums). The
 // counters add up: mptcp.io counts every byte once, from mptcp_info's byte
-// counters on Linux 6.5+; mptcp.subflow.closed counts the subflows still
+// counters on Linux 6.5+, and the bytes still queued when the program
+// closed the connection (mptcp.bytes.unsent) at its end; mptcp.subflow.closed counts the subflows still
 // open when their connection closes, so opened minus closed is active.
 // mptcp.connection.duration is measured from the dial's start (or the
 // accept) to Close, like the span. mptcp.subflow.rtt takes one value per
 // subflow per sample.
 //
 // WithPeerAttributes adds network.peer.address and network.peer.port to
-// every metric: one set of series per connection, for small deployments.
+// every metric: one set of series per peer address and port, shared by the
+// connections to or from it, for small deployments. A series' cumulative
+// values only grow while any of its connections is open; once all are
+// closed it is reported once more and then forgotten.
 //
 // # HTTP servers
 //

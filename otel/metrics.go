@@ -2,6 +2,7 @@ package mptcpxotel
 
 import (
 	"context"
+	"math"
 	"net/netip"
 	"slices"
 	"sync"
@@ -53,11 +54,30 @@ type meters struct {
 	duration   metric.Float64Histogram
 	rtt        metric.Float64Histogram
 
-	peer   bool                 // one series per connection (WithPeerAttributes)
-	shared [2]*series           // by conntrace.Role, without WithPeerAttributes
-	mu     sync.Mutex           // guards conns
-	conns  map[*series]struct{} // with WithPeerAttributes: live connections, and closed ones not yet reported
+	peer   bool       // one series per peer (WithPeerAttributes)
+	shared [2]*series // by conntrace.Role, without WithPeerAttributes
+
+	// With WithPeerAttributes: one series per attribute set, shared by the
+	// connections to or from the same peer address and port, so that its
+	// cumulative values only grow. A series whose connections have all
+	// closed is idle: it is reported once more, with its final values, and
+	// then forgotten (a later connection to the same peer starts it anew,
+	// which a backend reads as a counter reset, as it should). Idle series
+	// are forgotten at once when no reader collects, and never more than
+	// maxIdleSeries wait for a collection.
+	mu     sync.Mutex // guards byPeer, idle and every series.conns
+	byPeer map[peerKey]*series
+	idle   []*series // idle series in the order they became idle; some since reused
 }
+
+// peerKey identifies the attribute set of a series with WithPeerAttributes.
+type peerKey struct {
+	role conntrace.Role
+	peer netip.AddrPort
+}
+
+// maxIdleSeries bounds the idle series kept until the next collection.
+const maxIdleSeries = 1024
 
 // Histogram bucket boundaries, in seconds.
 var (
@@ -97,7 +117,7 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 		m.shared[conntrace.RoleClient] = newSeries(conntrace.RoleClient)
 		m.shared[conntrace.RoleServer] = newSeries(conntrace.RoleServer)
 	} else {
-		m.conns = make(map[*series]struct{})
+		m.byPeer = make(map[peerKey]*series)
 	}
 	_, err := meter.RegisterCallback(m.observe,
 		m.connActive, m.fallbacks, m.subActive, m.subOpened, m.subClosed, m.io, m.retrans, m.subIO)
@@ -138,19 +158,59 @@ func (m *meters) orNoop() {
 }
 
 // series returns the series a new connection reports to: the role's shared
-// one, or, with WithPeerAttributes, a series of its own.
+// one, or, with WithPeerAttributes, the one of its peer. A connection gives
+// it back with release when it closes.
 func (m *meters) series(role conntrace.Role, peer netip.AddrPort) *series {
 	if !m.peer {
 		s := m.shared[role]
 		s.used.Store(true)
 		return s
 	}
-	s := newSeries(role, appendPeer(nil, peer)...)
-	s.used.Store(true)
+	key := peerKey{role, peer}
 	m.mu.Lock()
-	m.conns[s] = struct{}{}
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	s := m.byPeer[key]
+	if s == nil {
+		s = newSeries(role, appendPeer(nil, peer)...)
+		s.key = key
+		s.used.Store(true)
+		m.byPeer[key] = s
+	}
+	s.conns++
 	return s
+}
+
+// release gives back the series of a connection that closed.
+func (m *meters) release(s *series) {
+	if !m.peer {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s.conns--; s.conns > 0 {
+		return
+	}
+	if !m.duration.Enabled(background) {
+		// No reader collects: nobody will ever see the final values.
+		m.forget(s)
+		return
+	}
+	m.idle = append(m.idle, s)
+	for len(m.idle) > maxIdleSeries {
+		old := m.idle[0]
+		m.idle[0] = nil
+		m.idle = m.idle[1:]
+		if old.conns == 0 {
+			m.forget(old)
+		}
+	}
+}
+
+// forget drops an idle series. m.mu is held.
+func (m *meters) forget(s *series) {
+	if m.byPeer[s.key] == s {
+		delete(m.byPeer, s.key)
+	}
 }
 
 // observe is the callback of the observable instruments.
@@ -162,13 +222,15 @@ func (m *meters) observe(_ context.Context, o metric.Observer) error {
 	}
 	if m.peer {
 		m.mu.Lock()
-		for s := range m.conns {
+		for _, s := range m.byPeer {
 			s.observe(m, o)
-			if s.done.Load() {
-				// Reported once after Close: its final values went out.
-				delete(m.conns, s)
+			if s.conns == 0 {
+				// Its final values went out with this collection.
+				m.forget(s)
 			}
 		}
+		clear(m.idle)
+		m.idle = m.idle[:0]
 		m.mu.Unlock()
 	}
 	return nil
@@ -178,8 +240,9 @@ func (m *meters) observe(_ context.Context, o metric.Observer) error {
 // peer's address with WithPeerAttributes) and of its subflows' local
 // addresses. The options that carry the attribute sets are built once.
 type series struct {
-	used atomic.Bool // observed only once a connection used it
-	done atomic.Bool // a per-connection series whose connection closed
+	used  atomic.Bool // observed only once a connection used it
+	key   peerKey     // with WithPeerAttributes
+	conns int         // with WithPeerAttributes: connections using it (meters.mu)
 
 	connActive, fallbacks, subActive, subOpened, subClosed atomic.Int64
 	sent, received, retrans                                atomic.Uint64
@@ -240,15 +303,21 @@ func (s *series) observe(m *meters, o metric.Observer) {
 	o.ObserveInt64(m.subActive, s.subActive.Load(), s.roleOpt...)
 	o.ObserveInt64(m.subOpened, s.subOpened.Load(), s.roleOpt...)
 	o.ObserveInt64(m.subClosed, s.subClosed.Load(), s.roleOpt...)
-	o.ObserveInt64(m.io, int64(s.sent.Load()), s.txOpt...)
-	o.ObserveInt64(m.io, int64(s.received.Load()), s.rxOpt...)
-	o.ObserveInt64(m.retrans, int64(s.retrans.Load()), s.roleOpt...)
+	o.ObserveInt64(m.io, clampInt64(s.sent.Load()), s.txOpt...)
+	o.ObserveInt64(m.io, clampInt64(s.received.Load()), s.rxOpt...)
+	o.ObserveInt64(m.retrans, clampInt64(s.retrans.Load()), s.roleOpt...)
 	s.mu.Lock()
 	for _, as := range s.addrs {
-		o.ObserveInt64(m.subIO, int64(as.sent.Load()), as.txOpt...)
-		o.ObserveInt64(m.subIO, int64(as.received.Load()), as.rxOpt...)
+		o.ObserveInt64(m.subIO, clampInt64(as.sent.Load()), as.txOpt...)
+		o.ObserveInt64(m.subIO, clampInt64(as.received.Load()), as.rxOpt...)
 	}
 	s.mu.Unlock()
+}
+
+// clampInt64 converts a byte count to the int64 of an observation, which
+// can never turn negative: beyond 2^63-1 it saturates.
+func clampInt64(v uint64) int64 {
+	return int64(min(v, math.MaxInt64))
 }
 
 // attrSet returns the set of base and more, leaving both slices as they were.

@@ -38,6 +38,8 @@ const (
 	keyBytesSent      = attribute.Key("mptcp.bytes.sent")
 	keyBytesReceived  = attribute.Key("mptcp.bytes.received")
 	keyBytesRetrans   = attribute.Key("mptcp.bytes.retransmitted")
+	keyBytesUnsent    = attribute.Key("mptcp.bytes.unsent")
+	keyCloseReason    = attribute.Key("mptcp.close.reason")
 	keySubflowID      = attribute.Key("mptcp.subflow.id")
 	keySubflowSent    = attribute.Key("mptcp.subflow.bytes.sent")
 	keySubflowRecv    = attribute.Key("mptcp.subflow.bytes.received")

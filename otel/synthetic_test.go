@@ -2,14 +2,18 @@ package mptcpxotel_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
@@ -294,4 +298,86 @@ func TestPeerAttributes(t *testing.T) {
 		}
 	}
 	a.Closed(t0.Add(time.Second))
+}
+
+// TestPeerAttributesShareSeries: connections to the same peer share one
+// series, whose cumulative values never go down when one of them closes;
+// the closed connections' bytes stay in it.
+func TestPeerAttributesShareSeries(t *testing.T) {
+	e := newEnv(t, mptcpxotel.WithPeerAttributes())
+	peer := []attribute.KeyValue{client, transmit, attribute.String("network.peer.address", "127.0.0.1"), attribute.Int64("network.peer.port", 443)}
+	a := dial(t, e.tracer, "127.0.0.1:5000", "127.0.0.1:443")
+	b := dial(t, e.tracer, "127.0.0.1:5001", "127.0.0.1:443")
+	for i, ct := range []conntrace.ConnTracer{a, b} {
+		s := newSynth()
+		s.snap.Subflows = []mptcpinfo.Subflow{subflow(1, "127.0.0.1:5000", time.Millisecond)}
+		sm := s.next()
+		sm.Added = append(sm.Added, 0)
+		sm.SubflowDeltas = append(sm.SubflowDeltas, conntrace.SubflowDelta{Sent: uint64(50000 * (i + 2))})
+		sm.Sent = uint64(50000 * (i + 2))
+		ct.Sampled(sm)
+	}
+	m := e.collect(t)
+	if v := sum(t, m, "mptcp.io", peer...); v != 250000 {
+		t.Fatalf("mptcp.io{peer} = %d with both connections open, want 250000", v)
+	}
+	b.Closed(t0.Add(time.Second))
+	for range 3 {
+		m = e.collect(t)
+		if v := sum(t, m, "mptcp.io", peer...); v != 250000 {
+			t.Fatalf("mptcp.io{peer} = %d after one of the two closed, want 250000 (cumulative values never go down)", v)
+		}
+		if v := sum(t, m, "mptcp.connection.active", client, peer[2], peer[3]); v != 1 {
+			t.Fatalf("mptcp.connection.active{peer} = %d, want 1", v)
+		}
+	}
+	a.Closed(t0.Add(time.Second))
+	m = e.collect(t)
+	if v := sum(t, m, "mptcp.io", peer...); v != 250000 {
+		t.Fatalf("mptcp.io{peer} = %d after both closed, want 250000", v)
+	}
+	m = e.collect(t)
+	if mm, ok := findMetric(m, "mptcp.io"); ok {
+		want := attribute.NewSet(peer...)
+		for _, p := range mm.Data.(metricdata.Sum[int64]).DataPoints {
+			if p.Attributes.Equals(&want) {
+				t.Errorf("mptcp.io{peer} still reported after every connection closed and the final values went out once")
+			}
+		}
+	}
+}
+
+// TestPeerAttributesWithoutReader: with no metric reader, closed
+// connections leave nothing behind, however many distinct peers there were.
+func TestPeerAttributesWithoutReader(t *testing.T) {
+	tr := mptcpxotel.NewTracer(mptcpxotel.WithPeerAttributes(),
+		mptcpxotel.WithTracerProvider(tracenoop.NewTracerProvider()),
+		mptcpxotel.WithMeterProvider(sdkmetric.NewMeterProvider()))
+	churn := func(n, from int) {
+		s := newSynth()
+		s.snap.Subflows = []mptcpinfo.Subflow{subflow(1, "127.0.0.1:5000", time.Millisecond)}
+		for i := range n {
+			ct := dial(t, tr, "127.0.0.1:5000", fmt.Sprintf("10.%d.%d.%d:443", (from+i)>>16&255, (from+i)>>8&255, (from+i)&255))
+			sm := s.next()
+			sm.Added = append(sm.Added, 0)
+			sm.SubflowDeltas = append(sm.SubflowDeltas, conntrace.SubflowDelta{Sent: 10})
+			ct.Sampled(sm)
+			ct.Closed(t0)
+		}
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	churn(1000, 0)
+	before := heap()
+	const n = 20000
+	churn(n, 1000)
+	after := heap()
+	runtime.KeepAlive(tr)
+	if grown := int64(after) - int64(before); grown > n*64 {
+		t.Errorf("heap grew by %d bytes over %d closed connections to distinct peers (%d per connection), want no growth", grown, n, grown/n)
+	}
 }
