@@ -1,11 +1,13 @@
 package mptcpx
 
 import (
-	"go.opentelemetry.io/otel/trace"
 	"io"
 	"net"
-	"sync"
+	"os"
 	"sync/atomic"
+	"syscall"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // tcpConn names net.TCPConn so that Conn can embed it in an unexported
@@ -18,55 +20,101 @@ type tcpConn = net.TCPConn
 // otherwise (MultipathTCP reports which).
 //
 // Conn has every method of *net.TCPConn, promoted unchanged from the
-// connection it wraps: Read, Write, SetDeadline, SetReadDeadline,
-// SetWriteDeadline, LocalAddr, RemoteAddr, CloseRead, CloseWrite,
-// SetKeepAlive, SetKeepAlivePeriod, SetKeepAliveConfig, SetLinger,
-// SetNoDelay, SetReadBuffer, SetWriteBuffer, SyscallConn, File, WriteTo and
-// MultipathTCP. Read and Write are the inner connection's own methods: no
-// wrapper code runs on the data path.
+// connection it wraps (Write, the deadlines, the addresses, the keep-alive,
+// linger and buffer settings, SyscallConn, File, MultipathTCP, ...). It adds
+// NetConn, Info and SpanContext, and changes a few: Close (idempotent, takes
+// a last sample), ReadFrom (so that io.Copy between Conns still uses
+// splice), and Read, WriteTo and CloseWrite, which note where the connection
+// stands (end of stream read, end of stream sent) so that the byte counters
+// of older kernels leave out the MPTCP DATA_FIN; they add a comparison to
+// the inner method and nothing else.
 //
-// Conn changes only Close (idempotent, takes a last sample first) and
-// ReadFrom (so that io.Copy between Conns still uses splice), and adds
-// NetConn and Info.
+// A Conn that a program drops without closing is closed by the garbage
+// collector, as a *net.TCPConn is, and its telemetry ends with it. The zero
+// Conn is not connected: like a zero net.TCPConn, its methods fail with
+// syscall.EINVAL.
 type Conn struct {
-	*tcpConn
+	// The connection, by value: a copy of the *net.TCPConn that net
+	// returned shares its socket, and a zero Conn has a zero TCPConn, whose
+	// methods fail cleanly instead of dereferencing nil.
+	tcpConn
 
-	tracker *connTracker
+	tracker *connTracker // nil: followed by nothing
 
-	closed    atomic.Bool // set when Close starts
-	closeOnce sync.Once
+	closed atomic.Bool // set when Close starts
 }
 
 func newConn(c *net.TCPConn) *Conn {
-	return &Conn{tcpConn: c}
+	return &Conn{tcpConn: *c}
 }
 
 // NetConn returns the underlying connection, as crypto/tls.Conn.NetConn
 // does. Data read from or written to it bypasses nothing: Conn has no
-// buffers. Closing it directly skips the last sample that Close takes.
-func (c *Conn) NetConn() net.Conn { return c.tcpConn }
+// buffers. Closing it directly skips the last reading that Close takes: the
+// sampler then ends the connection's telemetry within one interval with
+// what it last read.
+func (c *Conn) NetConn() net.Conn { return &c.tcpConn }
 
-// Close closes the connection. The first call takes a last sample of the
-// MPTCP state (so the final counters are known) and then closes the socket,
-// returning its error; concurrent callers wait for it. Later calls return
-// the error the closed *net.TCPConn returns (wrapping net.ErrClosed).
+// Close closes the connection. The first call takes the last sample of the
+// MPTCP state, so that the final counters are known, including the bytes
+// written but still queued in the kernel, and returns the error of closing
+// the socket; concurrent callers wait for it. Later calls return the error
+// the closed *net.TCPConn returns (wrapping net.ErrClosed).
 //
 // Close is safe to call while other goroutines are in Read, Write or Info:
-// they return with an error wrapping net.ErrClosed, and the socket is
-// released only once none of them uses it any more.
+// they return with an error wrapping net.ErrClosed.
+//
+// Close may be called from a conntrace hook, even one of this connection:
+// it then returns nil at once, and the connection is closed as soon as the
+// hook returns. The same happens to a Close that another goroutine calls
+// while one of the connection's hooks runs.
 func (c *Conn) Close() error {
-	var err error
-	first := false
-	c.closeOnce.Do(func() {
-		first = true
-		c.closed.Store(true)
-		c.tracker.closing(c)
-		err = c.tcpConn.Close()
-	})
-	if !first {
-		return c.tcpConn.Close()
+	c.closed.Store(true)
+	if t := c.tracker; t != nil {
+		if err, done := t.close(); done {
+			return err
+		}
+	}
+	return c.tcpConn.Close()
+}
+
+// Read reads data from the connection, as net.TCPConn.Read does.
+func (c *Conn) Read(b []byte) (int, error) {
+	n, err := c.tcpConn.Read(b)
+	if err == io.EOF {
+		c.tracker.sawEOF()
+	}
+	return n, err
+}
+
+// WriteTo implements io.WriterTo with the inner *net.TCPConn's WriteTo,
+// which uses splice(2) when w is a Unix stream connection.
+func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	n, err := c.tcpConn.WriteTo(w)
+	if err == nil { // WriteTo returns a nil error at the end of the stream
+		c.tracker.sawEOF()
+	}
+	return n, err
+}
+
+// CloseWrite shuts down the writing side of the connection, as
+// net.TCPConn.CloseWrite does: on an MPTCP connection the kernel sends a
+// DATA_FIN once everything written is out.
+func (c *Conn) CloseWrite() error {
+	err := c.tcpConn.CloseWrite()
+	if err == nil {
+		c.tracker.sentFIN()
 	}
 	return err
+}
+
+// File returns a copy of the underlying os.File, as net.TCPConn.File does.
+// On a zero Conn it fails with syscall.EINVAL, as every other method does.
+func (c *Conn) File() (*os.File, error) {
+	if c.tcpConn == (tcpConn{}) {
+		return nil, &net.OpError{Op: "file", Net: "tcp", Err: syscall.EINVAL}
+	}
+	return c.tcpConn.File()
 }
 
 // ReadFrom implements io.ReaderFrom: it copies from r until EOF with the
@@ -83,10 +131,10 @@ func (c *Conn) Close() error {
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	switch src := r.(type) {
 	case *Conn:
-		return c.tcpConn.ReadFrom(src.tcpConn)
+		return c.tcpConn.ReadFrom(&src.tcpConn)
 	case *io.LimitedReader:
 		if inner, ok := src.R.(*Conn); ok {
-			lr := &io.LimitedReader{R: inner.tcpConn, N: src.N}
+			lr := &io.LimitedReader{R: &inner.tcpConn, N: src.N}
 			n, err := c.tcpConn.ReadFrom(lr)
 			src.N = lr.N
 			return n, err

@@ -10,7 +10,8 @@ import (
 
 // detector keeps, per connection, just enough of the previous sample to say
 // what changed: the last counters of every subflow by id, the peak subflow
-// count, the fallback state and the previous connection-level counters.
+// count, the fallback state and the connection-level byte totals counted so
+// far.
 type detector struct {
 	subflows []subflowState
 	nextID   uint32 // last id handed out when the kernel reports none
@@ -26,8 +27,11 @@ type detector struct {
 	sawMPTCP    bool
 	samples     uint32
 
-	// Previous connection-level counters and where they came from.
+	// Connection-level byte totals counted so far, and where they come
+	// from. With countSequence they count from the first reading, whose
+	// sequence numbers are kept as baselines.
 	connKind                    counterKind
+	sndBase, rcvBase            uint64
 	connSent, connRecv, connRtx uint64
 }
 
@@ -50,8 +54,18 @@ const (
 	countSubflows             // the sum of the subflows' tcp_info deltas
 )
 
-// delta returns cur-prev for a monotonic counter. A counter that went
-// backwards was reset: everything it counts now is new.
+// streamState is what the program did to the byte stream, which the kernel
+// does not report before 6.5 but the MPTCP sequence numbers depend on: the
+// DATA_FIN that ends each direction takes one sequence number, like a byte.
+type streamState struct {
+	finSent bool // the program shut down its writing side (CloseWrite)
+	eofRead bool // the program read the end of the peer's stream
+	final   bool // the connection's last reading
+}
+
+// delta returns cur-prev for a counter that starts at zero with what it
+// counts. A counter that went backwards was reset: everything it counts now
+// is new.
 func delta(prev, cur uint64) uint64 {
 	if cur < prev {
 		return cur
@@ -59,11 +73,28 @@ func delta(prev, cur uint64) uint64 {
 	return cur - prev
 }
 
+// seqDiff returns to-from for two MPTCP sequence numbers, which are 64-bit
+// and wrap around: modulo 2^64. ok is false when to lies before from (the
+// difference would be negative), which a live connection's sequence
+// numbers never do.
+func seqDiff(from, to uint64) (d uint64, ok bool) {
+	d = to - from
+	return d, d < 1<<63
+}
+
+// grow returns how far total moved past counted, or 0 when it did not.
+func grow(counted, total uint64) uint64 {
+	if total > counted {
+		return total - counted
+	}
+	return 0
+}
+
 // detect compares snapshot s with the previous one and fills out with what
 // changed. It reuses out's slices and allocates nothing once the detector
 // has seen the connection's largest subflow count. It may number the
 // snapshot's subflows (Subflow.ID) when the kernel reports no ids.
-func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample) {
+func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, stream streamState) {
 	d.unchanged(s, role, out)
 	d.samples++
 
@@ -79,28 +110,91 @@ func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *connt
 	out.SubflowsMax = d.peak
 
 	kind := countNone
-	var sent, recv, rtx uint64
 	switch {
 	case s.Has(mptcpinfo.FieldBytes) && !s.Fallback:
-		kind, sent, recv, rtx = countBytes, s.Info.BytesSent, s.Info.BytesReceived, s.Info.BytesRetrans
+		kind = countBytes
 	case s.InfoLen > 0 && !s.Fallback:
-		kind, sent, recv = countSequence, s.Info.SndUna, s.Info.RcvNxt
+		kind = countSequence
 	case s.Has(mptcpinfo.FieldSubflowList) && !s.Fallback:
 		kind = countSubflows
 	}
-	switch {
-	case kind == countSubflows:
-		out.Sent, out.Received = subSent, subRecv
-	case kind != countNone && kind == d.connKind:
-		out.Sent, out.Received, out.Retransmitted = delta(d.connSent, sent), delta(d.connRecv, recv), delta(d.connRtx, rtx)
-	case kind == countBytes:
-		// Byte counters start at zero with the connection: the first
-		// reading is all of it.
-		out.Sent, out.Received, out.Retransmitted = sent, recv, rtx
+	if kind != d.connKind {
+		// The first reading, or the kernel answers differently now (a
+		// fallback): start over from this reading. Byte counters start at
+		// zero with the connection, so their first reading is all of it;
+		// sequence numbers start at a random point and give a baseline.
+		d.connKind, d.connSent, d.connRecv, d.connRtx = kind, 0, 0, 0
+		d.sndBase, d.rcvBase = s.Info.SndUna, s.Info.RcvNxt
 	}
-	// Sequence numbers start at a random point: the first reading is only
-	// a baseline.
-	d.connKind, d.connSent, d.connRecv, d.connRtx = kind, sent, recv, rtx
+	switch kind {
+	case countSubflows:
+		out.Sent, out.Received = subSent, subRecv
+	case countBytes:
+		out.Sent, out.Received, out.Retransmitted = delta(d.connSent, s.Info.BytesSent), delta(d.connRecv, s.Info.BytesReceived), delta(d.connRtx, s.Info.BytesRetrans)
+		d.connSent, d.connRecv, d.connRtx = s.Info.BytesSent, s.Info.BytesReceived, s.Info.BytesRetrans
+		if stream.final {
+			out.Unsent = unsentBytes(&s.Info, s.Info.SndUna-s.Info.BytesAcked, s.Info.BytesSent, stream)
+			out.Sent += out.Unsent
+		}
+	case countSequence:
+		sent, recv := d.sequenceTotals(&s.Info, stream)
+		if stream.final {
+			out.Unsent = unsentBytes(&s.Info, d.sndBase, sent, stream)
+			sent += out.Unsent
+		}
+		out.Sent, out.Received = grow(d.connSent, sent), grow(d.connRecv, recv)
+		d.connSent, d.connRecv = max(d.connSent, sent), max(d.connRecv, recv)
+	}
+}
+
+// sequenceTotals returns the bytes acknowledged by the peer and received
+// from it since the first reading, from the MPTCP sequence numbers (Linux
+// 5.16 to 6.4, whose mptcp_info has no byte counters).
+//
+// The DATA_FIN that closes a direction takes one sequence number. Sent: once
+// the program shut down its writing side, the last sequence number written
+// (write_seq-1) is the DATA_FIN, and is left out. Received: the kernel does
+// not say whether the peer's DATA_FIN arrived, so the last sequence number
+// received is held back until the final reading, and counted then only when
+// the program did not read the end of the stream. A DATA_FIN is counted as
+// a byte only when the program shut the connection down through NetConn or
+// closed it without reading to the end.
+func (d *detector) sequenceTotals(info *mptcpinfo.Info, stream streamState) (sent, recv uint64) {
+	acked := info.SndUna
+	if stream.finSent {
+		if past, ok := seqDiff(info.WriteSeq-1, acked); ok && past > 0 {
+			acked = info.WriteSeq - 1
+		}
+	}
+	if n, ok := seqDiff(d.sndBase, acked); ok {
+		sent = n
+	}
+	if n, ok := seqDiff(d.rcvBase, info.RcvNxt); ok {
+		recv = n
+		if recv > 0 && (!stream.final || stream.eofRead) {
+			recv--
+		}
+	}
+	return sent, recv
+}
+
+// unsentBytes returns, at a connection's final reading, the bytes the
+// program wrote that the kernel had not yet counted as sent: those still
+// queued when the program closed the connection, which the kernel goes on
+// sending after Close. written counts from base, the sequence number of the
+// connection's first byte (snd_una - bytes_acked with 6.5's counters, the
+// first reading's snd_una before), to write_seq, less the DATA_FIN when the
+// program shut down its writing side; counted is what was counted from base.
+func unsentBytes(info *mptcpinfo.Info, base, counted uint64, stream streamState) uint64 {
+	end := info.WriteSeq
+	if stream.finSent {
+		end--
+	}
+	written, ok := seqDiff(base, end)
+	if !ok {
+		return 0
+	}
+	return grow(counted, written)
 }
 
 // unchanged fills out as a sample of s in which nothing changed: no
@@ -113,7 +207,7 @@ func (d *detector) unchanged(s *mptcpinfo.Snapshot, role conntrace.Role, out *co
 	out.Added = out.Added[:0]
 	out.Removed = out.Removed[:0]
 	out.SubflowDeltas = out.SubflowDeltas[:0]
-	out.Sent, out.Received, out.Retransmitted = 0, 0, 0
+	out.Sent, out.Received, out.Retransmitted, out.Unsent = 0, 0, 0, 0
 	out.Fallback, out.FallbackChanged = d.fallback, false
 	out.SubflowsMax = d.peak
 }
@@ -153,9 +247,6 @@ func (d *detector) detectFallback(s *mptcpinfo.Snapshot, role conntrace.Role) {
 // carried since the previous sample.
 func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample) (sent, recv uint64) {
 	kernelIDs := s.Has(mptcpinfo.FieldSubflowID)
-	if kernelIDs {
-		dropPlaceholders(s)
-	}
 	for i := range d.subflows {
 		d.subflows[i].seen = false
 	}
@@ -223,20 +314,4 @@ func (d *detector) idByAddress(sf *mptcpinfo.Subflow) uint32 {
 	}
 	d.nextID++
 	return d.nextID
-}
-
-// dropPlaceholders removes from s the entries that are not subflows. Once
-// both directions of a connection are shut down, the kernel may list, in
-// place of the real subflows, one entry in CLOSE state with id 0, no remote
-// port and a zeroed tcp_info. Ids start at 1, so id 0 is never a subflow:
-// taking it for one would report a subflow added and the real ones removed
-// with zeroed counters.
-func dropPlaceholders(s *mptcpinfo.Snapshot) {
-	kept := s.Subflows[:0]
-	for _, sf := range s.Subflows {
-		if sf.ID != 0 {
-			kept = append(kept, sf)
-		}
-	}
-	s.Subflows = kept
 }

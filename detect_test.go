@@ -37,12 +37,12 @@ func ids(s *conntrace.Sample, idx []int) []uint32 {
 func TestDetectJoinRemoveAndNewID(t *testing.T) {
 	var d detector
 	var out conntrace.Sample
-	d.detect(snap(100, 50, [3]uint64{1, 100, 50}), conntrace.RoleClient, &out)
+	d.detect(snap(100, 50, [3]uint64{1, 100, 50}), conntrace.RoleClient, &out, streamState{})
 	if !out.First || len(out.Added) != 1 || out.Sent != 100 || out.Received != 50 || out.SubflowDeltas[0] != (conntrace.SubflowDelta{Sent: 100, Received: 50}) {
 		t.Fatalf("first: %+v", out)
 	}
 	// Subflow 2 joins.
-	d.detect(snap(300, 80, [3]uint64{1, 200, 60}, [3]uint64{2, 100, 20}), conntrace.RoleClient, &out)
+	d.detect(snap(300, 80, [3]uint64{1, 200, 60}, [3]uint64{2, 100, 20}), conntrace.RoleClient, &out, streamState{})
 	if out.First || len(out.Added) != 1 || ids(&out, out.Added)[0] != 2 || len(out.Removed) != 0 || out.SubflowsMax != 2 {
 		t.Fatalf("join: added %v removed %v", ids(&out, out.Added), out.Removed)
 	}
@@ -50,7 +50,7 @@ func TestDetectJoinRemoveAndNewID(t *testing.T) {
 		t.Fatalf("join deltas: %d/%d %+v", out.Sent, out.Received, out.SubflowDeltas)
 	}
 	// Subflow 1 goes away; the connection counters keep its bytes.
-	d.detect(snap(500, 80, [3]uint64{2, 250, 20}), conntrace.RoleClient, &out)
+	d.detect(snap(500, 80, [3]uint64{2, 250, 20}), conntrace.RoleClient, &out, streamState{})
 	if len(out.Removed) != 1 || out.Removed[0].ID != 1 || out.Removed[0].BytesSent != 200 || out.Removed[0].RTT.Microseconds() != 1000 || out.Removed[0].Local != netip.MustParseAddrPort("10.0.1.1:40000") {
 		t.Fatalf("removal: %+v", out.Removed)
 	}
@@ -58,12 +58,12 @@ func TestDetectJoinRemoveAndNewID(t *testing.T) {
 		t.Fatalf("removal deltas: %d %+v", out.Sent, out.SubflowDeltas)
 	}
 	// A new subflow with a new id (ids are never reused).
-	d.detect(snap(600, 90, [3]uint64{2, 300, 20}, [3]uint64{3, 50, 10}), conntrace.RoleClient, &out)
+	d.detect(snap(600, 90, [3]uint64{2, 300, 20}, [3]uint64{3, 50, 10}), conntrace.RoleClient, &out, streamState{})
 	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 3 || out.SubflowDeltas[1].Sent != 50 || out.SubflowsMax != 2 {
 		t.Fatalf("new id: added %v deltas %+v", got, out.SubflowDeltas)
 	}
 	// Nothing changed: no events, zero deltas.
-	d.detect(snap(600, 90, [3]uint64{2, 300, 20}, [3]uint64{3, 50, 10}), conntrace.RoleClient, &out)
+	d.detect(snap(600, 90, [3]uint64{2, 300, 20}, [3]uint64{3, 50, 10}), conntrace.RoleClient, &out, streamState{})
 	if len(out.Added)+len(out.Removed) != 0 || out.Sent != 0 || out.Received != 0 || out.FallbackChanged {
 		t.Fatalf("steady: %+v", out)
 	}
@@ -72,8 +72,8 @@ func TestDetectJoinRemoveAndNewID(t *testing.T) {
 func TestDetectCounterReset(t *testing.T) {
 	var d detector
 	var out conntrace.Sample
-	d.detect(snap(1000, 0, [3]uint64{1, 1000, 0}), conntrace.RoleClient, &out)
-	d.detect(snap(10, 0, [3]uint64{1, 10, 0}), conntrace.RoleClient, &out)
+	d.detect(snap(1000, 0, [3]uint64{1, 1000, 0}), conntrace.RoleClient, &out, streamState{})
+	d.detect(snap(10, 0, [3]uint64{1, 10, 0}), conntrace.RoleClient, &out, streamState{})
 	if out.Sent != 10 || out.SubflowDeltas[0].Sent != 10 {
 		t.Fatalf("reset gave %d / %+v, want 10", out.Sent, out.SubflowDeltas)
 	}
@@ -84,30 +84,30 @@ func TestDetectFallback(t *testing.T) {
 	var d detector
 	var out conntrace.Sample
 	fb := &mptcpinfo.Snapshot{Method: mptcpinfo.MethodFullInfo, Fallback: true, Protocol: mptcpinfo.IPPROTO_MPTCP}
-	d.detect(fb, conntrace.RoleClient, &out)
+	d.detect(fb, conntrace.RoleClient, &out, streamState{})
 	if out.Fallback != conntrace.FallbackNotNegotiated || !out.FallbackChanged || out.Sent != 0 {
 		t.Fatalf("handshake fallback: %+v", out)
 	}
-	d.detect(fb, conntrace.RoleClient, &out)
+	d.detect(fb, conntrace.RoleClient, &out, streamState{})
 	if out.FallbackChanged || out.Fallback != conntrace.FallbackNotNegotiated {
 		t.Fatalf("fallback reported twice: %+v", out)
 	}
 	// Later in the connection: the subflow is removed from MPTCP's view.
 	d = detector{}
-	d.detect(snap(10, 10, [3]uint64{1, 10, 10}), conntrace.RoleClient, &out)
-	d.detect(fb, conntrace.RoleClient, &out)
+	d.detect(snap(10, 10, [3]uint64{1, 10, 10}), conntrace.RoleClient, &out, streamState{})
+	d.detect(fb, conntrace.RoleClient, &out, streamState{})
 	if out.Fallback != conntrace.FallbackMidConnection || !out.FallbackChanged {
 		t.Fatalf("mid-connection fallback: %+v", out)
 	}
 	// Accepted from a plain TCP client; dialed without local MPTCP.
 	plain := &mptcpinfo.Snapshot{Method: mptcpinfo.MethodFullInfo, Protocol: 6}
 	d = detector{}
-	d.detect(plain, conntrace.RoleServer, &out)
+	d.detect(plain, conntrace.RoleServer, &out, streamState{})
 	if out.Fallback != conntrace.FallbackNotNegotiated {
 		t.Fatalf("server side of a plain client: %v", out.Fallback)
 	}
 	d = detector{}
-	d.detect(plain, conntrace.RoleClient, &out)
+	d.detect(plain, conntrace.RoleClient, &out, streamState{})
 	if out.Fallback != conntrace.FallbackUnavailable {
 		t.Fatalf("client without MPTCP: %v", out.Fallback)
 	}
@@ -115,7 +115,7 @@ func TestDetectFallback(t *testing.T) {
 	// and no fallback on either side.
 	for _, role := range []conntrace.Role{conntrace.RoleClient, conntrace.RoleServer} {
 		d = detector{noMPTCP: true}
-		d.detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodProtocol, Protocol: 6}, role, &out)
+		d.detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodProtocol, Protocol: 6}, role, &out, streamState{})
 		if out.Fallback != conntrace.FallbackNone || out.FallbackChanged {
 			t.Fatalf("%v without MPTCP on the host: %v", role, out.Fallback)
 		}
@@ -123,7 +123,7 @@ func TestDetectFallback(t *testing.T) {
 	// An old kernel (SO_PROTOCOL only) never reports a fallback for an
 	// MPTCP socket.
 	d = detector{}
-	d.detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodProtocol, MPTCP: true, Protocol: mptcpinfo.IPPROTO_MPTCP}, conntrace.RoleClient, &out)
+	d.detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodProtocol, MPTCP: true, Protocol: mptcpinfo.IPPROTO_MPTCP}, conntrace.RoleClient, &out, streamState{})
 	if out.Fallback != conntrace.FallbackNone {
 		t.Fatalf("old kernel: %v", out.Fallback)
 	}
@@ -143,16 +143,17 @@ func TestDetectWithoutIDsOrByteCounters(t *testing.T) {
 	}
 	var d detector
 	var out conntrace.Sample
-	d.detect(split(1<<40, 5<<40, [3]uint64{1, 0, 0}), conntrace.RoleClient, &out)
+	d.detect(split(1<<40, 5<<40, [3]uint64{1, 0, 0}), conntrace.RoleClient, &out, streamState{})
 	if out.Sent != 0 || out.Received != 0 || out.Snapshot.Subflows[0].ID != 1 {
 		t.Fatalf("first: sent %d id %d", out.Sent, out.Snapshot.Subflows[0].ID)
 	}
-	d.detect(split(1<<40+700, 5<<40+300, [3]uint64{1, 700, 300}, [3]uint64{2, 0, 0}), conntrace.RoleClient, &out)
-	if out.Sent != 700 || out.Received != 300 || out.Snapshot.Subflows[0].ID != 1 || out.Snapshot.Subflows[1].ID != 2 || len(out.Added) != 1 {
+	d.detect(split(1<<40+700, 5<<40+300, [3]uint64{1, 700, 300}, [3]uint64{2, 0, 0}), conntrace.RoleClient, &out, streamState{})
+	// The last sequence number received is held back (it may be the DATA_FIN).
+	if out.Sent != 700 || out.Received != 299 || out.Snapshot.Subflows[0].ID != 1 || out.Snapshot.Subflows[1].ID != 2 || len(out.Added) != 1 {
 		t.Fatalf("second: %d/%d ids %d,%d added %v", out.Sent, out.Received, out.Snapshot.Subflows[0].ID, out.Snapshot.Subflows[1].ID, out.Added)
 	}
 	// The first subflow leaves; the second keeps its number.
-	d.detect(split(1<<40+900, 5<<40+300, [3]uint64{2, 200, 0}), conntrace.RoleClient, &out)
+	d.detect(split(1<<40+900, 5<<40+300, [3]uint64{2, 200, 0}), conntrace.RoleClient, &out, streamState{})
 	if out.Snapshot.Subflows[0].ID != 2 || len(out.Removed) != 1 || out.Removed[0].ID != 1 || out.Sent != 200 {
 		t.Fatalf("third: id %d removed %+v sent %d", out.Snapshot.Subflows[0].ID, out.Removed, out.Sent)
 	}
@@ -163,28 +164,135 @@ func TestDetectAllocs(t *testing.T) {
 	var out conntrace.Sample
 	a := snap(100, 50, [3]uint64{1, 100, 50}, [3]uint64{2, 10, 5})
 	b := snap(200, 60, [3]uint64{1, 150, 55}, [3]uint64{2, 60, 10})
-	d.detect(a, conntrace.RoleClient, &out)
-	d.detect(b, conntrace.RoleClient, &out)
+	d.detect(a, conntrace.RoleClient, &out, streamState{})
+	d.detect(b, conntrace.RoleClient, &out, streamState{})
 	if n := testing.AllocsPerRun(100, func() {
-		d.detect(a, conntrace.RoleClient, &out)
-		d.detect(b, conntrace.RoleClient, &out)
+		d.detect(a, conntrace.RoleClient, &out, streamState{})
+		d.detect(b, conntrace.RoleClient, &out, streamState{})
 	}); n != 0 {
 		t.Fatalf("%v allocations per detection", n)
 	}
 }
 
-// After shutdown the kernel may list a placeholder with id 0: it is neither
-// a new subflow nor a reason to zero the real ones' counters.
-func TestDetectIgnoresIDZeroPlaceholder(t *testing.T) {
+// seqSnap is a 5.16 to 6.4 reading: sequence numbers, no byte counters.
+func seqSnap(write, una, nxt uint64) *mptcpinfo.Snapshot {
+	s := snap(0, 0, [3]uint64{1, 0, 0})
+	s.Method, s.InfoLen, s.TCPInfoLen = mptcpinfo.MethodSplit, 48, 232
+	s.Subflows[0].ID = 0
+	s.Info.WriteSeq, s.Info.SndUna, s.Info.RcvNxt = write, una, nxt
+	return s
+}
+
+// Sequence numbers wrap around 2^64: the deltas across the wrap are exact.
+func TestDetectSequenceWrap(t *testing.T) {
 	var d detector
 	var out conntrace.Sample
-	d.detect(snap(100, 50, [3]uint64{1, 100, 50}), conntrace.RoleServer, &out)
-	d.detect(snap(100, 50, [3]uint64{1, 100, 50}, [3]uint64{0, 0, 0}), conntrace.RoleServer, &out)
-	if len(out.Added) != 0 || len(out.Removed) != 0 || len(out.Snapshot.Subflows) != 1 || len(out.SubflowDeltas) != 1 {
-		t.Fatalf("placeholder beside subflow 1: added %v removed %v", out.Added, out.Removed)
+	base := uint64(1<<64 - 100)
+	d.detect(seqSnap(base, base, base), conntrace.RoleClient, &out, streamState{})
+	d.detect(seqSnap(base+1000, base+1000, base+1001), conntrace.RoleClient, &out, streamState{})
+	if out.Sent != 1000 || out.Received != 1000 {
+		t.Fatalf("across the wrap: sent %d received %d, want 1000 and 1000", out.Sent, out.Received)
 	}
-	d.detect(snap(100, 50, [3]uint64{0, 0, 0}), conntrace.RoleServer, &out)
-	if len(out.Added) != 0 || len(out.Removed) != 1 || out.Removed[0].ID != 1 || out.Removed[0].BytesSent != 100 || out.Sent != 0 {
-		t.Fatalf("placeholder alone: added %v removed %+v sent %d", out.Added, out.Removed, out.Sent)
+}
+
+// A sequence number that steps back gives no negative or huge delta, and
+// nothing is counted twice when it comes forward again.
+func TestDetectSequenceStepsBack(t *testing.T) {
+	var d detector
+	var out conntrace.Sample
+	d.detect(seqSnap(5000, 5000, 9000), conntrace.RoleClient, &out, streamState{})
+	d.detect(seqSnap(6000, 6000, 9501), conntrace.RoleClient, &out, streamState{})
+	if out.Sent != 1000 || out.Received != 500 {
+		t.Fatalf("forward: %d/%d", out.Sent, out.Received)
+	}
+	d.detect(seqSnap(5500, 5500, 9001), conntrace.RoleClient, &out, streamState{})
+	if out.Sent != 0 || out.Received != 0 {
+		t.Fatalf("stepped back: sent %d received %d, want 0", out.Sent, out.Received)
+	}
+	d.detect(seqSnap(4000, 4000, 8000), conntrace.RoleClient, &out, streamState{})
+	if out.Sent != 0 || out.Received != 0 {
+		t.Fatalf("before the baseline: sent %d received %d, want 0", out.Sent, out.Received)
+	}
+	d.detect(seqSnap(6200, 6200, 9701), conntrace.RoleClient, &out, streamState{})
+	if out.Sent != 200 || out.Received != 200 {
+		t.Fatalf("forward again: sent %d received %d, want 200 and 200", out.Sent, out.Received)
+	}
+	// Byte counters (6.5+) that go backwards were reset: what they count
+	// now is new, and never negative.
+	var b detector
+	b.detect(snap(1000, 1000, [3]uint64{1, 1000, 1000}), conntrace.RoleClient, &out, streamState{})
+	b.detect(snap(10, 20, [3]uint64{1, 10, 20}), conntrace.RoleClient, &out, streamState{})
+	if out.Sent != 10 || out.Received != 20 || out.SubflowDeltas[0] != (conntrace.SubflowDelta{Sent: 10, Received: 20}) {
+		t.Fatalf("reset: %d/%d %+v", out.Sent, out.Received, out.SubflowDeltas)
+	}
+}
+
+// The DATA_FIN takes one sequence number in each direction; it is not a
+// byte of data where the program's calls say where it is.
+func TestDetectDataFIN(t *testing.T) {
+	const wrote, got = 8388609, 4096
+	for _, tc := range []struct {
+		name             string
+		stream           streamState
+		finAcked         bool
+		wantSent, wantRx uint64
+	}{
+		{"both ends shut down", streamState{finSent: true, eofRead: true, final: true}, true, wrote, got},
+		{"end read, not shut down", streamState{eofRead: true, final: true}, false, wrote, got},
+		// Closed through NetConn without reading to the end: the kernel
+		// cannot tell the peer's DATA_FIN from a byte.
+		{"end not read", streamState{final: true}, false, wrote, got + 1},
+	} {
+		var d detector
+		var out conntrace.Sample
+		d.detect(seqSnap(100, 100, 7000), conntrace.RoleClient, &out, streamState{})
+		var sent, recv uint64
+		// Mid-connection: the peer's DATA_FIN has arrived, the program has
+		// not read it yet.
+		d.detect(seqSnap(100+wrote, 100+wrote, 7000+got+1), conntrace.RoleClient, &out, streamState{})
+		sent, recv = sent+out.Sent, recv+out.Received
+		write := uint64(100 + wrote)
+		if tc.stream.finSent {
+			write++
+		}
+		una := write
+		d.detect(seqSnap(write, una, 7000+got+1), conntrace.RoleClient, &out, tc.stream)
+		sent, recv = sent+out.Sent, recv+out.Received
+		if sent != tc.wantSent || recv != tc.wantRx || out.Unsent != 0 {
+			t.Errorf("%s: sent %d received %d unsent %d, want %d and %d", tc.name, sent, recv, out.Unsent, tc.wantSent, tc.wantRx)
+		}
+	}
+}
+
+// At the final reading, bytes the program wrote that the kernel had not sent
+// yet are counted, once, and reported as Unsent.
+func TestDetectUnsentAtClose(t *testing.T) {
+	const wrote = 4_000_000
+	// 6.5+: bytes_sent says 81,869 went out, 50,000 were acknowledged.
+	var d detector
+	var out conntrace.Sample
+	first := snap(0, 0, [3]uint64{1, 0, 0})
+	first.Info.WriteSeq, first.Info.SndUna = 1000, 1000
+	d.detect(first, conntrace.RoleClient, &out, streamState{})
+	last := snap(81_869, 0, [3]uint64{1, 81_869, 0})
+	last.Info.WriteSeq, last.Info.SndUna, last.Info.BytesAcked = 1000+wrote, 1000+50_000, 50_000
+	d.detect(last, conntrace.RoleClient, &out, streamState{final: true})
+	if out.Sent != wrote || out.Unsent != wrote-81_869 {
+		t.Errorf("6.5+: sent %d unsent %d, want %d and %d", out.Sent, out.Unsent, wrote, wrote-81_869)
+	}
+	// Not final: only what the kernel sent.
+	d = detector{}
+	d.detect(first, conntrace.RoleClient, &out, streamState{})
+	d.detect(last, conntrace.RoleClient, &out, streamState{})
+	if out.Sent != 81_869 || out.Unsent != 0 {
+		t.Errorf("6.5+, mid-connection: sent %d unsent %d", out.Sent, out.Unsent)
+	}
+	// 5.16 to 6.4: snd_una says what the peer acknowledged; the DATA_FIN
+	// the program queued with CloseWrite is not a byte.
+	d = detector{}
+	d.detect(seqSnap(1000, 1000, 0), conntrace.RoleClient, &out, streamState{})
+	d.detect(seqSnap(1000+wrote+1, 1000+50_000, 0), conntrace.RoleClient, &out, streamState{finSent: true, final: true})
+	if out.Sent != wrote || out.Unsent != wrote-50_000 {
+		t.Errorf("5.16-6.4: sent %d unsent %d, want %d and %d", out.Sent, out.Unsent, wrote, wrote-50_000)
 	}
 }

@@ -71,7 +71,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	}
 	c := newConn(tc)
 	c.tracker = tr
-	tr.established(c)
+	tr.established(c, tc)
 	return c, nil
 }
 

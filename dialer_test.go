@@ -135,13 +135,13 @@ func TestDialBadInterval(t *testing.T) {
 		opened = true
 		return nil
 	}}
-	for _, d := range []time.Duration{0, -time.Second} {
+	for _, d := range []time.Duration{0, -time.Second, time.Nanosecond, time.Millisecond - 1} {
 		c, err := mptcpx.NewDialer(base, mptcpx.WithInterval(d)).Dial("tcp", "127.0.0.1:9")
 		if err == nil {
 			c.Close()
 			t.Fatalf("WithInterval(%v): Dial succeeded", d)
 		}
-		if !strings.Contains(err.Error(), "WithInterval("+d.String()+")") || !strings.Contains(err.Error(), "positive") {
+		if !strings.Contains(err.Error(), "WithInterval("+d.String()+")") || !strings.Contains(err.Error(), "at least 1ms") {
 			t.Errorf("WithInterval(%v): unclear error %q", d, err)
 		}
 	}

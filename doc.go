@@ -38,7 +38,9 @@
 // # Sampling and telemetry
 //
 // Every live connection is sampled at an interval (WithInterval, one second
-// by default) and once more just before Close. A sample is a few
+// by default) and once more as it ends: at Close, when its socket is found
+// closed underneath, or when the garbage collector collects a *Conn the
+// program dropped without Close. A sample is a few
 // getsockopt(SOL_MPTCP) calls, read by package
 // github.com/mptcpx/mptcpx/mptcpinfo into reused buffers. Changes between
 // samples become OpenTelemetry span events on the connection's span

@@ -52,11 +52,29 @@ func Listen(network, address string, opts ...Option) (net.Listener, error) {
 // connections are reported as fallbacks), and passes any other connection
 // through unchanged.
 //
-// The returned net.Listener is a *Listener. An invalid option is reported
-// by every Accept.
+// The returned net.Listener is a *Listener. An invalid option, or a nil
+// inner listener, is reported by every Accept.
 func NewListener(inner net.Listener, opts ...Option) net.Listener {
-	return newListener(inner, newConfig(opts))
+	cfg := newConfig(opts)
+	if inner == nil {
+		inner = nilListener{}
+		if cfg.err == nil {
+			cfg.err = errNilListener
+		}
+	}
+	return newListener(inner, cfg)
 }
+
+var errNilListener = errors.New("mptcpx: NewListener(nil): there is no listener to wrap")
+
+// nilListener stands in for the nil listener given to NewListener, so that
+// every method of the Listener answers with an error instead of
+// dereferencing nil.
+type nilListener struct{}
+
+func (nilListener) Accept() (net.Conn, error) { return nil, errNilListener }
+func (nilListener) Close() error              { return errNilListener }
+func (nilListener) Addr() net.Addr            { return nil }
 
 func newListener(inner net.Listener, cfg *config) *Listener {
 	l := &Listener{inner: inner, cfg: cfg}
@@ -88,7 +106,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 	c := newConn(tc)
 	c.tracker = l.cfg.accepted(c)
-	c.tracker.established(c)
+	c.tracker.established(c, tc)
 	return c, nil
 }
 
@@ -137,5 +155,8 @@ func (l *Listener) unsupported(op, method string) error {
 
 func (l *Listener) opError(op string, err error) error {
 	a := l.inner.Addr()
-	return &net.OpError{Op: op, Net: a.Network(), Source: nil, Addr: a, Err: err}
+	if a == nil {
+		return &net.OpError{Op: op, Net: "tcp", Err: err}
+	}
+	return &net.OpError{Op: op, Net: a.Network(), Addr: a, Err: err}
 }

@@ -89,23 +89,27 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 // WithInterval sets how often the MPTCP state of every connection is
 // sampled (subflows added or removed, fallback, counters). The default is one
-// second. A final sample is always taken just before Close, so even
+// second. A final sample is always taken as a connection ends, so even
 // connections shorter than the interval report their last counters.
 //
-// d must be positive: zero or a negative duration makes Listen fail, and
-// makes every Dial, DialContext and Accept of a Dialer or Listener built
-// with it fail, rather than sampling in a busy loop.
+// d must be at least MinInterval (one millisecond): a smaller duration
+// (zero, negative, or time.Nanosecond written for time.Second) makes Listen
+// fail, and makes every Dial, DialContext and Accept of a Dialer or Listener
+// built with it fail, rather than sampling in a busy loop.
 func WithInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) {
-		if d <= 0 {
+		if d < MinInterval {
 			if c.err == nil {
-				c.err = fmt.Errorf("mptcpx: WithInterval(%v): the sampling interval must be positive", d)
+				c.err = fmt.Errorf("mptcpx: WithInterval(%v): the sampling interval must be at least %v", d, MinInterval)
 			}
 			return
 		}
 		c.interval = d
 	})
 }
+
+// MinInterval is the shortest sampling interval WithInterval accepts.
+const MinInterval = time.Millisecond
 
 // WithTracerProvider sets the provider of the tracer that records one span
 // per connection. nil is ignored: the global provider (otel.GetTracerProvider)

@@ -3,7 +3,6 @@ package mptcpx
 import (
 	"math/rand/v2"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mptcpx/mptcpx/conntrace"
@@ -23,8 +22,10 @@ import (
 // handshake are seen at once. Its next one is due after a random part of
 // its interval, so that connections opened together spread over the
 // interval instead of sampling together, then every interval after that.
-// Its final sample is taken by Close, on the closing goroutine, before the
-// socket is closed; after it the connection is never sampled again.
+// Its final sample is taken as it ends (see connTracker): by Close, on the
+// closing goroutine; by the sampler when it finds the socket closed
+// underneath or the *Conn garbage-collected. After it the connection is
+// never sampled again.
 
 // batchWindow is how far ahead of its due time a connection may be sampled,
 // so that one wake-up serves every connection due about then.
@@ -33,32 +34,17 @@ const batchWindow = time.Millisecond
 // sampler is the process-wide scheduler.
 type sampler struct {
 	mu      sync.Mutex
-	heap    []*tracked // min-heap on due
+	heap    []*connTracker // min-heap on due
 	running bool
 	wake    chan struct{} // nudges the goroutine when the heap's head changes
 	epoch   time.Time     // due times are offsets from it (monotonic)
+	wakeups uint64        // batches taken, for tests and benchmarks
 }
 
 var defaultSampler = newSampler()
 
 func newSampler() *sampler {
 	return &sampler{wake: make(chan struct{}, 1), epoch: time.Now()}
-}
-
-// tracked is the sampler's state for one connection.
-type tracked struct {
-	// Guarded by sampler.mu.
-	due      time.Duration // next sample, as an offset from sampler.epoch
-	index    int           // position in the heap; -1 when not in it
-	interval time.Duration
-
-	rc    syscall.RawConn
-	role  conntrace.Role
-	hooks conntrace.ConnTracer // nil: sample for nothing but Info
-
-	mu     sync.Mutex // serialises the samples of this connection
-	closed bool       // the final sample was taken
-	det    detector
 }
 
 // scratch is what one sample needs besides the connection's own state:
@@ -72,12 +58,9 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
-// start takes the first sample of t and schedules it.
-func (sm *sampler) start(t *tracked) {
-	sc := scratchPool.Get().(*scratch)
-	t.sample(sc, false)
-	scratchPool.Put(sc)
-
+// schedule places t, whose first sample was just taken, in the schedule:
+// its next sample is due after a random part of its interval.
+func (sm *sampler) schedule(t *connTracker) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	t.due = time.Since(sm.epoch) + rand.N(t.interval) + 1
@@ -92,21 +75,29 @@ func (sm *sampler) start(t *tracked) {
 	}
 }
 
-// stop takes the final sample of t and unschedules it. It returns once no
-// sample of t is in progress; none will follow.
-func (sm *sampler) stop(t *tracked) {
+// unschedule takes t out of the schedule, if it is in it.
+func (sm *sampler) unschedule(t *connTracker) {
 	sm.mu.Lock()
+	defer sm.mu.Unlock()
 	if t.index >= 0 {
 		sm.remove(t.index)
 		if len(sm.heap) == 0 {
 			sm.nudge()
 		}
 	}
-	sm.mu.Unlock()
+}
 
-	sc := scratchPool.Get().(*scratch)
-	t.sample(sc, true)
-	scratchPool.Put(sc)
+// dueNow moves t's next sample to now.
+func (sm *sampler) dueNow(t *connTracker) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if t.index >= 0 {
+		t.due = time.Since(sm.epoch)
+		sm.up(t.index)
+		if t.index == 0 {
+			sm.nudge()
+		}
+	}
 }
 
 func (sm *sampler) nudge() {
@@ -121,7 +112,7 @@ func (sm *sampler) run() {
 	sc := new(scratch)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var batch []*tracked
+	var batch []*connTracker
 	for {
 		sm.mu.Lock()
 		if len(sm.heap) == 0 {
@@ -139,60 +130,42 @@ func (sm *sampler) run() {
 			}
 			continue
 		}
+		// Take every connection due within the window, each once: its
+		// next due time is always beyond the window, whatever its
+		// interval.
+		sm.wakeups++
 		batch = batch[:0]
 		for len(sm.heap) > 0 && sm.heap[0].due-now <= batchWindow {
 			t := sm.heap[0]
 			t.due += t.interval
-			if t.due < now {
+			if t.due-now <= batchWindow {
 				// Behind by more than an interval (a stalled process):
-				// skip the missed samples rather than catch up in a burst.
-				t.due = now + t.interval
+				// skip the missed samples rather than catch up in a
+				// burst.
+				t.due = now + max(t.interval, batchWindow+1)
 			}
 			sm.down(0)
 			batch = append(batch, t)
 		}
 		sm.mu.Unlock()
 		for i, t := range batch {
-			t.sample(sc, false)
+			t.sample(sc)
 			batch[i] = nil
 		}
 	}
 }
 
-// sample reads t's state and hands what changed to its hooks. The final
-// sample marks t closed; a closed t is never sampled again.
-func (t *tracked) sample(sc *scratch, final bool) {
+// sample takes a periodic sample of t, unless it has ended.
+func (t *connTracker) sample(sc *scratch) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
-		return
+	if !t.ended {
+		t.sampleLocked(sc)
 	}
-	t.closed = final
-	err := sc.reader.Read(t.rc, &sc.snap)
-	if err != nil && !final {
-		// Closed underneath (through NetConn or File), or an answer this
-		// package cannot decode: skip this sample, keep the last state.
-		return
-	}
-	if err != nil {
-		// The final sample must still be reported, once: with what was
-		// known, as an empty reading.
-		sc.snap = mptcpinfo.Snapshot{Subflows: sc.snap.Subflows[:0]}
-		t.det.unchanged(&sc.snap, t.role, &sc.sample)
-	} else {
-		t.det.detect(&sc.snap, t.role, &sc.sample)
-	}
-	sc.sample.Time = time.Now()
-	sc.sample.Final = final
-	if t.hooks != nil {
-		t.hooks.Sampled(&sc.sample)
-	}
-	// Drop references into the connection's snapshot.
-	sc.sample.Snapshot = nil
 }
 
-// The heap: a binary min-heap on tracked.due, with each element's index kept
-// in tracked.index so that Close removes it in O(log n).
+// The heap: a binary min-heap on connTracker.due, with each element's index kept
+// in connTracker.index so that a connection leaves it in O(log n).
 
 func (sm *sampler) less(i, j int) bool { return sm.heap[i].due < sm.heap[j].due }
 

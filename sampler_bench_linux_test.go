@@ -104,7 +104,7 @@ func BenchmarkSampler(b *testing.B) {
 					b.Fatal(err)
 				}
 				rc.Control(func(fd uintptr) { fds[i] = int(fd) })
-				t := &tracked{rc: rc, interval: time.Second, index: len(sm.heap), due: time.Duration(i)}
+				t := &connTracker{sampler: sm, rc: rc, interval: time.Second, index: len(sm.heap), due: time.Duration(i)}
 				if tracer != nil {
 					_, t.hooks = tracer.DialStart(context.Background(), conntrace.DialStart{Network: "tcp", Address: c.RemoteAddr().String(), Time: time.Now()})
 					t.hooks.Established(c, time.Now())
@@ -146,7 +146,7 @@ func BenchmarkSampler(b *testing.B) {
 					t.due += t.interval
 					sm.down(0)
 					sm.mu.Unlock()
-					t.sample(sc, false)
+					t.sample(sc)
 				}
 			}
 			sampled(n) // first samples: each connection's state is created

@@ -14,6 +14,13 @@ import (
 // loopbackPair returns an MPTCP client connection on loopback.
 func loopbackPair(t *testing.T) *net.TCPConn {
 	t.Helper()
+	c, _ := loopbackConns(t)
+	return c
+}
+
+// loopbackConns returns both ends of an MPTCP connection on loopback.
+func loopbackConns(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
 	testenv.RequireMPTCP(t)
 	var lc net.ListenConfig
 	lc.SetMultipathTCP(true)
@@ -32,7 +39,7 @@ func loopbackPair(t *testing.T) *net.TCPConn {
 	}
 	s := <-acc
 	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn)
+	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
 type nopHooks struct{ samples int }
@@ -49,24 +56,31 @@ func (h *nopHooks) Established(net.Conn, time.Time) {}
 func (h *nopHooks) Sampled(*conntrace.Sample)       { h.samples++ }
 func (h *nopHooks) Closed(time.Time)                {}
 
+// newTestTracker returns a tracker of c on sampler sm, not yet scheduled.
+func newTestTracker(sm *sampler, c *net.TCPConn, interval time.Duration, hooks conntrace.ConnTracer) *connTracker {
+	rc, _ := c.SyscallConn()
+	return &connTracker{sampler: sm, rc: rc, tc: c, interval: interval, hooks: hooks, index: -1}
+}
+
 // TestSampleAllocs: sampling, change detection and the hand-off to hooks
 // allocate nothing in steady state.
 func TestSampleAllocs(t *testing.T) {
 	c := loopbackPair(t)
-	rc, _ := c.SyscallConn()
 	h := &nopHooks{}
-	tr := &tracked{rc: rc, interval: time.Second, hooks: h, index: -1}
+	tr := newTestTracker(newSampler(), c, time.Second, h)
 	sc := new(scratch)
-	tr.sample(sc, false)
-	if n := testing.AllocsPerRun(500, func() { tr.sample(sc, false) }); n != 0 {
+	tr.sample(sc)
+	if n := testing.AllocsPerRun(500, func() { tr.sample(sc) }); n != 0 {
 		t.Fatalf("%v allocations per sample", n)
 	}
 	if h.samples < 500 {
 		t.Fatalf("hooks saw %d samples", h.samples)
 	}
-	tr.sample(sc, true)
+	tr.mu.Lock()
+	tr.endLocked(conntrace.EndClosedUnderneath, sc)
+	tr.mu.Unlock()
 	before := h.samples
-	tr.sample(sc, false)
+	tr.sample(sc)
 	if h.samples != before {
 		t.Fatal("sampled after the final sample")
 	}
@@ -76,13 +90,12 @@ func TestSampleAllocs(t *testing.T) {
 // over the interval, and the sampler goroutine ends with the last one.
 func TestSchedulerSpreadsAndStops(t *testing.T) {
 	c := loopbackPair(t)
-	rc, _ := c.SyscallConn()
 	sm := newSampler()
 	const n, interval = 1000, time.Hour
-	ts := make([]*tracked, n)
+	ts := make([]*connTracker, n)
 	for i := range ts {
-		ts[i] = &tracked{rc: rc, interval: interval, index: -1}
-		sm.start(ts[i])
+		ts[i] = newTestTracker(sm, c, interval, nil)
+		sm.schedule(ts[i])
 	}
 	sm.mu.Lock()
 	running := sm.running
@@ -103,15 +116,20 @@ func TestSchedulerSpreadsAndStops(t *testing.T) {
 		}
 	}
 	for _, tr := range ts {
-		sm.stop(tr)
+		sm.unschedule(tr)
 	}
+	waitStopped(t, sm)
+}
+
+func waitStopped(t *testing.T, sm *sampler) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		sm.mu.Lock()
 		running, left := sm.running, len(sm.heap)
 		sm.mu.Unlock()
 		if !running && left == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("sampler still running (%v) with %d connections after the last closed", running, left)
@@ -124,17 +142,50 @@ func TestSchedulerSpreadsAndStops(t *testing.T) {
 // once per interval by the shared goroutine.
 func TestSchedulerSamplesPeriodically(t *testing.T) {
 	c := loopbackPair(t)
-	rc, _ := c.SyscallConn()
 	sm := newSampler()
 	h := &countHooks{}
-	tr := &tracked{rc: rc, interval: 10 * time.Millisecond, hooks: h, index: -1}
-	sm.start(tr)
+	tr := newTestTracker(sm, c, 10*time.Millisecond, h)
+	sm.schedule(tr)
 	time.Sleep(300 * time.Millisecond)
-	sm.stop(tr)
+	sm.unschedule(tr)
 	n := h.n.Load()
 	// 30 intervals: the first, ~29 periodic and the final sample. Loose
 	// bounds: a loaded machine delays the timer, never multiplies samples.
 	if n < 5 || n > 40 {
 		t.Fatalf("%d samples in 30 intervals", n)
 	}
+	waitStopped(t, sm)
+}
+
+// TestSamplerOncePerWakeUp: whatever the interval, even one far below the
+// floor WithInterval accepts, a connection is sampled at most once per
+// wake-up of the sampler, and the sampler's memory does not grow.
+func TestSamplerOncePerWakeUp(t *testing.T) {
+	c := loopbackPair(t)
+	sm := newSampler()
+	const n = 50
+	hooks := make([]*countHooks, n)
+	ts := make([]*connTracker, n)
+	for i := range ts {
+		hooks[i] = &countHooks{}
+		ts[i] = newTestTracker(sm, c, time.Nanosecond, hooks[i])
+		sm.schedule(ts[i])
+	}
+	time.Sleep(200 * time.Millisecond)
+	sm.mu.Lock()
+	wakeups, heapLen := sm.wakeups, len(sm.heap)
+	sm.mu.Unlock()
+	for _, tr := range ts {
+		sm.unschedule(tr)
+	}
+	waitStopped(t, sm)
+	if heapLen != n {
+		t.Errorf("%d entries in the sampler's heap for %d connections", heapLen, n)
+	}
+	for i, h := range hooks {
+		if got := uint64(h.n.Load()); got > wakeups+1 {
+			t.Fatalf("connection %d sampled %d times in %d wake-ups", i, got, wakeups)
+		}
+	}
+	t.Logf("%d wake-ups in 200ms, %d samples of connection 0", wakeups, hooks[0].n.Load())
 }

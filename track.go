@@ -2,26 +2,60 @@ package mptcpx
 
 import (
 	"context"
-	"github.com/mptcpx/mptcpx/mptcpinfo"
+	"errors"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
 
 // connTracker follows one connection for the sampler and the
-// instrumentation: it holds the sampler's state for the connection and the
-// hooks of the configured conntrace.Tracer. A nil *connTracker follows
-// nothing.
+// instrumentation, from the dial or accept to the connection's end. A nil
+// *connTracker follows nothing.
+//
+// A connection ends exactly once, in endLocked, in one of three ways
+// (conntrace.End): the program calls Close; the sampler finds the socket
+// closed underneath (through NetConn or File); or the garbage collector
+// finds the *Conn dropped without Close. Each takes a final sample, calls
+// the Closed hook, leaves the sampler's schedule and lets go of the socket.
 type connTracker struct {
-	tracked
+	// Scheduling, guarded by sampler.mu.
+	due      time.Duration // next sample, as an offset from sampler.epoch
+	index    int           // position in the heap; -1 when not in it
+	interval time.Duration
+
 	sampler *sampler
+	role    conntrace.Role
+	hooks   conntrace.ConnTracer // nil: sample for nothing but Info
+
+	mu    sync.Mutex      // serialises samples, hook calls and the end
+	rc    syscall.RawConn // the socket, while the connection lives
+	tc    *net.TCPConn    // closes the socket when a Close is carried out here
+	ended bool
+	det   detector
+
+	// hookState says whether one of the connection's hooks is running and
+	// whether Close was called meanwhile (see close).
+	hookState atomic.Uint32
+	// dropped is set by the cleanup of a *Conn collected without Close.
+	dropped atomic.Bool
+	// What the program did to the stream, which the kernel's sequence
+	// numbers cannot tell (see detector).
+	finSent, eofRead atomic.Bool
 }
 
+const (
+	hookRunning = 1 << iota
+	closeAsked
+)
+
 func (cfg *config) newTracker(role conntrace.Role) *connTracker {
-	t := &connTracker{sampler: defaultSampler}
-	t.index = -1
-	t.interval = cfg.interval
-	t.role = role
+	t := &connTracker{sampler: defaultSampler, index: -1, interval: cfg.interval, role: role}
 	t.det.noMPTCP = !mptcpinfo.Available()
 	return t
 }
@@ -50,37 +84,175 @@ func (t *connTracker) dialFailed(err error) {
 	}
 }
 
-// established registers the connection with the sampler, which takes its
-// first sample at once.
-func (t *connTracker) established(c *Conn) {
-	if t == nil {
-		return
+// established starts following c, whose socket is tc: the Established hook,
+// the first sample at once, then a place in the sampler's schedule.
+func (t *connTracker) established(c *Conn, tc *net.TCPConn) {
+	rc, err := tc.SyscallConn()
+	if err == nil {
+		t.rc, t.tc = rc, tc
 	}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	asked := false
 	if t.hooks != nil {
+		t.enterHook()
 		t.hooks.Established(c, time.Now())
+		asked = t.leaveHook()
 	}
-	rc, err := c.tcpConn.SyscallConn()
-	if err != nil {
-		// Only a closed connection has no RawConn: nothing to sample, and
-		// the hooks are told it ended.
-		t.closed = true
-		if t.hooks != nil {
-			t.hooks.Closed(time.Now())
-		}
+	switch {
+	case t.rc == nil:
+		// Only a closed connection has no RawConn.
+		t.endLocked(conntrace.EndClosedUnderneath, sc)
+		return
+	case asked:
+		t.endLocked(conntrace.EndClose, sc)
 		return
 	}
-	t.rc = rc
-	t.sampler.start(&t.tracked)
+	t.sampleLocked(sc)
+	if t.ended {
+		return
+	}
+	t.sampler.schedule(t)
+	// The *Conn is the program's handle: once it is unreachable, the
+	// connection ends. Nothing the tracker holds points back to it.
+	runtime.AddCleanup(c, (*connTracker).collected, t)
 }
 
-// closing is called once, before the inner connection is closed: the final
-// sample, then the hooks' Closed.
-func (t *connTracker) closing(c *Conn) {
-	if t == nil || t.rc == nil {
+// collected is the cleanup of a *Conn that became unreachable. It only
+// marks the tracker: the sampler's goroutine ends it, so that cleanups,
+// which the runtime runs one at a time, never wait on a hook.
+func (t *connTracker) collected() {
+	t.dropped.Store(true)
+	t.sampler.dueNow(t)
+}
+
+// sawEOF notes that the program read the end of the stream.
+func (t *connTracker) sawEOF() {
+	if t != nil {
+		t.eofRead.Store(true)
+	}
+}
+
+// sentFIN notes that the program shut down the writing side.
+func (t *connTracker) sentFIN() {
+	if t != nil {
+		t.finSent.Store(true)
+	}
+}
+
+// enterHook and leaveHook bracket every hook call; leaveHook reports
+// whether Close was called while the hook ran.
+func (t *connTracker) enterHook() { t.hookState.Or(hookRunning) }
+
+func (t *connTracker) leaveHook() bool {
+	return t.hookState.And(^uint32(hookRunning))&closeAsked != 0
+}
+
+// close carries out Conn.Close. done is false when the tracker has nothing
+// to do (the connection already ended another way, or an earlier Close
+// ended it): the caller then closes the socket itself and returns that
+// error.
+//
+// While a hook of the connection runs, on whatever goroutine, Close only
+// asks: the hook's caller holds mu and ends the connection once the hook
+// returns. Waiting for mu instead would deadlock a hook that closes its own
+// connection.
+func (t *connTracker) close() (err error, done bool) {
+	for {
+		s := t.hookState.Load()
+		if s&hookRunning == 0 {
+			break
+		}
+		if t.hookState.CompareAndSwap(s, s|closeAsked) {
+			return nil, true
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ended {
+		return nil, false
+	}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	return t.endLocked(conntrace.EndClose, sc), true
+}
+
+// sampleLocked takes one sample of a live connection and hands it to the
+// hooks; a socket found closed ends the connection, and so does a Close
+// called from the hook. t.mu is held.
+func (t *connTracker) sampleLocked(sc *scratch) {
+	if t.dropped.Load() {
+		t.endLocked(conntrace.EndDropped, sc)
 		return
 	}
-	t.sampler.stop(&t.tracked)
-	if t.hooks != nil {
-		t.hooks.Closed(time.Now())
+	err := sc.reader.Read(t.rc, &sc.snap)
+	switch {
+	case err == nil:
+		if t.report(sc, true, conntrace.EndNone) {
+			t.endLocked(conntrace.EndClose, sc)
+		}
+	case errors.Is(err, net.ErrClosed):
+		t.endLocked(conntrace.EndClosedUnderneath, sc)
 	}
+	// Any other error is an answer this package cannot decode: the sample
+	// is skipped, and the last state kept.
+}
+
+// endLocked ends the connection: it leaves the schedule, takes the final
+// sample (closing the socket on the way when the program called Close),
+// calls Closed and lets go of the socket. It returns the error of closing
+// the socket. t.mu is held.
+func (t *connTracker) endLocked(how conntrace.End, sc *scratch) error {
+	if t.ended {
+		return nil
+	}
+	t.ended = true
+	t.sampler.unschedule(t)
+	var closeErr error
+	read := false
+	switch how {
+	case conntrace.EndClose:
+		var gone bool
+		if closeErr, read, gone = closeAndRead(t.tc, t.rc, sc); gone {
+			how = conntrace.EndClosedUnderneath
+		}
+	case conntrace.EndDropped:
+		read = sc.reader.Read(t.rc, &sc.snap) == nil
+	}
+	t.report(sc, read, how)
+	if t.hooks != nil {
+		t.enterHook()
+		t.hooks.Closed(time.Now())
+		t.leaveHook()
+	}
+	// Let go of the socket: a dropped connection's descriptor is now
+	// unreachable, and the runtime closes it as it does for net's own.
+	t.rc, t.tc = nil, nil
+	return closeErr
+}
+
+// report turns the reading in sc (or, when read is false, no reading: the
+// connection ended without one) into a sample for the hooks. It reports
+// whether Close was called from the hook.
+func (t *connTracker) report(sc *scratch, read bool, end conntrace.End) (closeAsked bool) {
+	stream := streamState{finSent: t.finSent.Load(), eofRead: t.eofRead.Load(), final: end != conntrace.EndNone}
+	if read {
+		t.det.detect(&sc.snap, t.role, &sc.sample, stream)
+	} else {
+		sc.snap = mptcpinfo.Snapshot{Subflows: sc.snap.Subflows[:0]}
+		t.det.unchanged(&sc.snap, t.role, &sc.sample)
+	}
+	sc.sample.Time = time.Now()
+	sc.sample.Final = end != conntrace.EndNone
+	sc.sample.End = end
+	if t.hooks != nil {
+		t.enterHook()
+		t.hooks.Sampled(&sc.sample)
+		closeAsked = t.leaveHook()
+	}
+	// Drop references into the connection's snapshot.
+	sc.sample.Snapshot = nil
+	return closeAsked
 }

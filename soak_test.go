@@ -1,0 +1,341 @@
+package mptcpx_test
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"weak"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/oteltest"
+	"github.com/mptcpx/mptcpx/internal/testenv"
+	"github.com/mptcpx/mptcpx/mptcpinfo"
+	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+)
+
+// soakEnv is the environment variable that runs TestSoak, with how long:
+// MPTCPX_SOAK=10m.
+const soakEnv = "MPTCPX_SOAK"
+
+// TestSoak churns connections for the duration MPTCPX_SOAK gives, sampled
+// every millisecond, each ended by one of the ways a connection's life can
+// end: Close (while data is still being written, or not), the socket closed
+// underneath through NetConn or a File descriptor, the *Conn dropped without
+// Close, a hook that closes its own connection, a peer that resets it.
+// Meanwhile goroutines read Info and copied Readers. The heap, goroutines
+// and descriptors must stay flat, every span end once, every gauge come back
+// to zero.
+func TestSoak(t *testing.T) {
+	d, err := time.ParseDuration(os.Getenv(soakEnv))
+	if err != nil || d <= 0 {
+		t.Skipf("set %s to a duration (for example %s=10m) to run the soak test", soakEnv, soakEnv)
+	}
+	testenv.RequireMPTCP(t)
+	testenv.CheckSockets(t)
+	// Spans are counted, not kept: the heap must show the library's memory.
+	spans := &spanCounter{}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(spans))
+	tel := oteltest.New(t)
+	defer tp.Shutdown(context.Background())
+	policy := &closingPolicy{inner: mptcpxotel.NewTracer(mptcpxotel.WithTracerProvider(tp), mptcpxotel.WithMeterProvider(tel.MP))}
+	opts := []mptcpx.Option{mptcpx.WithTracer(policy), mptcpx.WithInterval(mptcpx.MinInterval)}
+	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var served sync.WaitGroup
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			served.Go(func() { serveSoak(c.(*mptcpx.Conn)) })
+		}
+	}()
+	dialer := mptcpx.NewDialer(nil, opts...)
+
+	type point struct {
+		at                time.Duration
+		heap              uint64
+		goroutines, fds   int
+		conns, spansEnded int
+	}
+	var points []point
+	measure := func(at time.Duration, conns int) {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fds, _ := testenv.OpenFDs()
+		c, s := spans.ended()
+		points = append(points, point{at, ms.HeapAlloc, runtime.NumGoroutine(), len(fds), conns, c + s})
+	}
+
+	var conns, failed atomic.Int64
+	stop := time.Now().Add(d)
+	var workers sync.WaitGroup
+	for w := range 16 {
+		workers.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for time.Now().Before(stop) {
+				if soakOne(dialer, ln.Addr().String(), policy, rng) {
+					conns.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	// Readers copied and used beside the sampler.
+	workers.Go(func() {
+		var r mptcpinfo.Reader
+		for time.Now().Before(stop) {
+			c, err := dialer.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				failed.Add(1)
+				continue
+			}
+			rc, _ := c.(*mptcpx.Conn).SyscallConn()
+			var s mptcpinfo.Snapshot
+			r.Read(rc, &s)
+			cp := copyOf(&r)
+			cp.Read(rc, &s)
+			c.(*mptcpx.Conn).Info()
+			c.Close()
+			conns.Add(1)
+		}
+	})
+	start := time.Now()
+	measure(0, 0)
+	for time.Now().Before(stop) {
+		time.Sleep(min(time.Until(stop), d/10))
+		measure(time.Since(start), int(conns.Load()))
+	}
+	workers.Wait()
+
+	// Dropped connections end when they are collected. Every dial, failed
+	// or not, has a client span; every accepted connection a server span.
+	n, nfail := int(conns.Load()), int(failed.Load())
+	wantClient, wantServer := n+nfail, int(accepted.Load())
+	deadline := time.Now().Add(30 * time.Second)
+	for c, s := spans.ended(); (c < wantClient || s < wantServer) && time.Now().Before(deadline); c, s = spans.ended() {
+		runtime.GC()
+		time.Sleep(50 * time.Millisecond)
+	}
+	ln.Close()
+	served.Wait()
+	measure(time.Since(start), n)
+	for _, p := range points {
+		t.Logf("%8v: %7d connections, %7d spans ended, heap %6d KiB, %4d goroutines, %4d descriptors",
+			p.at.Round(time.Second), p.conns, p.spansEnded, p.heap>>10, p.goroutines, p.fds)
+	}
+	t.Logf("%d connections, %d dials refused by the kernel under churn, %d accepted", n, nfail, wantServer)
+	if c, s := spans.ended(); c != wantClient || s != wantServer {
+		t.Errorf("%d client spans ended for %d dials, %d server spans for %d accepted connections", c, wantClient, s, wantServer)
+	}
+	oteltest.CheckClosedGauges(t, tel.Metrics(t))
+	if spans.twice.Load() != 0 {
+		t.Errorf("%d spans ended twice", spans.twice.Load())
+	}
+	// Flat: the last measurement against the one a tenth in, when every
+	// pool and buffer has been made.
+	if len(points) > 2 {
+		first, last := points[1], points[len(points)-1]
+		if last.heap > first.heap+4<<20 {
+			t.Errorf("heap grew from %d to %d KiB", first.heap>>10, last.heap>>10)
+		}
+		if last.goroutines > first.goroutines+8 {
+			t.Errorf("goroutines grew from %d to %d", first.goroutines, last.goroutines)
+		}
+	}
+}
+
+// soakOne makes one connection and ends it one way or another. It reports
+// whether the dial succeeded: under heavy churn the kernel refuses some.
+func soakOne(d *mptcpx.Dialer, addr string, policy *closingPolicy, rng *rand.Rand) bool {
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		time.Sleep(10 * time.Millisecond)
+		return false
+	}
+	c := nc.(*mptcpx.Conn)
+	payload := make([]byte, rng.IntN(256<<10)+1)
+	switch rng.IntN(7) {
+	case 0: // Close after the peer read everything
+		c.Write(payload)
+		c.CloseWrite()
+		io.Copy(io.Discard, c)
+		c.Close()
+	case 1: // Close while a writer is still writing
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range 8 {
+				if _, err := c.Write(payload); err != nil {
+					return
+				}
+			}
+		})
+		time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
+		c.Close()
+		wg.Wait()
+	case 2: // closed underneath through NetConn
+		c.Write(payload)
+		c.NetConn().Close()
+		time.Sleep(5 * time.Millisecond)
+		c.Close()
+	case 3: // closed underneath through a File descriptor
+		f, err := c.File()
+		if err == nil {
+			c.NetConn().Close()
+			f.Close()
+		}
+	case 4: // dropped without Close
+		c.Write(payload)
+	case 5: // a hook closes it at its next periodic sample
+		policy.closeAtNextSample(c)
+		c.Write(payload)
+		time.Sleep(5 * time.Millisecond)
+		c.Close()
+	case 6: // reset: linger 0, then Close
+		c.Write(payload)
+		c.SetLinger(0)
+		c.Close()
+	}
+	return true
+}
+
+// serveSoak echoes nothing: it reads until the end and closes, or resets
+// one connection in eight.
+func serveSoak(c *mptcpx.Conn) {
+	if rand.IntN(8) == 0 {
+		time.Sleep(time.Millisecond)
+		c.SetLinger(0)
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.Copy(io.Discard, c)
+	c.Close()
+}
+
+// copyOf copies a Reader by value, as the soak's careless user does
+// (through reflect, which go vet's copylocks check does not follow).
+func copyOf(r *mptcpinfo.Reader) *mptcpinfo.Reader {
+	cp := new(mptcpinfo.Reader)
+	reflect.ValueOf(cp).Elem().Set(reflect.ValueOf(r).Elem())
+	return cp
+}
+
+// closingPolicy is the OpenTelemetry instrumentation plus a policy that
+// closes chosen connections from their Sampled hook.
+type closingPolicy struct {
+	inner conntrace.Tracer
+	mu    sync.Mutex
+	chose map[*mptcpx.Conn]bool
+}
+
+func (p *closingPolicy) closeAtNextSample(c *mptcpx.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.chose == nil {
+		p.chose = map[*mptcpx.Conn]bool{}
+	}
+	p.chose[c] = true
+}
+
+// take reports whether c was chosen, and forgets it.
+func (p *closingPolicy) take(c *mptcpx.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	chosen := p.chose[c]
+	delete(p.chose, c)
+	return chosen
+}
+
+func (p *closingPolicy) DialStart(ctx context.Context, s conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+	ctx, ct := p.inner.DialStart(ctx, s)
+	return ctx, &policyConn{ConnTracer: ct, p: p}
+}
+
+func (p *closingPolicy) Accepted(c net.Conn, at time.Time) conntrace.ConnTracer {
+	return p.inner.Accepted(c, at)
+}
+
+// policyConn closes its connection from Sampled when the policy chose it.
+// It holds the connection weakly: a hook that kept it would keep a dropped
+// connection from being collected.
+type policyConn struct {
+	conntrace.ConnTracer
+	p    *closingPolicy
+	conn weak.Pointer[mptcpx.Conn]
+}
+
+func (pc *policyConn) Established(c net.Conn, at time.Time) {
+	pc.conn = weak.Make(c.(*mptcpx.Conn))
+	pc.ConnTracer.Established(c, at)
+}
+
+func (pc *policyConn) Sampled(s *conntrace.Sample) {
+	pc.ConnTracer.Sampled(s)
+	if c := pc.conn.Value(); c != nil && !s.Final && pc.p.take(c) {
+		c.Close()
+	}
+}
+
+func (pc *policyConn) Closed(at time.Time) {
+	if c := pc.conn.Value(); c != nil {
+		pc.p.take(c)
+	}
+	pc.ConnTracer.Closed(at)
+}
+
+// spanCounter counts the mptcp.connection spans that end, by role, and
+// those that end twice.
+type spanCounter struct {
+	client, server, twice atomic.Int64
+	mu                    sync.Mutex
+	seen                  map[trace.SpanID]bool
+}
+
+func (sc *spanCounter) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (sc *spanCounter) Shutdown(context.Context) error                  { return nil }
+func (sc *spanCounter) ForceFlush(context.Context) error                { return nil }
+
+func (sc *spanCounter) OnEnd(s sdktrace.ReadOnlySpan) {
+	if s.Name() != "mptcp.connection" {
+		return
+	}
+	sc.mu.Lock()
+	if sc.seen == nil {
+		sc.seen = map[trace.SpanID]bool{}
+	}
+	if sc.seen[s.SpanContext().SpanID()] {
+		sc.twice.Add(1)
+	}
+	sc.seen[s.SpanContext().SpanID()] = true
+	sc.mu.Unlock()
+	if v, _ := oteltest.Attr(s.Attributes(), "mptcp.role"); v.AsString() == "server" {
+		sc.server.Add(1)
+	} else {
+		sc.client.Add(1)
+	}
+}
+
+func (sc *spanCounter) ended() (client, server int) {
+	return int(sc.client.Load()), int(sc.server.Load())
+}
