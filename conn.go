@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mptcpx/mptcpx/conntrace"
 )
 
 // tcpConn names net.TCPConn so that Conn can embed it in an unexported
@@ -141,6 +143,21 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 		}
 	}
 	return c.tcpConn.ReadFrom(r)
+}
+
+// FallbackReason says why the connection is plain TCP rather than MPTCP,
+// as the sampler last found it: conntrace.FallbackUnavailable when this host
+// could not open an MPTCP socket (MPTCP disabled with sysctl
+// net.mptcp.enabled=0, or not in the kernel), FallbackNotNegotiated when
+// the peer did not take MPTCP, FallbackMidConnection when the connection
+// fell back later. It is FallbackNone while the connection is MPTCP, and on
+// kernels before 5.16 for a socket opened as MPTCP, whose fallback the
+// kernel does not report.
+func (c *Conn) FallbackReason() conntrace.FallbackReason {
+	if c.tracker == nil {
+		return conntrace.FallbackNone
+	}
+	return conntrace.FallbackReason(c.tracker.fallback.Load())
 }
 
 // SpanContext returns the context of the connection's mptcp.connection span

@@ -100,6 +100,8 @@ func TestDetectFallback(t *testing.T) {
 		t.Fatalf("mid-connection fallback: %+v", out)
 	}
 	// Accepted from a plain TCP client; dialed without local MPTCP.
+	defer func(f func() bool) { mptcpSocketOpens = f }(mptcpSocketOpens)
+	mptcpSocketOpens = func() bool { return false }
 	plain := &mptcpinfo.Snapshot{Method: mptcpinfo.MethodFullInfo, Protocol: 6}
 	d = detector{}
 	d.detect(plain, conntrace.RoleServer, &out, streamState{})
@@ -111,14 +113,33 @@ func TestDetectFallback(t *testing.T) {
 	if out.Fallback != conntrace.FallbackUnavailable {
 		t.Fatalf("client without MPTCP: %v", out.Fallback)
 	}
-	// A host that cannot open MPTCP sockets at all: plain TCP everywhere,
-	// and no fallback on either side.
-	for _, role := range []conntrace.Role{conntrace.RoleClient, conntrace.RoleServer} {
-		d = detector{noMPTCP: true}
-		d.detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodProtocol, Protocol: 6}, role, &out, streamState{})
-		if out.Fallback != conntrace.FallbackNone || out.FallbackChanged {
-			t.Fatalf("%v without MPTCP on the host: %v", role, out.Fallback)
+	// A dialed plain socket on a host that opens MPTCP sockets: the MPTCP
+	// dial failed and net dialed again in plain TCP.
+	mptcpSocketOpens = func() bool { return true }
+	d = detector{}
+	d.detect(plain, conntrace.RoleClient, &out, streamState{})
+	if out.Fallback != conntrace.FallbackNotNegotiated {
+		t.Fatalf("client whose MPTCP dial failed: %v", out.Fallback)
+	}
+	mptcpSocketOpens = func() bool { return false }
+	// A host that cannot open MPTCP sockets (no MPTCP in the kernel, as
+	// Debian's 5.10, or net.mptcp.enabled=0): plain sockets on both sides,
+	// the listener plain too. Both are fallbacks for want of MPTCP, on
+	// every rung of the ladder.
+	for _, m := range []mptcpinfo.Method{mptcpinfo.MethodProtocol, mptcpinfo.MethodSplit, mptcpinfo.MethodFullInfo} {
+		for _, role := range []conntrace.Role{conntrace.RoleClient, conntrace.RoleServer} {
+			d = detector{plainListener: role == conntrace.RoleServer}
+			d.detect(&mptcpinfo.Snapshot{Method: m, Protocol: 6}, role, &out, streamState{})
+			if out.Fallback != conntrace.FallbackUnavailable || !out.FallbackChanged {
+				t.Fatalf("%v %v without MPTCP on the host: %v", m, role, out.Fallback)
+			}
 		}
+	}
+	// A socket nothing could be read of is no fallback.
+	d = detector{}
+	d.detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodFullInfo}, conntrace.RoleClient, &out, streamState{})
+	if out.Fallback != conntrace.FallbackNone {
+		t.Fatalf("nothing read: %v", out.Fallback)
 	}
 	// An old kernel (SO_PROTOCOL only) never reports a fallback for an
 	// MPTCP socket.

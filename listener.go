@@ -19,6 +19,9 @@ type Listener struct {
 	inner net.Listener
 	tcp   *net.TCPListener // inner, when it is one: Accept skips an interface conversion
 	cfg   *config
+	// plain: the inner listener is known to be a plain TCP socket, so its
+	// plain connections are not the clients' doing (see detectFallback).
+	plain bool
 }
 
 // Listen announces on the local network address, as net.Listen does, with
@@ -79,6 +82,7 @@ func (nilListener) Addr() net.Addr            { return nil }
 func newListener(inner net.Listener, cfg *config) *Listener {
 	l := &Listener{inner: inner, cfg: cfg}
 	l.tcp, _ = inner.(*net.TCPListener)
+	l.plain = plainTCPListener(inner)
 	return l
 }
 
@@ -105,7 +109,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 	}
 	c := newConn(tc)
-	c.tracker = l.cfg.accepted(c)
+	c.tracker = l.cfg.accepted(c, l.plain)
 	c.tracker.established(c, tc)
 	return c, nil
 }

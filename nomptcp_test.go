@@ -11,8 +11,8 @@ import (
 )
 
 // TestWithoutMPTCP: on a kernel without MPTCP, mptcpx connections still work
-// as plain TCP, say so, take their samples, and report no fallback: there
-// was never an MPTCP to fall back from.
+// as plain TCP, say so, take their samples, and report on both sides, once,
+// that they are plain TCP because this host cannot open MPTCP sockets.
 func TestWithoutMPTCP(t *testing.T) {
 	testenv.RequireNoMPTCP(t)
 	if mptcpinfo.Available() {
@@ -55,10 +55,17 @@ func TestWithoutMPTCP(t *testing.T) {
 	for _, cr := range rec.all() {
 		_, _, finals := cr.totals()
 		cr.mu.Lock()
+		reported := 0
 		for _, smp := range cr.samples {
-			if smp.fallback != conntrace.FallbackNone {
-				t.Errorf("%v: fallback %v reported without MPTCP in the kernel", cr.role, smp.fallback)
+			if smp.fallback != conntrace.FallbackUnavailable {
+				t.Errorf("%v: fallback %v, want %v on a kernel without MPTCP", cr.role, smp.fallback, conntrace.FallbackUnavailable)
 			}
+			if smp.fallbackNew {
+				reported++
+			}
+		}
+		if reported != 1 {
+			t.Errorf("%v: the fallback reported %d times, want once", cr.role, reported)
 		}
 		if cr.role == conntrace.RoleClient && finals != 1 {
 			t.Errorf("client: %d final samples", finals)

@@ -47,6 +47,9 @@ type connTracker struct {
 	// What the program did to the stream, which the kernel's sequence
 	// numbers cannot tell (see detector).
 	finSent, eofRead atomic.Bool
+	// fallback is the detector's conntrace.FallbackReason, for
+	// Conn.FallbackReason from any goroutine.
+	fallback atomic.Uint32
 }
 
 const (
@@ -55,9 +58,7 @@ const (
 )
 
 func (cfg *config) newTracker(role conntrace.Role) *connTracker {
-	t := &connTracker{sampler: defaultSampler, index: -1, interval: cfg.interval, role: role}
-	t.det.noMPTCP = !mptcpinfo.Available()
-	return t
+	return &connTracker{sampler: defaultSampler, index: -1, interval: cfg.interval, role: role}
 }
 
 // dialStart is called before a dial; the returned context is used for the dial.
@@ -69,9 +70,11 @@ func (cfg *config) dialStart(ctx context.Context, network, address string) (cont
 	return ctx, t
 }
 
-// accepted is called for each connection a Listener accepts.
-func (cfg *config) accepted(c *Conn) *connTracker {
+// accepted is called for each connection a Listener accepts; plain says
+// whether the listener is known to be plain TCP.
+func (cfg *config) accepted(c *Conn, plain bool) *connTracker {
 	t := cfg.newTracker(conntrace.RoleServer)
+	t.det.plainListener = plain
 	if cfg.tracer != nil {
 		t.hooks = cfg.tracer.Accepted(c, time.Now())
 	}
@@ -243,6 +246,9 @@ func (t *connTracker) report(sc *scratch, read bool, end conntrace.End) (closeAs
 	} else {
 		sc.snap = mptcpinfo.Snapshot{Subflows: sc.snap.Subflows[:0]}
 		t.det.unchanged(&sc.snap, t.role, &sc.sample)
+	}
+	if sc.sample.FallbackChanged {
+		t.fallback.Store(uint32(sc.sample.Fallback))
 	}
 	sc.sample.Time = time.Now()
 	sc.sample.Final = end != conntrace.EndNone

@@ -104,7 +104,7 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 		c.subflowRemoved(s, &s.Removed[k])
 	}
 	if s.FallbackChanged {
-		ser.fallbacks.Add(1)
+		ser.fallbacks[s.Fallback].Add(1)
 		if c.recording && c.event() {
 			c.span.AddEvent(eventFallback, trace.WithTimestamp(s.Time),
 				trace.WithAttributes(keyFallbackReason.String(s.Fallback.String())))

@@ -183,7 +183,6 @@ func TestConnection(t *testing.T) {
 			want   int64
 		}{
 			{"mptcp.connection.active", 0},
-			{"mptcp.connection.fallbacks", 0},
 			{"mptcp.subflow.active", 0},
 			{"mptcp.subflow.opened", 1},
 			{"mptcp.subflow.closed", 1},
@@ -192,6 +191,7 @@ func TestConnection(t *testing.T) {
 				t.Errorf("%s{%s} = %d, want %d", c.metric, name, v, c.want)
 			}
 		}
+		checkFallbacks(t, sm, role, "")
 		d := hist(t, sm, "mptcp.connection.duration", role, attribute.Bool("mptcp.fallback", false))
 		if d.Count != 1 || d.Sum <= 0 {
 			t.Errorf("mptcp.connection.duration{%s}: count %d, sum %v", name, d.Count, d.Sum)

@@ -57,7 +57,7 @@
 //	name                        kind           unit          attributes
 //	mptcp.connection.active     UpDownCounter  {connection}  mptcp.role
 //	mptcp.connection.duration   Histogram      s             mptcp.role, mptcp.fallback
-//	mptcp.connection.fallbacks  Counter        {connection}  mptcp.role
+//	mptcp.connection.fallbacks  Counter        {connection}  mptcp.role, mptcp.fallback.reason
 //	mptcp.subflow.active        UpDownCounter  {subflow}     mptcp.role
 //	mptcp.subflow.opened        Counter        {subflow}     mptcp.role
 //	mptcp.subflow.closed        Counter        {subflow}     mptcp.role

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/mptcpx/mptcpx/internal/testenv"
@@ -30,9 +31,7 @@ func checkFallback(t *testing.T, e *env, role attribute.KeyValue) {
 	sm := e.collect(t)
 	// No subflow, so nothing by local address.
 	checkContract(t, sm, "mptcp.subflow.io", "mptcp.subflow.rtt")
-	if v := sum(t, sm, "mptcp.connection.fallbacks", role); v != 1 {
-		t.Errorf("mptcp.connection.fallbacks = %d, want 1", v)
-	}
+	checkFallbacks(t, sm, role, "not_negotiated")
 	if v := sum(t, sm, "mptcp.connection.active", role); v != 0 {
 		t.Errorf("mptcp.connection.active = %d after close, want 0", v)
 	}
@@ -41,6 +40,23 @@ func checkFallback(t *testing.T, e *env, role attribute.KeyValue) {
 	}
 	if d := hist(t, sm, "mptcp.connection.duration", role, attribute.Bool("mptcp.fallback", true)); d.Count != 1 {
 		t.Errorf("mptcp.connection.duration{fallback=true}: count %d, want 1", d.Count)
+	}
+}
+
+// checkFallbacks checks that mptcp.connection.fallbacks counts one
+// connection of role, under reason, and none under the other reasons
+// (every reason has its series from the start); reason "" wants none at
+// all.
+func checkFallbacks(t testing.TB, sm metricdata.ScopeMetrics, role attribute.KeyValue, reason string) {
+	t.Helper()
+	for _, r := range []string{"not_negotiated", "mid_connection", "mptcp_unavailable"} {
+		want := int64(0)
+		if r == reason {
+			want = 1
+		}
+		if v := sum(t, sm, "mptcp.connection.fallbacks", role, attribute.String("mptcp.fallback.reason", r)); v != want {
+			t.Errorf("mptcp.connection.fallbacks{%s,%s} = %d, want %d", role.Value.AsString(), r, v, want)
+		}
 	}
 }
 

@@ -91,7 +91,7 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 	m.connActive = check(meter.Int64ObservableUpDownCounter(metricConnActive, metric.WithUnit("{connection}"),
 		metric.WithDescription("MPTCP connections open now.")))
 	m.fallbacks = check(meter.Int64ObservableCounter(metricConnFallbacks, metric.WithUnit("{connection}"),
-		metric.WithDescription("Connections that are plain TCP: MPTCP not negotiated at the handshake, or fallen back later.")))
+		metric.WithDescription("Connections that are plain TCP, by mptcp.fallback.reason: MPTCP not available on this host, not negotiated at the handshake, or fallen back later.")))
 	m.subActive = check(meter.Int64ObservableUpDownCounter(metricSubActive, metric.WithUnit("{subflow}"),
 		metric.WithDescription("MPTCP subflows open now.")))
 	m.subOpened = check(meter.Int64ObservableCounter(metricSubOpened, metric.WithUnit("{subflow}"),
@@ -244,8 +244,11 @@ type series struct {
 	key   peerKey     // with WithPeerAttributes
 	conns int         // with WithPeerAttributes: connections using it (meters.mu)
 
-	connActive, fallbacks, subActive, subOpened, subClosed atomic.Int64
-	sent, received, retrans                                atomic.Uint64
+	connActive, subActive, subOpened, subClosed atomic.Int64
+	sent, received, retrans                     atomic.Uint64
+	// fallbacks by conntrace.FallbackReason; index 0 (none) unused.
+	fallbacks   [numFallbackReasons]atomic.Int64
+	fallbackOpt [numFallbackReasons][]metric.ObserveOption
 
 	base         []attribute.KeyValue // mptcp.role [, network.peer.*]
 	roleOpt      []metric.ObserveOption
@@ -271,8 +274,17 @@ func newSeries(role conntrace.Role, extra ...attribute.KeyValue) *series {
 	s.rxOpt = observeOpt(base, semconv.NetworkIODirectionReceive)
 	s.durationOpt[0] = recordOpt(base, keyFallback.Bool(false))
 	s.durationOpt[1] = recordOpt(base, keyFallback.Bool(true))
+	for r := conntrace.FallbackReason(1); r < numFallbackReasons; r++ {
+		s.fallbackOpt[r] = observeOpt(base, keyFallbackReason.String(r.String()))
+	}
 	return s
 }
+
+// numFallbackReasons bounds the values of conntrace.FallbackReason, none
+// included: mptcp.connection.fallbacks has one series per reason and role,
+// all of them reported from the start (at 0), so that a backend's rate of
+// the first fallback is not lost.
+const numFallbackReasons = conntrace.FallbackUnavailable + 1
 
 // addr returns the series of local address a, made on first use.
 func (s *series) addr(a netip.Addr) *addrSeries {
@@ -299,7 +311,9 @@ func (s *series) addr(a netip.Addr) *addrSeries {
 
 func (s *series) observe(m *meters, o metric.Observer) {
 	o.ObserveInt64(m.connActive, s.connActive.Load(), s.roleOpt...)
-	o.ObserveInt64(m.fallbacks, s.fallbacks.Load(), s.roleOpt...)
+	for r := conntrace.FallbackReason(1); r < numFallbackReasons; r++ {
+		o.ObserveInt64(m.fallbacks, s.fallbacks[r].Load(), s.fallbackOpt[r]...)
+	}
 	o.ObserveInt64(m.subActive, s.subActive.Load(), s.roleOpt...)
 	o.ObserveInt64(m.subOpened, s.subOpened.Load(), s.roleOpt...)
 	o.ObserveInt64(m.subClosed, s.subClosed.Load(), s.roleOpt...)

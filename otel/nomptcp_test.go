@@ -1,9 +1,10 @@
 package mptcpxotel_test
 
 import (
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"io"
 	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/internal/testenv"
@@ -11,8 +12,10 @@ import (
 
 // TestWithoutMPTCP: on a kernel without MPTCP (Linux 5.10 as Debian builds
 // it, in the kernel matrix) every connection still gets its span, marked
-// mptcp.fallback=false, with no mptcp.fallback event and no fallback counted:
-// there was never an MPTCP to fall back from.
+// mptcp.fallback=true with one mptcp.fallback event whose reason is
+// mptcp_unavailable, and mptcp.connection.fallbacks counts it under that
+// reason: a dashboard tells "this host has MPTCP off" from "the peer does
+// not speak it".
 func TestWithoutMPTCP(t *testing.T) {
 	testenv.RequireNoMPTCP(t)
 	e := newEnv(t)
@@ -42,18 +45,16 @@ func TestWithoutMPTCP(t *testing.T) {
 	<-done
 	for _, role := range []string{"client", "server"} {
 		s := e.spanOf(t, role)
-		if v, ok := attr(s.Attributes(), "mptcp.fallback"); !ok || v.AsBool() {
-			t.Errorf("%s span: mptcp.fallback = %v (present %v), want false", role, v.AsBool(), ok)
+		if v, ok := attr(s.Attributes(), "mptcp.fallback"); !ok || !v.AsBool() {
+			t.Errorf("%s span: mptcp.fallback = %v (present %v), want true", role, v.AsBool(), ok)
 		}
-		if n := len(eventsNamed(s, "mptcp.fallback")); n != 0 {
-			t.Errorf("%s span: %d mptcp.fallback events", role, n)
+		ev := eventsNamed(s, "mptcp.fallback")
+		if len(ev) != 1 {
+			t.Fatalf("%s span: %d mptcp.fallback events, want 1", role, len(ev))
 		}
+		wantAttrs(t, role+" mptcp.fallback event", ev[0].Attributes, attribute.String("mptcp.fallback.reason", "mptcp_unavailable"))
 	}
-	if m, ok := findMetric(e.collect(t), "mptcp.connection.fallbacks"); ok {
-		for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
-			if p.Value != 0 {
-				t.Errorf("mptcp.connection.fallbacks = %d at %v", p.Value, p.Attributes.ToSlice())
-			}
-		}
-	}
+	sm := e.collect(t)
+	checkFallbacks(t, sm, client, "mptcp_unavailable")
+	checkFallbacks(t, sm, server, "mptcp_unavailable")
 }

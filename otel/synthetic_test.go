@@ -178,6 +178,7 @@ func TestSubflowsSynthetic(t *testing.T) {
 
 	m := e.collect(t)
 	checkContract(t, m)
+	checkFallbacks(t, m, client, "mid_connection")
 	local2 := attribute.String("network.local.address", "127.0.0.2")
 	for _, c := range []struct {
 		name  string
@@ -195,7 +196,6 @@ func TestSubflowsSynthetic(t *testing.T) {
 		{"mptcp.subflow.closed", []attribute.KeyValue{client}, 2},
 		{"mptcp.subflow.active", []attribute.KeyValue{client}, 0},
 		{"mptcp.connection.active", []attribute.KeyValue{client}, 0},
-		{"mptcp.connection.fallbacks", []attribute.KeyValue{client}, 1},
 	} {
 		if v := sum(t, m, c.name, c.attrs...); v != c.want {
 			t.Errorf("%s%v = %d, want %d", c.name, c.attrs, v, c.want)

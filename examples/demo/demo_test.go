@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -177,5 +178,59 @@ func TestDemoUsage(t *testing.T) {
 		if out.Len() != 0 {
 			t.Errorf("%+v: wrote %q", cfg, out.String())
 		}
+	}
+}
+
+// disabledEnv marks the child process of TestDemoMPTCPDisabled, which runs
+// in a network namespace where MPTCP is disabled.
+const disabledEnv = "MPTCPX_DEMO_MPTCP_DISABLED"
+
+// TestDemoMPTCPDisabled runs the loopback demo in a network namespace with
+// net.mptcp.enabled=0 (in a child process started there, so that every
+// socket the demo opens is in it): every connection is reported as plain
+// TCP because MPTCP is disabled on this host, with the sysctl that turns it
+// on, and none as MPTCP.
+func TestDemoMPTCPDisabled(t *testing.T) {
+	if os.Getenv(disabledEnv) == "1" {
+		report := runDemo(t, testConfig(1))
+		if n := strings.Count(report, "MPTCP  token"); n != 0 {
+			t.Errorf("%d ends reported as MPTCP with MPTCP disabled", n)
+		}
+		ends := endLine.FindAllStringSubmatch(report, -1)
+		if len(ends) < 4 {
+			t.Errorf("%d connection ends in the report, want at least 4", len(ends))
+		}
+		for _, e := range ends {
+			if e[6] != "mptcp_unavailable" {
+				t.Errorf("%s: want fallback (mptcp_unavailable)", e[0])
+			}
+		}
+		if !strings.Contains(report, "MPTCP is disabled on this host (turn it on with sysctl net.mptcp.enabled=1)") {
+			t.Error("the report does not say that MPTCP is disabled, nor how to turn it on")
+		}
+		return
+	}
+	testenv.RequireRoot(t)
+	ns := "mptcpx-demo-" + strconv.Itoa(os.Getpid())
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	run("ip", "-n", ns, "link", "set", "lo", "up")
+	run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.mptcp.enabled=0")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, exe, "-test.run", "^TestDemoMPTCPDisabled$", "-test.v")
+	cmd.Env = append(os.Environ(), disabledEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("child in namespace %s:\n%s", ns, out)
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestDemoMPTCPDisabled") {
+		t.Fatalf("the demo with MPTCP disabled: %v", err)
 	}
 }

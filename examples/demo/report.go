@@ -91,13 +91,13 @@ func fallbackWhy(c *connRecord) string {
 	switch c.fallback {
 	case conntrace.FallbackNotNegotiated:
 		if c.role == "server" {
-			return "the client did not ask for MPTCP, plain TCP"
+			return "plain TCP because the client did not ask for MPTCP"
 		}
-		return "the server did not answer in MPTCP, plain TCP"
+		return "plain TCP because the peer did not answer in MPTCP"
 	case conntrace.FallbackMidConnection:
 		return "the connection was MPTCP and fell back to TCP"
 	case conntrace.FallbackUnavailable:
-		return "this kernel cannot open MPTCP sockets (CONFIG_MPTCP, sysctl net.mptcp.enabled)"
+		return "plain TCP because MPTCP is disabled on this host (turn it on with sysctl net.mptcp.enabled=1) or not built into its kernel"
 	}
 	return c.fallback.String()
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
 
@@ -133,12 +134,16 @@ func printStats(c *mptcpx.Conn) {
 			line += fmt.Sprintf("  sent %s  received %s  retransmitted %s",
 				size(s.Info.BytesSent), size(s.Info.BytesReceived), size(s.Info.BytesRetrans))
 		}
+	case c.FallbackReason() == conntrace.FallbackUnavailable:
+		line += "plain TCP because MPTCP is disabled on this host (turn it on with sysctl net.mptcp.enabled=1) or not built into its kernel"
+	case c.FallbackReason() == conntrace.FallbackMidConnection:
+		line += "plain TCP: the connection was MPTCP and fell back (a middlebox on the path)"
 	case s.Fallback:
-		line += "fallback to plain TCP: MPTCP was asked for but is not in use (peer or path without MPTCP)"
-	case s.Method == mptcpinfo.MethodProtocol:
+		line += "plain TCP because the peer did not answer in MPTCP"
+	case s.Method == mptcpinfo.MethodProtocol && s.MPTCP:
 		line += "MPTCP, no statistics: this kernel has no MPTCP socket options (before 5.16)"
 	default:
-		line += "plain TCP: the peer did not ask for MPTCP"
+		line += "plain TCP because the peer did not ask for MPTCP"
 	}
 	fmt.Fprintln(os.Stderr, line)
 	for i := range s.Subflows {

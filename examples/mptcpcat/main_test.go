@@ -161,7 +161,7 @@ func TestFallbackReported(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("mptcpcat: %v\n%s", err, stderr.String())
 	}
-	if log := stderr.String(); !strings.Contains(log, "fallback to plain TCP") || strings.Contains(log, "subflow") {
+	if log := stderr.String(); !strings.Contains(log, "plain TCP because the peer did not answer in MPTCP") || strings.Contains(log, "subflow") {
 		t.Errorf("stderr should report a fallback and no subflow:\n%s", log)
 	}
 }

@@ -45,7 +45,7 @@ func TestFallbackClient(t *testing.T) {
 		t.Errorf("ss -Mi in the client: %+v, %v; want one connection, fallen back", socks, err)
 	}
 	exchange(t, c, s.(*net.TCPConn))
-	checkFallback(t, tel, roleClient)
+	checkFallback(t, tel, roleClient, "not_negotiated")
 }
 
 // TestFallbackServer connects a plain TCP client (net.Dialer without MPTCP)
@@ -72,7 +72,7 @@ func TestFallbackServer(t *testing.T) {
 		t.Errorf("server MultipathTCP() = %v, %v for a plain TCP client, want false", mp, err)
 	}
 	exchange(t, c.(*net.TCPConn), s)
-	checkFallback(t, tel, roleServer)
+	checkFallback(t, tel, roleServer, "not_negotiated")
 }
 
 // halfCloser is a connection that can end its sending direction.
@@ -110,9 +110,9 @@ func exchange(t *testing.T, c, s halfCloser) {
 	s.Close()
 }
 
-// checkFallback checks the telemetry of a test with one connection of role
-// that fell back to TCP at the handshake, closed.
-func checkFallback(t *testing.T, tel *telemetry, role attribute.KeyValue) {
+// checkFallback checks the telemetry of a test with one connection of role,
+// closed, that was plain TCP for reason.
+func checkFallback(t *testing.T, tel *telemetry, role attribute.KeyValue, reason string) {
 	t.Helper()
 	r := role.Value.AsString()
 	span := tel.span(t, role)
@@ -120,8 +120,8 @@ func checkFallback(t *testing.T, tel *telemetry, role attribute.KeyValue) {
 	if len(fb) != 1 {
 		t.Fatalf("%s span: %d mptcp.fallback events, want 1; events %v", r, len(fb), span.Events())
 	}
-	if v, _ := attr(fb[0].Attributes, "mptcp.fallback.reason"); v.AsString() != "not_negotiated" {
-		t.Errorf("mptcp.fallback.reason = %q, want not_negotiated", v.String())
+	if v, _ := attr(fb[0].Attributes, "mptcp.fallback.reason"); v.AsString() != reason {
+		t.Errorf("%s span: mptcp.fallback.reason = %q, want %s", r, v.String(), reason)
 	}
 	if n := len(events(span, "mptcp.subflow.added")); n != 0 {
 		t.Errorf("%s span: %d mptcp.subflow.added events on a plain TCP connection", r, n)
@@ -131,11 +131,14 @@ func checkFallback(t *testing.T, tel *telemetry, role attribute.KeyValue) {
 	}
 
 	sm := tel.metrics(t)
-	if v := total(t, sm, "mptcp.connection.fallbacks", role); v != 1 {
-		t.Errorf("mptcp.connection.fallbacks{%s} = %d, want 1", r, v)
+	if v := total(t, sm, "mptcp.connection.fallbacks", role, attribute.String("mptcp.fallback.reason", reason)); v != 1 {
+		t.Errorf("mptcp.connection.fallbacks{%s,%s} = %d, want 1", r, reason, v)
 	}
-	if v := total(t, sm, "mptcp.subflow.opened"); v != 0 {
-		t.Errorf("mptcp.subflow.opened = %d, want 0", v)
+	if v := total(t, sm, "mptcp.connection.fallbacks", role); v != 1 {
+		t.Errorf("mptcp.connection.fallbacks{%s} = %d over every reason, want 1", r, v)
+	}
+	if v := total(t, sm, "mptcp.subflow.opened", role); v != 0 {
+		t.Errorf("mptcp.subflow.opened{%s} = %d, want 0", r, v)
 	}
 	if n := histCount(t, sm, "mptcp.connection.duration", role, attribute.Bool("mptcp.fallback", true)); n != 1 {
 		t.Errorf("mptcp.connection.duration{%s,fallback=true}: %d values, want 1", r, n)
