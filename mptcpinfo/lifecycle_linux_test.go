@@ -102,3 +102,31 @@ func TestStandInNotListed(t *testing.T) {
 		}
 	}
 }
+
+// TestResetIsNotFallback: a connection the peer reset refuses SOL_MPTCP as
+// a fallen-back one does; the Reader tells them apart by the socket's own
+// TCP state.
+func TestResetIsNotFallback(t *testing.T) {
+	if KernelMethod() == MethodProtocol {
+		t.Skip("before 5.16 no fallback is reported")
+	}
+	p := dialPair(t, "tcp4", true, true)
+	p.server.SetLinger(0)
+	p.server.Close()
+	if _, err := p.client.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read after the peer's reset succeeded")
+	}
+	for _, m := range methodsHere() {
+		s := read(t, &Reader{Method: m}, p.client)
+		if s.Fallback || s.MPTCP || s.State != tcpClose {
+			t.Errorf("%v: after a reset: fallback %v, MPTCP %v, state %d; want no fallback, state CLOSE", m, s.Fallback, s.MPTCP, s.State)
+		}
+	}
+	// A real fallback stays one.
+	f := dialPair(t, "tcp4", true, false)
+	for _, m := range methodsHere() {
+		if s := read(t, &Reader{Method: m}, f.client); !s.Fallback || s.State == tcpClose {
+			t.Errorf("%v: a fallback at the handshake: fallback %v, state %d", m, s.Fallback, s.State)
+		}
+	}
+}

@@ -156,14 +156,33 @@ func (r *Reader) ReadFD(fd int, s *Snapshot) error {
 			return err
 		}
 		s.Method = m
-		s.Fallback = s.Protocol == IPPROTO_MPTCP
 		s.MPTCP = false
+		if s.Protocol == IPPROTO_MPTCP {
+			// An MPTCP socket that refuses SOL_MPTCP fell back to TCP,
+			// or was reset: the kernel also refuses once a reset has
+			// torn the connection down. Its own tcp_info tells them
+			// apart: a reset one is CLOSE, a fallen-back one is not.
+			s.State = r.socketState(fd)
+			s.Fallback = s.State != tcpClose
+		}
 		return nil
 	}
 	if errno, ok := err.(unix.Errno); ok {
 		return os.NewSyscallError("getsockopt", errno)
 	}
 	return err
+}
+
+// socketState returns the TCP state of the socket itself (tcp_info.state
+// through SOL_TCP/TCP_INFO, which an MPTCP socket answers too), 0 when it
+// cannot be read.
+func (r *Reader) socketState(fd int) uint8 {
+	var ti TCPInfo
+	r.optlen = uint32(sizeofTCPInfo)
+	if getsockopt(fd, unix.SOL_TCP, unix.TCP_INFO, unsafe.Pointer(&ti), &r.optlen) != 0 || r.optlen == 0 {
+		return 0
+	}
+	return ti.State
 }
 
 // readProtocol is the rung for kernels before 5.16: SO_PROTOCOL says whether

@@ -66,8 +66,14 @@ type Snapshot struct {
 	// Fallback is true when the socket was opened as MPTCP, or accepted from
 	// an MPTCP listener, but is plain TCP now: the peer did not negotiate
 	// MPTCP, or the connection fell back later. Never set on kernels before
-	// 5.16, where it cannot be told apart from "no statistics".
+	// 5.16, where it cannot be told apart from "no statistics". A connection
+	// torn down by a reset refuses SOL_MPTCP like a fallen-back one; it is
+	// not reported as a fallback (State is then 7, CLOSE).
 	Fallback bool
+	// State is the TCP state of the socket itself (tcp_info.state: 1
+	// ESTABLISHED, 7 CLOSE, ...), read only for an MPTCP socket that
+	// refuses SOL_MPTCP; 0 otherwise.
+	State uint8
 	// Info is the connection-level mptcp_info. Only the first InfoLen bytes
 	// come from the kernel; see Has.
 	Info Info

@@ -7,6 +7,7 @@ package mptcpinfo
 type TCPInfo struct {
 	State          uint8
 	Rtt            uint32
+	Total_retrans  uint32
 	Bytes_acked    uint64
 	Bytes_received uint64
 	Bytes_sent     uint64
