@@ -101,8 +101,11 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 
 // CloseWrite shuts down the writing side of the connection, as
 // net.TCPConn.CloseWrite does: on an MPTCP connection the kernel sends a
-// DATA_FIN once everything written is out.
+// DATA_FIN once everything written is out. A sample is taken first, as one
+// is when Read returns the end of the stream: once both sides are shut
+// down the kernel closes the subflows, and this keeps what each carried.
 func (c *Conn) CloseWrite() error {
+	c.tracker.shuttingDown()
 	err := c.tcpConn.CloseWrite()
 	if err == nil {
 		c.tracker.sentFIN()

@@ -19,19 +19,22 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // FromContext returns the *Conn that ConnContext put in ctx, looking
-// through connections that wrap it and return it from a NetConn method (as
-// *tls.Conn does when the server serves TLS). A handler can then read the
-// connection's MPTCP state with Info, or link its request span to the
-// connection's span with SpanContext.
+// through the connections that wrap it: those that return it from a NetConn
+// method (as *tls.Conn does when the server serves TLS) and those that embed
+// it as a net.Conn (as golang.org/x/net/netutil.LimitListener's do). A
+// handler can then read the connection's MPTCP state with Info, or link its
+// request span to the connection's span with SpanContext.
+//
+// It reports false for a connection mptcpx does not follow: one accepted by
+// a listener that is not a mptcpx Listener and does not wrap one, or one
+// that a NewListener could not follow (see Listener.Untracked).
 func FromContext(ctx context.Context) (*Conn, bool) {
 	c, _ := ctx.Value(connKey{}).(net.Conn)
-	for range 8 { // wrappers do not nest deeper
-		switch v := c.(type) {
-		case *Conn:
-			return v, true
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
+	for range maxWrappers {
+		if mc, ok := c.(*Conn); ok {
+			return mc, true
+		}
+		if c, _ = unwrap(c); c == nil {
 			return nil, false
 		}
 	}

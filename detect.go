@@ -39,9 +39,12 @@ type detector struct {
 type subflowState struct {
 	id            uint32
 	seen          bool // marked while matching a new sample
+	joining       bool // not established yet (see detectSubflows)
+	state         uint8
 	local, remote netip.AddrPort
 	sent, recv    uint64
 	rttMicros     uint32
+	synRetrans    uint32 // while joining
 }
 
 // counterKind says which kernel values the connection-level deltas come from.
@@ -105,7 +108,7 @@ func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *connt
 
 	var subSent, subRecv uint64
 	if s.Has(mptcpinfo.FieldSubflowList) && !s.Fallback {
-		subSent, subRecv = d.detectSubflows(s, out)
+		subSent, subRecv = d.detectSubflows(s, out, stream.final)
 	}
 	out.SubflowsMax = d.peak
 
@@ -144,6 +147,9 @@ func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *connt
 		}
 		out.Sent, out.Received = grow(d.connSent, sent), grow(d.connRecv, recv)
 		d.connSent, d.connRecv = max(d.connSent, sent), max(d.connRecv, recv)
+	}
+	if kind == countBytes || kind == countSequence {
+		creditRemoved(out)
 	}
 }
 
@@ -206,6 +212,7 @@ func (d *detector) unchanged(s *mptcpinfo.Snapshot, role conntrace.Role, out *co
 	out.First = d.samples == 0
 	out.Added = out.Added[:0]
 	out.Removed = out.Removed[:0]
+	out.FailedJoins = out.FailedJoins[:0]
 	out.SubflowDeltas = out.SubflowDeltas[:0]
 	out.Sent, out.Received, out.Retransmitted, out.Unsent = 0, 0, 0, 0
 	out.Fallback, out.FallbackChanged = d.fallback, false
@@ -259,14 +266,33 @@ func (d *detector) detectFallback(s *mptcpinfo.Snapshot, role conntrace.Role) {
 	}
 }
 
+// TCP states (tcp_info.state) of a subflow that is not established yet: an
+// MP_JOIN in progress.
+const (
+	tcpSynSent = 2
+	tcpSynRecv = 3
+)
+
+// joining reports whether sf is a join the kernel has not completed.
+func joining(sf *mptcpinfo.Subflow) bool {
+	st := sf.State()
+	return st == tcpSynSent || st == tcpSynRecv
+}
+
 // detectSubflows matches the snapshot's subflows with the previous ones by
 // id, reports those added and removed, and returns the bytes all of them
 // carried since the previous sample.
-func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample) (sent, recv uint64) {
+//
+// A subflow is added once it is established. A join the kernel has not
+// completed (SYN_SENT: the peer has not answered; SYN_RECV) is not a path
+// yet: it is followed, but reported only if it never completes, as a failed
+// join, when it disappears or when the connection ends.
+func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, final bool) (sent, recv uint64) {
 	kernelIDs := s.Has(mptcpinfo.FieldSubflowID)
 	for i := range d.subflows {
 		d.subflows[i].seen = false
 	}
+	established := 0
 	for i := range s.Subflows {
 		sf := &s.Subflows[i]
 		if kernelIDs {
@@ -274,20 +300,31 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample) 
 		} else {
 			sf.ID = d.idByAddress(sf)
 		}
-		cs, cr := sf.BytesSent(), sf.BytesReceived()
-		var ds conntrace.SubflowDelta
 		j := d.find(sf.ID)
 		if j < 0 {
-			d.subflows = append(d.subflows, subflowState{id: sf.ID})
+			d.subflows = append(d.subflows, subflowState{id: sf.ID, joining: true})
 			j = len(d.subflows) - 1
-			out.Added = append(out.Added, i)
-			ds = conntrace.SubflowDelta{Sent: cs, Received: cr}
-		} else {
-			st := &d.subflows[j]
-			ds = conntrace.SubflowDelta{Sent: delta(st.sent, cs), Received: delta(st.recv, cr)}
 		}
 		st := &d.subflows[j]
 		st.seen, st.local, st.remote = true, sf.Local, sf.Remote
+		if joining(sf) {
+			st.state, st.synRetrans = sf.State(), sf.TCPInfo.Total_retrans
+			out.SubflowDeltas = append(out.SubflowDeltas, conntrace.SubflowDelta{})
+			if final {
+				out.FailedJoins = append(out.FailedJoins, st.failedJoin())
+			}
+			continue
+		}
+		established++
+		cs, cr := sf.BytesSent(), sf.BytesReceived()
+		var ds conntrace.SubflowDelta
+		if st.joining {
+			st.joining = false
+			out.Added = append(out.Added, i)
+			ds = conntrace.SubflowDelta{Sent: cs, Received: cr}
+		} else {
+			ds = conntrace.SubflowDelta{Sent: delta(st.sent, cs), Received: delta(st.recv, cr)}
+		}
 		st.sent, st.recv, st.rttMicros = cs, cr, sf.TCPInfo.Rtt
 		out.SubflowDeltas = append(out.SubflowDeltas, ds)
 		sent += ds.Sent
@@ -295,19 +332,48 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample) 
 	}
 	kept := d.subflows[:0]
 	for _, st := range d.subflows {
-		if st.seen {
+		switch {
+		case st.seen:
 			kept = append(kept, st)
-			continue
+		case st.joining:
+			out.FailedJoins = append(out.FailedJoins, st.failedJoin())
+		default:
+			out.Removed = append(out.Removed, conntrace.RemovedSubflow{
+				ID: st.id, Local: st.local, Remote: st.remote,
+				BytesSent: st.sent, BytesReceived: st.recv,
+				RTT: time.Duration(st.rttMicros) * time.Microsecond,
+			})
 		}
-		out.Removed = append(out.Removed, conntrace.RemovedSubflow{
-			ID: st.id, Local: st.local, Remote: st.remote,
-			BytesSent: st.sent, BytesReceived: st.recv,
-			RTT: time.Duration(st.rttMicros) * time.Microsecond,
-		})
 	}
 	d.subflows = kept
-	d.peak = max(d.peak, len(s.Subflows))
+	d.peak = max(d.peak, established)
 	return sent, recv
+}
+
+// failedJoin describes a join that never completed, as last read.
+func (st *subflowState) failedJoin() conntrace.FailedJoin {
+	return conntrace.FailedJoin{ID: st.id, Local: st.local, Remote: st.remote, State: st.state, SynRetransmits: st.synRetrans}
+}
+
+// creditRemoved gives the one subflow that disappeared in this sample the
+// bytes the connection-level counters prove it carried after its last
+// reading: what the connection sent and received since the previous sample,
+// beyond what the remaining subflows carried (which counts their
+// retransmissions too, so the credit is a lower bound). With several
+// subflows gone at once, only their sum is known, and nothing is credited.
+func creditRemoved(out *conntrace.Sample) {
+	if len(out.Removed) != 1 {
+		return
+	}
+	var sent, recv uint64
+	for _, d := range out.SubflowDeltas {
+		sent += d.Sent
+		recv += d.Received
+	}
+	out.Removed[0].Unsampled = conntrace.SubflowDelta{
+		Sent:     grow(sent, grow(out.Unsent, out.Sent)), // Unsent never went on a subflow
+		Received: grow(recv, out.Received),
+	}
 }
 
 func (d *detector) find(id uint32) int {

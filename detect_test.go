@@ -317,3 +317,59 @@ func TestDetectUnsentAtClose(t *testing.T) {
 		t.Errorf("5.16-6.4: sent %d unsent %d, want %d and %d", out.Sent, out.Unsent, wrote, wrote-50_000)
 	}
 }
+
+// A join in progress is not a path: added once established; one that
+// disappears before is a failed join; one still pending at the end too.
+func TestDetectJoins(t *testing.T) {
+	synSent := func(s *mptcpinfo.Snapshot, i int, retrans uint32) *mptcpinfo.Snapshot {
+		s.Subflows[i].TCPInfo.State = tcpSynSent
+		s.Subflows[i].TCPInfo.Rtt = 0
+		s.Subflows[i].TCPInfo.Total_retrans = retrans
+		return s
+	}
+	var d detector
+	var out conntrace.Sample
+	d.detect(synSent(snap(100, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 0, 0}), 1, 0), conntrace.RoleClient, &out, streamState{})
+	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 1 || out.SubflowsMax != 1 || len(out.SubflowDeltas) != 2 {
+		t.Fatalf("join pending: added %v, max %d", got, out.SubflowsMax)
+	}
+	d.detect(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}), conntrace.RoleClient, &out, streamState{})
+	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 2 || out.SubflowsMax != 2 || out.SubflowDeltas[1].Sent != 100 {
+		t.Fatalf("join completed: added %v, max %d, deltas %+v", got, out.SubflowsMax, out.SubflowDeltas)
+	}
+	// A third that never completes.
+	d.detect(synSent(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}, [3]uint64{3, 0, 0}), 2, 1), conntrace.RoleClient, &out, streamState{})
+	d.detect(synSent(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}, [3]uint64{3, 0, 0}), 2, 2), conntrace.RoleClient, &out, streamState{})
+	if len(out.Added) != 0 || len(out.FailedJoins) != 0 {
+		t.Fatalf("pending: added %v failed %v", out.Added, out.FailedJoins)
+	}
+	d.detect(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}), conntrace.RoleClient, &out, streamState{})
+	if len(out.Removed) != 0 || len(out.FailedJoins) != 1 || out.FailedJoins[0].ID != 3 || out.FailedJoins[0].SynRetransmits != 2 || out.FailedJoins[0].State != tcpSynSent {
+		t.Fatalf("given up: removed %v failed %+v", out.Removed, out.FailedJoins)
+	}
+	// Pending when the connection ends.
+	d.detect(synSent(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}, [3]uint64{4, 0, 0}), 2, 0), conntrace.RoleClient, &out, streamState{final: true})
+	if len(out.FailedJoins) != 1 || out.FailedJoins[0].ID != 4 {
+		t.Fatalf("pending at the end: %+v", out.FailedJoins)
+	}
+}
+
+// The one subflow gone since the previous sample is credited what the
+// connection-level counters prove it carried after its last reading; with
+// two gone, nothing is (only their sum is known).
+func TestDetectCreditsRemovedSubflow(t *testing.T) {
+	var d detector
+	var out conntrace.Sample
+	d.detect(snap(1000, 100, [3]uint64{1, 500, 50}, [3]uint64{2, 500, 50}), conntrace.RoleClient, &out, streamState{})
+	// Subflow 1 carried 3000 more and went; subflow 2 carried 1000.
+	d.detect(snap(5000, 400, [3]uint64{2, 1500, 150}), conntrace.RoleClient, &out, streamState{})
+	if len(out.Removed) != 1 || out.Removed[0].Unsampled != (conntrace.SubflowDelta{Sent: 3000, Received: 200}) {
+		t.Fatalf("one gone: %+v", out.Removed)
+	}
+	d = detector{}
+	d.detect(snap(1000, 0, [3]uint64{1, 500, 0}, [3]uint64{2, 500, 0}, [3]uint64{3, 0, 0}), conntrace.RoleClient, &out, streamState{})
+	d.detect(snap(5000, 0, [3]uint64{3, 1000, 0}), conntrace.RoleClient, &out, streamState{})
+	if len(out.Removed) != 2 || out.Removed[0].Unsampled != (conntrace.SubflowDelta{}) || out.Removed[1].Unsampled != (conntrace.SubflowDelta{}) {
+		t.Fatalf("two gone: %+v", out.Removed)
+	}
+}

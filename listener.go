@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -16,6 +18,8 @@ import (
 //
 // A Listener is safe for concurrent use.
 type Listener struct {
+	untracked atomic.Uint64 // see Untracked
+
 	inner net.Listener
 	tcp   *net.TCPListener // inner, when it is one: Accept skips an interface conversion
 	cfg   *config
@@ -52,8 +56,17 @@ func Listen(network, address string, opts ...Option) (net.Listener, error) {
 // for MPTCP with SetMultipathTCP), one inherited from systemd, a TLS
 // listener's inner listener, and so on. Accept returns a *Conn for every
 // *net.TCPConn the inner listener accepts, MPTCP or not (plain TCP
-// connections are reported as fallbacks), and passes any other connection
-// through unchanged.
+// connections are reported as fallbacks).
+//
+// A listener that itself wraps connections (netutil.LimitListener, say)
+// returns its own connection type: Accept follows the *net.TCPConn inside
+// when the wrapper embeds it as an exported net.Conn field, by putting a
+// *Conn in its place, and returns the wrapper, which keeps working as
+// before (its Close now takes the last sample). A connection it cannot
+// follow that way (no *net.TCPConn found, or one the wrapper keeps in an
+// unexported field, as *tls.Conn does) is passed through unchanged and
+// counted by Untracked. Wrap the TCP listener, then TLS on top
+// (tls.NewListener(mptcpx.Listen(...))), to follow TLS connections.
 //
 // The returned net.Listener is a *Listener. An invalid option, or a nil
 // inner listener, is reported by every Accept.
@@ -105,14 +118,52 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		var ok bool
 		if tc, ok = nc.(*net.TCPConn); !ok {
-			return nc, nil
+			return l.followInside(nc), nil
 		}
 	}
+	return l.follow(tc), nil
+}
+
+// follow returns tc as a *Conn, followed from now on.
+func (l *Listener) follow(tc *net.TCPConn) *Conn {
 	c := newConn(tc)
 	c.tracker = l.cfg.accepted(c, l.plain)
 	c.tracker.established(c, tc)
-	return c, nil
+	return c
 }
+
+// followInside follows the *net.TCPConn inside the wrapper nc, replacing it
+// with a *Conn where the wrapper holds it in an exported embedded net.Conn
+// field, and returns nc. What it cannot follow it counts in untracked.
+func (l *Listener) followInside(nc net.Conn) net.Conn {
+	c := nc
+	for range maxWrappers {
+		inner, slot := unwrap(c)
+		switch inner := inner.(type) {
+		case nil:
+			l.untracked.Add(1)
+			return nc
+		case *Conn:
+			return nc // already followed
+		case *net.TCPConn:
+			if !slot.IsValid() || !slot.CanSet() {
+				l.untracked.Add(1)
+				return nc
+			}
+			slot.Set(reflect.ValueOf(net.Conn(l.follow(inner))))
+			return nc
+		}
+		c = inner
+	}
+	l.untracked.Add(1)
+	return nc
+}
+
+// Untracked returns how many accepted connections the Listener passed
+// through without following them: connections that are not TCP, or that a
+// wrapping listener holds so that they cannot be reached (see NewListener).
+// They have no span and no metrics.
+func (l *Listener) Untracked() uint64 { return l.untracked.Load() }
 
 // Close closes the inner listener. Connections already accepted stay open.
 func (l *Listener) Close() error { return l.inner.Close() }

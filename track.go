@@ -131,10 +131,22 @@ func (t *connTracker) collected() {
 	t.sampler.dueNow(t)
 }
 
-// sawEOF notes that the program read the end of the stream.
+// sawEOF notes that the program read the end of the stream, and takes a
+// sample then. The peer has shut down its side: once this side does too,
+// the kernel closes the subflows, and those it frees take their counters
+// with them. This sample, taken while they are still listed, keeps what
+// each path carried.
 func (t *connTracker) sawEOF() {
-	if t != nil {
-		t.eofRead.Store(true)
+	if t != nil && !t.eofRead.Swap(true) {
+		t.sampleNow()
+	}
+}
+
+// shuttingDown takes a sample before the program shuts down the writing
+// side (see sawEOF).
+func (t *connTracker) shuttingDown() {
+	if t != nil && !t.finSent.Load() {
+		t.sampleNow()
 	}
 }
 
@@ -143,6 +155,13 @@ func (t *connTracker) sentFIN() {
 	if t != nil {
 		t.finSent.Store(true)
 	}
+}
+
+// sampleNow takes a sample of a live connection on the calling goroutine.
+func (t *connTracker) sampleNow() {
+	sc := scratchPool.Get().(*scratch)
+	t.sample(sc)
+	scratchPool.Put(sc)
 }
 
 // enterHook and leaveHook bracket every hook call; leaveHook reports

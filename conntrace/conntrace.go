@@ -6,7 +6,8 @@
 // mptcpx.WithTracer.
 //
 // Hooks run on the goroutine that dialed, accepted or closed the connection,
-// or on the sampler's goroutine. They must be quick and must not block: the
+// that read the end of its stream or shut down its writing side (a sample
+// is taken then), or on the sampler's goroutine. They must be quick and must not block: the
 // sampler serves every connection of the process. A Sample and everything it
 // points to are valid only during the call; copy what must be kept.
 //
@@ -155,12 +156,17 @@ type Sample struct {
 	// itself, 1, 2, 3, ... in the order it first saw them.
 	Snapshot *mptcpinfo.Snapshot
 
-	// Added lists, as indexes into Snapshot.Subflows, the subflows seen for
-	// the first time (the initial one included).
+	// Added lists, as indexes into Snapshot.Subflows, the subflows
+	// established since the previous sample (the initial one included). A
+	// join in progress (SYN_SENT) is added once the kernel completes it.
 	Added []int
 	// Removed lists the subflows that disappeared since the previous
 	// sample, with the last counters that were read for them.
 	Removed []RemovedSubflow
+	// FailedJoins lists the joins that disappeared without ever being
+	// established, and, in the final sample, those still in progress: the
+	// kernel tried to open a subflow and it never became a path.
+	FailedJoins []FailedJoin
 
 	// Fallback is the connection's fallback state; FallbackChanged is true
 	// in the one sample that first saw it.
@@ -198,4 +204,22 @@ type RemovedSubflow struct {
 	Local, Remote            netip.AddrPort
 	BytesSent, BytesReceived uint64
 	RTT                      time.Duration
+	// Unsampled is what the subflow carried after its last reading, as far
+	// as the connection-level counters prove it: set when it is the only
+	// subflow that disappeared since the previous sample (several gone at
+	// once share bytes that no counter splits). Not included in BytesSent
+	// and BytesReceived.
+	Unsampled SubflowDelta
+}
+
+// FailedJoin is a subflow that was never established, as last read.
+type FailedJoin struct {
+	ID            uint32
+	Local, Remote netip.AddrPort
+	// State is the subflow's TCP state when last read: 2 (SYN_SENT, the
+	// peer never answered the MP_JOIN) or 3 (SYN_RECV).
+	State uint8
+	// SynRetransmits is how many times the kernel had sent the SYN again
+	// (tcp_info.total_retrans) when last read.
+	SynRetransmits uint32
 }

@@ -3,6 +3,7 @@ package mptcpxotel
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -103,6 +104,9 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 	for k := range s.Removed {
 		c.subflowRemoved(s, &s.Removed[k])
 	}
+	for k := range s.FailedJoins {
+		c.joinFailed(s, &s.FailedJoins[k])
+	}
 	if s.FallbackChanged {
 		ser.fallbacks[s.Fallback].Add(1)
 		if c.recording && c.event() {
@@ -124,13 +128,15 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 		if d.Received != 0 {
 			as.received.Add(d.Received)
 		}
-		if rtt {
+		if rtt && sf.TCPInfo.Rtt > 0 {
 			c.t.m.rtt.Record(background, sf.RTT().Seconds(), as.rttOpt...)
 		}
 	}
 
 	c.fallback, c.subflowsMax = s.Fallback, s.SubflowsMax
-	if snap.InfoLen > 0 && snap.MPTCP {
+	if snap.InfoLen > 0 && snap.MPTCP && snap.Info.Token != 0 {
+		// The kernel zeroes the token when the connection is torn down (a
+		// reset, say): keep the one it had.
 		c.token, c.haveToken = snap.Info.Token, true
 	}
 	if snap.Has(mptcpinfo.FieldBytes) {
@@ -171,6 +177,9 @@ func (c *connTracer) subflowAdded(s *conntrace.Sample, sf *mptcpinfo.Subflow) {
 func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSubflow) {
 	for i := range c.subflows {
 		if c.subflows[i].id == r.ID {
+			as := c.subflows[i].as
+			as.sent.Add(r.Unsampled.Sent)
+			as.received.Add(r.Unsampled.Received)
 			c.subflows = append(c.subflows[:i], c.subflows[i+1:]...)
 			c.ser.subActive.Add(-1)
 			c.ser.subClosed.Add(1)
@@ -180,13 +189,39 @@ func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSub
 	if c.recording && c.event() {
 		kv := make([]attribute.KeyValue, 0, 8)
 		kv = append(kv, keySubflowID.Int64(int64(r.ID)),
-			keySubflowSent.Int64(clampInt64(r.BytesSent)),
-			keySubflowRecv.Int64(clampInt64(r.BytesReceived)),
+			keySubflowSent.Int64(clampInt64(r.BytesSent+r.Unsampled.Sent)),
+			keySubflowRecv.Int64(clampInt64(r.BytesReceived+r.Unsampled.Received)),
 			keySubflowRTT.Float64(r.RTT.Seconds()))
 		kv = appendLocal(kv, unmap(r.Local))
 		kv = appendPeer(kv, unmap(r.Remote))
 		c.span.AddEvent(eventSubflowRemoved, trace.WithTimestamp(s.Time), trace.WithAttributes(kv...))
 	}
+}
+
+// joinFailed reports a join that never completed: counted by local
+// address, and a span event with what the kernel last said of it.
+func (c *connTracer) joinFailed(s *conntrace.Sample, f *conntrace.FailedJoin) {
+	c.ser.addr(f.Local.Addr().Unmap()).joinFails.Add(1)
+	if c.recording && c.event() {
+		kv := make([]attribute.KeyValue, 0, 7)
+		kv = append(kv, keySubflowID.Int64(int64(f.ID)),
+			keySubflowState.String(tcpStateName(f.State)),
+			keySynRetransmits.Int64(int64(f.SynRetransmits)))
+		kv = appendLocal(kv, unmap(f.Local))
+		kv = appendPeer(kv, unmap(f.Remote))
+		c.span.AddEvent(eventJoinFailed, trace.WithTimestamp(s.Time), trace.WithAttributes(kv...))
+	}
+}
+
+// tcpStateName names a join's TCP state as ss(8) does.
+func tcpStateName(state uint8) string {
+	switch state {
+	case 2:
+		return "SYN-SENT"
+	case 3:
+		return "SYN-RECV"
+	}
+	return strconv.Itoa(int(state))
 }
 
 // addrSeries returns the series of the live subflow id.

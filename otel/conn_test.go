@@ -3,8 +3,7 @@ package mptcpxotel_test
 import (
 	"bytes"
 	"context"
-	"github.com/mptcpx/mptcpx/internal/testenv"
-	"github.com/mptcpx/mptcpx/mptcpinfo"
+	"errors"
 	"io"
 	"net"
 	"regexp"
@@ -14,6 +13,10 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/testenv"
+	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
 
 var (
@@ -264,5 +267,32 @@ func TestDialFailed(t *testing.T) {
 	noAttrs(t, "failed dial span", s.Attributes(), "mptcp.token", "mptcp.fallback", "network.local.address")
 	if sm := e.collect(t); len(sm.Metrics) != 0 {
 		t.Errorf("a failed dial recorded metrics: %+v", sm.Metrics)
+	}
+}
+
+// TestDialErrorType: error.type names the cause inside the *net.OpError a
+// dial returns, as the telemetry contract says. Name resolution goes to a
+// resolver that fails at once, so nothing leaves the machine.
+func TestDialErrorType(t *testing.T) {
+	noDNS := &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("no name server in this test")
+	}}
+	for _, c := range []struct{ address, want string }{
+		{"no-such-host.test:80", "*net.DNSError"},
+		{"127.0.0.1:no-such-port", "*net.DNSError"},
+		{"127.0.0.1", "*net.AddrError"},
+		{"127.0.0.1:99999", "*net.AddrError"},
+	} {
+		e := newEnv(t)
+		d := mptcpx.NewDialer(&net.Dialer{Resolver: noDNS}, mptcpx.WithTracer(e.tracer))
+		if conn, err := d.Dial("tcp", c.address); err == nil {
+			conn.Close()
+			t.Fatalf("dial %s: connected", c.address)
+		}
+		spans := e.spans(t)
+		if len(spans) != 1 {
+			t.Fatalf("dial %s: %d spans, want 1", c.address, len(spans))
+		}
+		wantAttrs(t, "dial "+c.address, spans[0].Attributes(), attribute.String("error.type", c.want))
 	}
 }

@@ -47,10 +47,12 @@
 //
 // Timestamped at the sample that saw the change; at most 128 per span:
 //
-//	mptcp.subflow.added      mptcp.subflow.id, network.local.address/port, network.peer.address/port
+//	mptcp.subflow.added      mptcp.subflow.id, network.local.address/port, network.peer.address/port (once established)
 //	mptcp.subflow.removed    mptcp.subflow.id, mptcp.subflow.bytes.sent, mptcp.subflow.bytes.received,
 //	                         mptcp.subflow.rtt (seconds, float), network.local.*, network.peer.*
 //	mptcp.fallback           mptcp.fallback.reason: not_negotiated, mid_connection or mptcp_unavailable
+//	mptcp.subflow.join_failed  mptcp.subflow.id, mptcp.subflow.state, mptcp.subflow.syn_retransmits,
+//	                         network.local.*, network.peer.*: a join never established
 //
 // # Metrics
 //
@@ -61,6 +63,7 @@
 //	mptcp.subflow.active        UpDownCounter  {subflow}     mptcp.role
 //	mptcp.subflow.opened        Counter        {subflow}     mptcp.role
 //	mptcp.subflow.closed        Counter        {subflow}     mptcp.role
+//	mptcp.subflow.join_failures Counter        {subflow}     mptcp.role, network.local.address
 //	mptcp.io                    Counter        By            mptcp.role, network.io.direction
 //	mptcp.retransmitted         Counter        By            mptcp.role
 //	mptcp.subflow.io            Counter        By            mptcp.role, network.io.direction, network.local.address
@@ -75,7 +78,7 @@
 // open when their connection closes, so opened minus closed is active.
 // mptcp.connection.duration is measured from the dial's start (or the
 // accept) to Close, like the span. mptcp.subflow.rtt takes one value per
-// subflow per sample.
+// established subflow with a measured RTT per sample.
 //
 // WithPeerAttributes adds network.peer.address and network.peer.port to
 // every metric: one set of series per peer address and port, shared by the

@@ -14,7 +14,10 @@ import (
 // the semantic conventions ask: "timeout" for a dial that ran out of time,
 // "canceled" for a canceled context, the errno's symbolic name where the
 // kernel refused (ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ...), and
-// otherwise the Go type of the error (for example *net.DNSError).
+// otherwise the Go type of the cause: a dial's errors are *net.OpError
+// values around it, so the type looked for is the first one inside that is
+// not an *net.OpError (*net.DNSError for a name that does not resolve or an
+// unknown port, *net.AddrError for a malformed address, ...).
 func errorType(err error) attribute.KeyValue {
 	var ne net.Error
 	switch {
@@ -29,5 +32,17 @@ func errorType(err error) attribute.KeyValue {
 			return semconv.ErrorTypeKey.String(name)
 		}
 	}
-	return semconv.ErrorType(err)
+	return semconv.ErrorType(cause(err))
+}
+
+// cause returns the error inside err's *net.OpError wrappers.
+func cause(err error) error {
+	for range 8 { // wrappers do not nest deeper
+		op, ok := err.(*net.OpError)
+		if !ok || op.Err == nil {
+			return err
+		}
+		err = op.Err
+	}
+	return err
 }

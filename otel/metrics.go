@@ -48,6 +48,7 @@ type meters struct {
 	subActive  metric.Int64ObservableUpDownCounter
 	subOpened  metric.Int64ObservableCounter
 	subClosed  metric.Int64ObservableCounter
+	joinFails  metric.Int64ObservableCounter
 	io         metric.Int64ObservableCounter
 	retrans    metric.Int64ObservableCounter
 	subIO      metric.Int64ObservableCounter
@@ -98,6 +99,8 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 		metric.WithDescription("MPTCP subflows seen, the initial one of each connection included.")))
 	m.subClosed = check(meter.Int64ObservableCounter(metricSubClosed, metric.WithUnit("{subflow}"),
 		metric.WithDescription("MPTCP subflows gone, those still open when their connection closed included.")))
+	m.joinFails = check(meter.Int64ObservableCounter(metricJoinFailures, metric.WithUnit("{subflow}"),
+		metric.WithDescription("MPTCP subflows the kernel tried to open (MP_JOIN) that were never established, by local address.")))
 	m.io = check(meter.Int64ObservableCounter(metricIO, metric.WithUnit("By"),
 		metric.WithDescription("Bytes sent and received at the MPTCP level (the application's bytes).")))
 	m.retrans = check(meter.Int64ObservableCounter(metricRetransmitted, metric.WithUnit("By"),
@@ -120,7 +123,7 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 		m.byPeer = make(map[peerKey]*series)
 	}
 	_, err := meter.RegisterCallback(m.observe,
-		m.connActive, m.fallbacks, m.subActive, m.subOpened, m.subClosed, m.io, m.retrans, m.subIO)
+		m.connActive, m.fallbacks, m.subActive, m.subOpened, m.subClosed, m.joinFails, m.io, m.retrans, m.subIO)
 	if err != nil {
 		otel.Handle(err)
 	}
@@ -145,7 +148,7 @@ func (m *meters) orNoop() {
 	if m.subActive == nil {
 		m.subActive = noop.Int64ObservableUpDownCounter{}
 	}
-	for _, c := range []*metric.Int64ObservableCounter{&m.fallbacks, &m.subOpened, &m.subClosed, &m.io, &m.retrans, &m.subIO} {
+	for _, c := range []*metric.Int64ObservableCounter{&m.fallbacks, &m.subOpened, &m.subClosed, &m.joinFails, &m.io, &m.retrans, &m.subIO} {
 		if *c == nil {
 			*c = noop.Int64ObservableCounter{}
 		}
@@ -258,11 +261,14 @@ type series struct {
 	addrs        []*addrSeries
 }
 
-// addrSeries accumulates the bytes of the subflows of one local address.
+// addrSeries accumulates the bytes of the subflows of one local address,
+// and its failed joins.
 type addrSeries struct {
 	addr           netip.Addr
 	sent, received atomic.Uint64
+	joinFails      atomic.Int64
 	txOpt, rxOpt   []metric.ObserveOption
+	addrOpt        []metric.ObserveOption
 	rttOpt         []metric.RecordOption
 }
 
@@ -300,10 +306,11 @@ func (s *series) addr(a netip.Addr) *addrSeries {
 		local = append(local, semconv.NetworkLocalAddress(a.String()))
 	}
 	as := &addrSeries{
-		addr:   a,
-		txOpt:  observeOpt(s.base, append(local, semconv.NetworkIODirectionTransmit)...),
-		rxOpt:  observeOpt(s.base, append(local, semconv.NetworkIODirectionReceive)...),
-		rttOpt: recordOpt(s.base, local...),
+		addr:    a,
+		txOpt:   observeOpt(s.base, append(local, semconv.NetworkIODirectionTransmit)...),
+		rxOpt:   observeOpt(s.base, append(local, semconv.NetworkIODirectionReceive)...),
+		addrOpt: observeOpt(s.base, local...),
+		rttOpt:  recordOpt(s.base, local...),
 	}
 	s.addrs = append(s.addrs, as)
 	return as
@@ -324,6 +331,9 @@ func (s *series) observe(m *meters, o metric.Observer) {
 	for _, as := range s.addrs {
 		o.ObserveInt64(m.subIO, clampInt64(as.sent.Load()), as.txOpt...)
 		o.ObserveInt64(m.subIO, clampInt64(as.received.Load()), as.rxOpt...)
+		if n := as.joinFails.Load(); n > 0 {
+			o.ObserveInt64(m.joinFails, n, as.addrOpt...)
+		}
 	}
 	s.mu.Unlock()
 }

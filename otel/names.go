@@ -11,6 +11,7 @@ const (
 	eventSubflowAdded   = "mptcp.subflow.added"
 	eventSubflowRemoved = "mptcp.subflow.removed"
 	eventFallback       = "mptcp.fallback"
+	eventJoinFailed     = "mptcp.subflow.join_failed"
 )
 
 // Metric names.
@@ -21,6 +22,7 @@ const (
 	metricSubActive     = "mptcp.subflow.active"
 	metricSubOpened     = "mptcp.subflow.opened"
 	metricSubClosed     = "mptcp.subflow.closed"
+	metricJoinFailures  = "mptcp.subflow.join_failures"
 	metricIO            = "mptcp.io"
 	metricRetransmitted = "mptcp.retransmitted"
 	metricSubIO         = "mptcp.subflow.io"
@@ -44,6 +46,8 @@ const (
 	keySubflowSent    = attribute.Key("mptcp.subflow.bytes.sent")
 	keySubflowRecv    = attribute.Key("mptcp.subflow.bytes.received")
 	keySubflowRTT     = attribute.Key("mptcp.subflow.rtt")
+	keySubflowState   = attribute.Key("mptcp.subflow.state")
+	keySynRetransmits = attribute.Key("mptcp.subflow.syn_retransmits")
 	keyEventsDropped  = attribute.Key("mptcp.events.dropped")
 )
 

@@ -1,17 +1,20 @@
 // Command mptcpcat is netcat over Multipath TCP: it copies standard input to
 // a connection and the connection to standard output, and prints what the
 // kernel does with the connection to standard error every interval: whether
-// it is MPTCP or fell back to plain TCP, and each subflow with its id,
-// addresses, round-trip time and byte counters. Run it against a peer to
-// see whether a network gives you MPTCP, and over how many paths.
+// it is MPTCP or plain TCP (and why), and each subflow with its id,
+// addresses, state, round-trip time and byte counters. Run it against a
+// peer to see whether a network gives you MPTCP, and over how many paths.
 //
-//	mptcpcat -l 127.0.0.1:5000                 # listen for one connection
+//	mptcpcat -l 127.0.0.1:5000 > file          # listen for one connection
 //	mptcpcat -interval 500ms 127.0.0.1:5000 < file
 //
 // When standard input ends, the sending half of the connection is closed
 // (the peer reads EOF) and the data from the peer is still read to its end.
-// Statistics are printed once connected, every interval, and once more
-// before exiting: when both directions are done, or on Ctrl-C.
+// When the peer's data ends, mptcpcat is done as soon as what it sends is
+// done: at once when standard input is a terminal (there is nothing more to
+// wait for), after the rest of standard input when it is a file or a pipe.
+// Statistics are printed once connected, every interval, and at the end a
+// summary of every path the connection used, with the bytes each carried.
 package main
 
 import (
@@ -48,12 +51,12 @@ func main() {
 }
 
 func run(listen bool, addr string, interval time.Duration) error {
-	conn, err := connect(listen, addr)
+	paths := &pathLog{}
+	conn, err := connect(listen, addr, mptcpx.WithTracer(paths))
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	fmt.Fprintf(os.Stderr, "mptcpcat: connected %s -> %s\n", conn.LocalAddr(), conn.RemoteAddr())
+	fmt.Fprintf(os.Stderr, "mptcpcat: connected %s -> %s\n", unmapAddr(conn.LocalAddr()), unmapAddr(conn.RemoteAddr()))
 	printStats(conn)
 
 	sent := make(chan error, 1)
@@ -77,33 +80,40 @@ func run(listen bool, addr string, interval time.Duration) error {
 	}
 
 	var errs []error
-	for pending := 2; pending > 0; {
+	sending, receiving := true, true
+	for sending || receiving {
 		select {
 		case <-tick:
 			printStats(conn)
 		case err := <-sent:
-			errs, pending = append(errs, err), pending-1
+			errs, sending = append(errs, err), false
 		case err := <-received:
-			errs, pending = append(errs, err), pending-1
+			errs, receiving = append(errs, err), false
+			if sending && isTerminal(os.Stdin) {
+				// The peer is done and a terminal has no end to wait for.
+				sending = false
+			}
 		case <-interrupt:
-			printStats(conn)
-			return errors.New("interrupted")
+			sending, receiving = false, false
+			errs = append(errs, errors.New("interrupted"))
 		}
 	}
 	printStats(conn)
+	conn.Close() // the last sample, then Closed: the summary is complete
+	paths.summary(os.Stderr)
 	return errors.Join(errs...)
 }
 
 // connect dials addr, or listens on it and accepts one connection.
-func connect(listen bool, addr string) (*mptcpx.Conn, error) {
+func connect(listen bool, addr string, opts ...mptcpx.Option) (*mptcpx.Conn, error) {
 	if !listen {
-		c, err := mptcpx.Dial("tcp", addr)
+		c, err := mptcpx.NewDialer(nil, opts...).Dial("tcp", addr)
 		if err != nil {
 			return nil, err
 		}
 		return c.(*mptcpx.Conn), nil
 	}
-	ln, err := mptcpx.Listen("tcp", addr)
+	ln, err := mptcpx.Listen("tcp", addr, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +126,12 @@ func connect(listen bool, addr string) (*mptcpx.Conn, error) {
 	return c.(*mptcpx.Conn), nil
 }
 
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
 // printStats reads the connection's MPTCP state from the kernel and prints
 // it: one line for the connection, one per subflow.
 func printStats(c *mptcpx.Conn) {
@@ -126,7 +142,7 @@ func printStats(c *mptcpx.Conn) {
 		}
 		return
 	}
-	line := fmt.Sprintf("mptcpcat: %s -> %s  ", c.LocalAddr(), c.RemoteAddr())
+	line := fmt.Sprintf("mptcpcat: %s -> %s  ", unmapAddr(c.LocalAddr()), unmapAddr(c.RemoteAddr()))
 	switch {
 	case s.MPTCP:
 		line += fmt.Sprintf("MPTCP  token 0x%08x  subflows %d", s.Info.Token, len(s.Subflows))
@@ -140,6 +156,8 @@ func printStats(c *mptcpx.Conn) {
 		line += "plain TCP: the connection was MPTCP and fell back (a middlebox on the path)"
 	case s.Fallback:
 		line += "plain TCP because the peer did not answer in MPTCP"
+	case s.State == 7: // TCP_CLOSE: reset
+		line += "reset: the connection is gone"
 	case s.Method == mptcpinfo.MethodProtocol && s.MPTCP:
 		line += "MPTCP, no statistics: this kernel has no MPTCP socket options (before 5.16)"
 	default:
@@ -148,23 +166,40 @@ func printStats(c *mptcpx.Conn) {
 	fmt.Fprintln(os.Stderr, line)
 	for i := range s.Subflows {
 		sf := &s.Subflows[i]
-		rtt := "-"
-		if s.Has(mptcpinfo.FieldTCPInfo) {
-			rtt = fmt.Sprintf("%.2fms", float64(sf.RTT())/float64(time.Millisecond))
-		}
-		// After both directions are shut down the kernel lists a closed
-		// subflow in place of the others, its tcp_info zeroed.
-		if sf.State() == 7 { // TCP_CLOSE
-			fmt.Fprintln(os.Stderr, "mptcpcat:   subflow closed")
-			continue
-		}
 		id := sf.ID
 		if !s.Has(mptcpinfo.FieldSubflowID) { // before 6.5: number by position
 			id = uint32(i + 1)
 		}
-		fmt.Fprintf(os.Stderr, "mptcpcat:   subflow %d  %s -> %s  rtt %s  sent %s  received %s\n",
-			id, sf.Local, sf.Remote, rtt, size(sf.BytesSent()), size(sf.BytesReceived()))
+		fmt.Fprintf(os.Stderr, "mptcpcat:   subflow %d  %s -> %s  %s  rtt %s  sent %s  received %s\n",
+			id, unmap(sf.Local), unmap(sf.Remote), stateName(sf.State()), rtt(sf.TCPInfo.Rtt), size(sf.BytesSent()), size(sf.BytesReceived()))
 	}
+}
+
+// stateName names a TCP state as ss(8) does.
+func stateName(state uint8) string {
+	names := [...]string{1: "ESTAB", 2: "SYN-SENT", 3: "SYN-RECV", 4: "FIN-WAIT-1", 5: "FIN-WAIT-2",
+		6: "TIME-WAIT", 7: "CLOSE", 8: "CLOSE-WAIT", 9: "LAST-ACK", 10: "LISTEN", 11: "CLOSING"}
+	if int(state) < len(names) && names[state] != "" {
+		return names[state]
+	}
+	return fmt.Sprintf("state-%d", state)
+}
+
+// rtt formats tcp_info.rtt (microseconds); 0 means none measured yet.
+func rtt(micros uint32) string {
+	if micros == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fms", float64(micros)/1000)
+}
+
+// unmap writes an IPv4-mapped IPv6 address (what a dual-stack socket
+// reports for an IPv4 peer) as the IPv4 address it is.
+func unmapAddr(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return unmap(ta.AddrPort()).String()
+	}
+	return a.String()
 }
 
 // size formats a byte count with binary units.

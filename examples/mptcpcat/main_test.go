@@ -115,7 +115,8 @@ func TestListenAndDial(t *testing.T) {
 	}
 	for name, log := range map[string]string{"client": clientLog.String(), "listener": serverLog.String()} {
 		t.Logf("%s stderr:\n%s", name, log)
-		for _, want := range []string{"mptcpcat: connected 127.0.0.1:", "  MPTCP  token 0x", "mptcpcat:   subflow 1  127.0.0.1:"} {
+		for _, want := range []string{"mptcpcat: connected 127.0.0.1:", "  MPTCP  token 0x", "mptcpcat:   subflow 1  127.0.0.1:",
+			"mptcpcat: summary: MPTCP token 0x", "mptcpcat:   path 1  127.0.0.1:"} {
 			if !strings.Contains(log, want) {
 				t.Errorf("%s stderr does not contain %q", name, want)
 			}

@@ -112,8 +112,9 @@ func TestEndToEnd(t *testing.T) {
 		{"client connections open", `mptcp_connection_active{job="httpclient",mptcp_role="client"}`, eq(1)},
 		{"server connections open", `mptcp_connection_active{job="httpserver",mptcp_role="server"}`, eq(1)},
 		{"client subflows open", `mptcp_subflow_active{job="httpclient",mptcp_role="client"}`, eq(1)},
-		{"client fallbacks", `mptcp_connection_fallbacks_total{job="httpclient",mptcp_role="client"}`, eq(0)},
-		{"server fallbacks", `mptcp_connection_fallbacks_total{job="httpserver",mptcp_role="server"}`, eq(1)},
+		{"client fallbacks", `sum(mptcp_connection_fallbacks_total{job="httpclient",mptcp_role="client"})`, eq(0)},
+		{"server fallbacks", `mptcp_connection_fallbacks_total{job="httpserver",mptcp_role="server",mptcp_fallback_reason="not_negotiated"}`, eq(1)},
+		{"server fallbacks for other reasons", `sum(mptcp_connection_fallbacks_total{job="httpserver",mptcp_role="server",mptcp_fallback_reason!="not_negotiated"})`, eq(0)},
 		{"server fallback connections ended", `mptcp_connection_duration_seconds_count{job="httpserver",mptcp_role="server",mptcp_fallback="true"}`, eq(1)},
 		{"client bytes received", `mptcp_io_bytes_total{job="httpclient",mptcp_role="client",network_io_direction="receive"}`, atLeast(3 * responseSize)},
 		{"client bytes sent", `mptcp_io_bytes_total{job="httpclient",mptcp_role="client",network_io_direction="transmit"}`, atLeast(3 * len("GET /?n=1 HTTP/1.1\r\n\r\n"))},
@@ -126,7 +127,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	plainRequest(t, serverAddr)
 	fallbacks := []check{
-		{"server fallbacks", `mptcp_connection_fallbacks_total{job="httpserver",mptcp_role="server"}`, eq(2)},
+		{"server fallbacks", `mptcp_connection_fallbacks_total{job="httpserver",mptcp_role="server",mptcp_fallback_reason="not_negotiated"}`, eq(2)},
 		{"server fallback connections ended", `mptcp_connection_duration_seconds_count{job="httpserver",mptcp_role="server",mptcp_fallback="true"}`, eq(2)},
 	}
 	if err := eventually(time.Minute, func(ctx context.Context) error { return prom.check(ctx, fallbacks) }); err != nil {
