@@ -1,0 +1,39 @@
+package pmevents
+
+// Names the kernel registers (MPTCP_PM_NAME in include/uapi/linux/mptcp_pm.h,
+// MPTCP_PM_EV_GRP_NAME in include/uapi/linux/mptcp.h).
+const (
+	familyName = "mptcp_pm"
+	groupName  = "mptcp_pm_events"
+)
+
+// DefaultReadBuffer is the receive buffer size Open asks for (SO_RCVBUF),
+// 1 MiB. The kernel counts each queued event at its skb truesize, which is
+// what decides when the queue is full (measured on 6.18: see the package
+// documentation), and drops events beyond that (see ErrLost). The default
+// holds a few thousand events: a burst of connections opening and closing
+// while the reader is descheduled. Open uses SO_RCVBUFFORCE, which lifts
+// the net.core.rmem_max cap for a process with CAP_NET_ADMIN (which joining
+// the group needs anyway), and falls back to SO_RCVBUF, which the kernel
+// caps at rmem_max (208 KiB by default) for a process without it, for
+// example in a container whose user namespace owns its network namespace.
+// The kernel doubles the value for its bookkeeping overhead; ReadBuffer
+// reports the doubled figure.
+const DefaultReadBuffer = 1 << 20
+
+// Stats counts what a Listener has received since Open. Counters only
+// grow.
+type Stats struct {
+	// Events is the number of events decoded and passed to callbacks.
+	Events uint64
+	// Overflows is the number of times the kernel reported ENOBUFS: each
+	// is a gap of unknown size in the event stream (ErrLost).
+	Overflows uint64
+	// Malformed is the number of messages that failed to decode or
+	// arrived truncated, and were skipped (ErrMalformed).
+	Malformed uint64
+	// Foreign is the number of datagrams ignored because a process, not
+	// the kernel, sent them (anyone may send a unicast datagram to a
+	// netlink socket; only the kernel's are events).
+	Foreign uint64
+}
