@@ -38,11 +38,17 @@ type Event struct {
 	// only Remote, the listener events only Local.
 	Local, Remote netip.AddrPort
 
-	// Backup reports that the subflow has the backup priority.
+	// Backup is the backup flag the peer set for this subflow, in its
+	// MP_JOIN or a later MP_PRIO: the kernel reports subflow->backup,
+	// which since Linux 6.11 (and the stable kernels that took the fix)
+	// holds the flag received, while the flag this end asked for
+	// (request_bkup) is not reported. So a subflow opened from a local
+	// backup endpoint has Backup false here and true at the peer.
 	Backup bool
 
-	// ServerSide reports that this end accepted the connection
-	// (server_side, or FlagServerSide in Flags).
+	// ServerSide reports that this end accepted the connection: the
+	// server_side attribute or FlagServerSide in Flags, which the kernel
+	// sends (on Created and Established) only on the server side.
 	ServerSide bool
 
 	// Error is the subflow socket's pending error (sk_err), an errno such

@@ -18,9 +18,11 @@ type Kind uint8
 const (
 	// Created: a new MPTCP connection exists, on the client when its SYN
 	// has been answered with MP_CAPABLE, on the server when the third ACK
-	// carried MP_CAPABLE. Sends token, server_side, family, the initial
-	// subflow's addresses and ports and its loc_id/rem_id (both 0), and
-	// since 6.18 flags.
+	// carried MP_CAPABLE. Sends token, family, the initial subflow's
+	// saddr/daddr, sport, dport, loc_id and rem_id (both 0); on the server
+	// side also server_side (1) and flags (FlagServerSide), and flags with
+	// FlagDenyJoinID0 when the peer set that bit. A client-side event has
+	// neither server_side nor flags (measured on 6.18).
 	Created Kind = 1
 
 	// Established: the connection is fully established (the peer's key
@@ -36,25 +38,32 @@ const (
 	// Announced: the peer announced an address (ADD_ADDR received). Sends
 	// token, rem_id (the address id the peer chose), daddr4 or daddr6 and
 	// dport (the announced port, or the connection's port when the
-	// announcement had none). No family attribute.
+	// announcement had none). No family attribute, although the uAPI
+	// comment lists one.
 	Announced Kind = 6
 
-	// Removed: the peer withdrew an address (RM_ADDR received). Sends
-	// token and rem_id only.
+	// Removed: the peer withdrew an address (RM_ADDR received; a peer
+	// sends one also when it deletes a "subflow" endpoint). Sends token
+	// and rem_id only.
 	Removed Kind = 7
 
 	// SubEstablished: a subflow finished its MP_JOIN handshake (not sent
 	// for the initial subflow, which Created/Established describe). Sends
-	// token, family, saddr/daddr, sport, dport, loc_id, rem_id, backup,
-	// if_idx when the subflow is bound to a device, and error when the
-	// subflow socket has one.
+	// token, family, saddr/daddr, sport, dport, loc_id, rem_id, backup (the
+	// peer's flag, see Event.Backup), if_idx when the subflow is bound to
+	// a device (subflows from an endpoint with "dev" are), and error when
+	// the subflow socket has one.
 	SubEstablished Kind = 10
 
-	// SubClosed: a subflow was closed (also the initial one). Same
-	// attributes as SubEstablished; error carries the subflow's sk_err
-	// (only while the connection is still TCP_ESTABLISHED), and when the
-	// peer reset the subflow with an MP_TCPRST option, reset_reason and
-	// reset_flags carry that option's reason and transient bit.
+	// SubClosed: a subflow was closed (also the initial one), by the path
+	// manager, by a reset, or with the connection. Same attributes as
+	// SubEstablished; error carries the subflow's sk_err (only while the
+	// connection is still TCP_ESTABLISHED: ECONNABORTED for a subflow
+	// destroyed locally with `ss -K`, ECONNRESET for one the peer reset),
+	// and when the peer's reset carried an MP_TCPRST option, reset_reason
+	// and reset_flags carry its reason and transient bit
+	// (mptcp_event_sub_closed). A subflow the path manager removes has
+	// neither.
 	SubClosed Kind = 11
 
 	// SubPriority: the peer changed a subflow's backup priority (MP_PRIO
