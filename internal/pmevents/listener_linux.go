@@ -65,7 +65,7 @@ type Listener struct {
 // (see ErrUnsupported), ErrPermission when the process may not join it.
 // Both are expected conditions that a caller can fall back from quietly;
 // Open itself prints and logs nothing.
-func Open() (*Listener, error) { return open(DefaultReadBuffer) }
+func Open() (*Listener, error) { return open(familyName, groupName, DefaultReadBuffer) }
 
 // Probe reports whether events can be received in the calling thread's
 // network namespace: nil when Open would succeed, or the error Open
@@ -73,15 +73,17 @@ func Open() (*Listener, error) { return open(DefaultReadBuffer) }
 // a socket each time, about the cost of a few system calls; it caches
 // nothing, so the caller decides how long an answer stays true.
 func Probe() error {
-	l, err := open(0)
+	l, err := open(familyName, groupName, 0)
 	if err != nil {
 		return err
 	}
 	return l.Close()
 }
 
-// open is Open with a receive buffer size (0: leave the kernel's default).
-func open(readBuffer int) (*Listener, error) {
+// open is Open for any generic netlink family and group (tests use others
+// to see the errors of a kernel without MPTCP), with a receive buffer size
+// (0: leave the kernel's default).
+func open(family, group string, readBuffer int) (*Listener, error) {
 	c, err := genetlink.Dial(nil)
 	if err != nil {
 		if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) {
@@ -90,7 +92,7 @@ func open(readBuffer int) (*Listener, error) {
 		return nil, fmt.Errorf("pmevents: open a generic netlink socket: %w", err)
 	}
 	l := &Listener{conn: c, buf: make([]byte, batchBuffer)}
-	if err := l.setup(readBuffer); err != nil {
+	if err := l.setup(family, group, readBuffer); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -99,22 +101,22 @@ func open(readBuffer int) (*Listener, error) {
 }
 
 // setup resolves the family and its group, sizes the buffer and joins.
-func (l *Listener) setup(readBuffer int) error {
-	fam, err := l.conn.GetFamily(familyName)
+func (l *Listener) setup(family, group string, readBuffer int) error {
+	fam, err := l.conn.GetFamily(family)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%w: the kernel has no %s generic netlink family", ErrUnsupported, familyName)
+		return fmt.Errorf("%w: the kernel has no %s generic netlink family", ErrUnsupported, family)
 	}
 	if err != nil {
-		return fmt.Errorf("pmevents: resolve the %s generic netlink family: %w", familyName, err)
+		return fmt.Errorf("pmevents: resolve the %s generic netlink family: %w", family, err)
 	}
-	group := uint32(0)
+	groupID := uint32(0)
 	for _, g := range fam.Groups {
-		if g.Name == groupName {
-			group = g.ID
+		if g.Name == group {
+			groupID = g.ID
 		}
 	}
-	if group == 0 {
-		return fmt.Errorf("%w: the %s family has no %s group (added in Linux 5.12)", ErrUnsupported, familyName, groupName)
+	if groupID == 0 {
+		return fmt.Errorf("%w: the %s family has no %s group (added in Linux 5.12)", ErrUnsupported, family, group)
 	}
 	l.family = fam.ID
 	if readBuffer > 0 {
@@ -122,11 +124,11 @@ func (l *Listener) setup(readBuffer int) error {
 			return err
 		}
 	}
-	if err := l.conn.JoinGroup(group); err != nil {
+	if err := l.conn.JoinGroup(groupID); err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			return fmt.Errorf("%w: %w", ErrPermission, err)
 		}
-		return fmt.Errorf("pmevents: join the %s group: %w", groupName, err)
+		return fmt.Errorf("pmevents: join the %s group: %w", group, err)
 	}
 	raw, err := l.conn.SyscallConn()
 	if err != nil {
