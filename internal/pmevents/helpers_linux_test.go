@@ -2,10 +2,13 @@ package pmevents
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -79,8 +82,40 @@ func collect(t testing.TB, l *Listener) *collector {
 			}
 		}
 	}()
-	t.Cleanup(func() { c.stop(t) })
+	t.Cleanup(func() {
+		c.stop(t)
+		c.capture(t)
+	})
 	return c
+}
+
+// captureEnv names a file to which collectors append every datagram they
+// received, as "KIND HEX" lines: how the fuzzer's seeds (seeds_test.go)
+// were captured from the test bed.
+const captureEnv = "PMEVENTS_CAPTURE"
+
+// capture appends the collector's datagrams to the file named by
+// captureEnv, if set.
+func (c *collector) capture(t testing.TB) {
+	name := os.Getenv(captureEnv)
+	if name == "" {
+		return
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range c.raw {
+		kind := "?"
+		if len(b) > netlinkHeaderLen {
+			kind = Kind(b[netlinkHeaderLen]).String()
+		}
+		fmt.Fprintf(f, "%s %s %s\n", t.Name(), kind, hex.EncodeToString(b))
+	}
 }
 
 // stop closes the listener and waits for the receiving goroutine, which
