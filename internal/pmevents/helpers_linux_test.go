@@ -186,7 +186,7 @@ func newBed(t *testing.T, cfg testbed.Config) *testbed.Bed {
 }
 
 // server is an MPTCP listener in the bed's server namespace that accepts
-// connections in the background and reads each until EOF.
+// connections in the background, reads each until EOF and then closes it.
 type server struct {
 	ln       net.Listener
 	port     uint16
@@ -236,7 +236,10 @@ func serve(t testing.TB, bed *testbed.Bed, v6 bool) *server {
 			case s.accepted <- c.(*net.TCPConn):
 			default:
 			}
-			s.wg.Go(func() { io.Copy(io.Discard, c) })
+			s.wg.Go(func() {
+				io.Copy(io.Discard, c)
+				c.Close() // the client closed: close too, ending the connection
+			})
 		}
 	})
 	t.Cleanup(s.close)

@@ -153,9 +153,10 @@ func (l *Listener) setup(family, group string, readBuffer int) error {
 // matching os.ErrDeadlineExceeded.
 //
 // Receiving does not allocate: the datagrams are read with recvfrom(2)
-// through the socket's syscall.RawConn into a buffer the Listener owns
-// (mdlayher/netlink's own Receive allocates a buffer and a message slice
-// per call).
+// through the socket's syscall.RawConn into a buffer the Listener owns.
+// (mdlayher/genetlink's Conn.Receive, which peeks at each datagram's size,
+// allocates a buffer for it and unpacks it into message slices, measured
+// 37 allocations per event; TestReceiveAllocs.)
 func (l *Listener) Receive(fn func(*Event)) error {
 	l.recvMu.Lock()
 	defer l.recvMu.Unlock()

@@ -1,6 +1,7 @@
 package pmevents
 
 import (
+	"os"
 	"testing"
 
 	"github.com/mptcpx/mptcpx/internal/testenv"
@@ -8,5 +9,12 @@ import (
 
 // TestMain fails the package when the tests leave goroutines (a collector
 // still blocked in Receive) or file descriptors (a socket not closed)
-// behind.
-func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m) }
+// behind. When the test binary is re-executed as the unprivileged child of
+// TestOpenWithoutCapNetAdmin (childEnv set), it runs that child's check
+// instead of the tests.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(childOpen(mode))
+	}
+	testenv.RunWithoutLeaks(m)
+}
