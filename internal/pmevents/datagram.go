@@ -2,16 +2,12 @@ package pmevents
 
 import "fmt"
 
-// Netlink message types that are not events (NLMSG_NOOP, NLMSG_ERROR,
-// NLMSG_DONE, NLMSG_OVERRUN in include/uapi/linux/netlink.h). A socket that
-// only listens to a multicast group is not sent any of them by the kernel;
-// they are skipped like messages of another family.
-const netlinkMinType = 0x10 // NLMSG_MIN_TYPE: first number given to families
-
 // datagram walks the netlink messages in one received datagram. The kernel
 // sends each event in its own datagram (genlmsg_multicast_netns sends one
 // skb per event), but netlink allows several messages per datagram, so the
-// walk does not assume one.
+// walk does not assume one. The caller skips messages whose type is not
+// the family's id (control messages such as NLMSG_NOOP or NLMSG_DONE,
+// which a socket that only listens is not sent anyway).
 type datagram struct {
 	b   []byte
 	off int

@@ -1,12 +1,5 @@
 package pmevents
 
-// Names the kernel registers (MPTCP_PM_NAME in include/uapi/linux/mptcp_pm.h,
-// MPTCP_PM_EV_GRP_NAME in include/uapi/linux/mptcp.h).
-const (
-	familyName = "mptcp_pm"
-	groupName  = "mptcp_pm_events"
-)
-
 // DefaultReadBuffer is the receive buffer size Open asks for (SO_RCVBUF),
 // 1 MiB. The kernel charges each queued event at its skb's truesize and
 // drops events once the charge exceeds the buffer (see ErrLost). Measured

@@ -17,6 +17,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Names the kernel registers (MPTCP_PM_NAME in include/uapi/linux/mptcp_pm.h,
+// MPTCP_PM_EV_GRP_NAME in include/uapi/linux/mptcp.h).
+const (
+	familyName = "mptcp_pm"
+	groupName  = "mptcp_pm_events"
+)
+
 // Batch limits: Receive reads at most maxBatch datagrams per call, into a
 // buffer of batchBuffer bytes, and stops early when less than maxDatagram
 // bytes are left. An event datagram is about 100 to 150 bytes; the kernel
@@ -39,12 +46,13 @@ type Listener struct {
 	raw    syscall.RawConn
 	family uint16 // the generic netlink family id of mptcp_pm
 
-	recvMu sync.Mutex // held by Receive; guards the batch state below
-	buf    []byte     // the batch's datagrams, back to back
-	ends   [maxBatch]int
-	n      int // datagrams in buf; datagram i is buf[ends[i-1]:ends[i]]
-	lost   bool
-	errno  unix.Errno // a receive error other than EAGAIN, EINTR, ENOBUFS
+	recvMu    sync.Mutex // held by Receive; guards the batch state below
+	buf       []byte     // the batch's datagrams, back to back
+	ends      [maxBatch]int
+	n         int        // datagrams in buf; datagram i is buf[ends[i-1]:ends[i]]
+	lost      bool       // the kernel reported ENOBUFS during the batch
+	truncated int        // datagrams larger than the space left, dropped
+	errno     unix.Errno // a receive error other than EAGAIN, EINTR, ENOBUFS
 	// from and fromLen receive each datagram's sender; they live here so
 	// that passing their addresses to recvfrom does not allocate.
 	from    unix.RawSockaddrNetlink
@@ -163,7 +171,7 @@ func (l *Listener) Receive(fn func(*Event)) error {
 	if l.closed.Load() {
 		return net.ErrClosed
 	}
-	l.n, l.lost, l.errno = 0, false, 0
+	l.n, l.lost, l.truncated, l.errno = 0, false, 0, 0
 	err := l.raw.Read(l.readFn)
 	if err != nil && l.n == 0 {
 		if l.closed.Load() {
@@ -172,6 +180,9 @@ func (l *Listener) Receive(fn func(*Event)) error {
 		return fmt.Errorf("pmevents: receive: %w", err)
 	}
 	malformed := l.dispatch(fn)
+	if malformed == nil && l.truncated > 0 {
+		malformed = fmt.Errorf("%w: %d datagrams larger than %d bytes skipped", ErrMalformed, l.truncated, maxDatagram)
+	}
 	if l.lost {
 		l.overflows.Add(1)
 	}
@@ -217,6 +228,7 @@ func (l *Listener) readBatch(fd uintptr) bool {
 		}
 		switch {
 		case n > len(l.buf)-used:
+			l.truncated++
 			l.malformed.Add(1)
 		case l.from.Pid != 0:
 			l.foreigns.Add(1)

@@ -7,6 +7,10 @@ import (
 	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
+// childEnv makes the test binary run childOpen instead of its tests; its
+// value is the way the child loses CAP_NET_ADMIN.
+const childEnv = "PMEVENTS_TEST_CHILD"
+
 // TestMain fails the package when the tests leave goroutines (a collector
 // still blocked in Receive) or file descriptors (a socket not closed)
 // behind. When the test binary is re-executed as the unprivileged child of

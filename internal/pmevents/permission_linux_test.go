@@ -13,10 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// childEnv makes the test binary run childOpen instead of its tests; its
-// value is the way the child loses CAP_NET_ADMIN.
-const childEnv = "PMEVENTS_TEST_CHILD"
-
 // Exit codes of childOpen. The child prints nothing when the outcome is the
 // expected one, so that the parent can check that Open and Probe are
 // silent.
