@@ -203,10 +203,16 @@ type server struct {
 // connection it accepted.
 func serve(t testing.TB, bed *testbed.Bed, v6 bool) *server {
 	t.Helper()
-	network := "tcp4"
 	if v6 {
-		network = "tcp6"
+		return serveOn(t, bed, "tcp6")
 	}
+	return serveOn(t, bed, "tcp4")
+}
+
+// serveOn is serve for a network of net.Listen: "tcp4", "tcp6", or "tcp"
+// (a dual-stack IPv6 socket).
+func serveOn(t testing.TB, bed *testbed.Bed, network string) *server {
+	t.Helper()
 	s := &server{accepted: make(chan *net.TCPConn, 256)}
 	err := bed.Server.Do(func() (err error) {
 		var lc net.ListenConfig

@@ -198,6 +198,29 @@ func TestServerSideEvents(t *testing.T) {
 	}
 }
 
+// TestMappedAddresses connects over IPv4 to a dual-stack listener: the
+// server's connection is an IPv6 socket, and its events say so: family
+// AF_INET6 and IPv4-mapped addresses, as the kernel sends them.
+func TestMappedAddresses(t *testing.T) {
+	testenv.CheckSockets(t)
+	bed := newBed(t, testbed.Config{Paths: 1})
+	events := collect(t, openIn(t, bed.Server))
+	srv := serveOn(t, bed, "tcp")
+	c := dial(t, bed, srv.port)
+	token := tokenOf(t, srv.accept(t))
+	r := events.next(t, "CREATED", kindOf(Created, token))
+	mapped := func(a netip.AddrPort) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr().As16()), a.Port())
+	}
+	local, remote := netip.AddrPortFrom(bed.ServerAddr(0), srv.port), addrPort(c.LocalAddr())
+	if r.Family != afInet6 || r.Local != mapped(local) || r.Remote != mapped(remote) {
+		t.Errorf("%v: want family 10, %v -> %v", r, mapped(local), mapped(remote))
+	}
+	if r.Local.Addr().Unmap() != local.Addr() {
+		t.Errorf("%v: Unmap gives %v, want %v", r, r.Local.Addr().Unmap(), local.Addr())
+	}
+}
+
 // TestSubClosedLatency measures how long after `ip mptcp endpoint delete`
 // the SUB_CLOSED event is received, over 20 deletions of the same path's
 // endpoint (re-added after each). It logs the figures; it fails only when
