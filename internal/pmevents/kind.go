@@ -31,8 +31,11 @@ const (
 	// nothing.
 	Established Kind = 2
 
-	// Closed: the connection is gone (mptcp_destroy_common /
-	// __mptcp_close). Sends only the token.
+	// Closed: the application closed (or disconnected) the MPTCP socket
+	// (__mptcp_close and mptcp_disconnect call
+	// mptcp_pm_connection_closed). The connection may still be finishing
+	// its shutdown, and a connection the peer ended is not Closed until
+	// the local socket is closed. Sends only the token.
 	Closed Kind = 3
 
 	// Announced: the peer announced an address (ADD_ADDR received). Sends
