@@ -25,10 +25,10 @@ const (
 	AttrDaddr6      Attr = 8  // [16 bytes] remote IPv6 address
 	AttrSport       Attr = 9  // [be16] local port
 	AttrDport       Attr = 10 // [be16] remote port
-	AttrBackup      Attr = 11 // [u8] 1 when the subflow is a backup subflow
+	AttrBackup      Attr = 11 // [u8] 1 when the peer marked the subflow backup (see Event.Backup)
 	AttrError       Attr = 12 // [u8] the subflow socket's sk_err, an errno
 	AttrFlags       Attr = 13 // [u16] MPTCP_PM_EV_FLAG_* bits (FlagDenyJoinID0, FlagServerSide)
-	AttrTimeout     Attr = 14 // [u32] defined in the uAPI; no event carries it as of 6.18
+	AttrTimeout     Attr = 14 // [u32] defined in the uAPI; no event sets it (pm_netlink.c through 6.18)
 	AttrIfIndex     Attr = 15 // [s32] the device the subflow is bound to
 	AttrResetReason Attr = 16 // [u32] MP_TCPRST reason the peer sent (ResetReason)
 	AttrResetFlags  Attr = 17 // [u32] MP_TCPRST flags; bit 0: transient
