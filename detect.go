@@ -40,11 +40,15 @@ type subflowState struct {
 	id            uint32
 	seen          bool // marked while matching a new sample
 	joining       bool // not established yet (see detectSubflows)
+	reported      bool // reported added (Sample.Added)
 	state         uint8
 	local, remote netip.AddrPort
 	sent, recv    uint64
 	rttMicros     uint32
 	synRetrans    uint32 // while joining
+	// Counters read after the last sample by observe, not yet delivered:
+	// what the subflow carried by then, should it be gone at the next one.
+	seenSent, seenRecv uint64
 }
 
 // counterKind says which kernel values the connection-level deltas come from.
@@ -302,12 +306,12 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 		}
 		j := d.find(sf.ID)
 		if j < 0 {
-			d.subflows = append(d.subflows, subflowState{id: sf.ID, joining: true})
+			d.subflows = append(d.subflows, subflowState{id: sf.ID})
 			j = len(d.subflows) - 1
 		}
 		st := &d.subflows[j]
 		st.seen, st.local, st.remote = true, sf.Local, sf.Remote
-		if joining(sf) {
+		if st.joining = joining(sf); st.joining {
 			st.state, st.synRetrans = sf.State(), sf.TCPInfo.Total_retrans
 			out.SubflowDeltas = append(out.SubflowDeltas, conntrace.SubflowDelta{})
 			if final {
@@ -318,14 +322,15 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 		established++
 		cs, cr := sf.BytesSent(), sf.BytesReceived()
 		var ds conntrace.SubflowDelta
-		if st.joining {
-			st.joining = false
+		if !st.reported {
+			st.reported = true
 			out.Added = append(out.Added, i)
 			ds = conntrace.SubflowDelta{Sent: cs, Received: cr}
 		} else {
 			ds = conntrace.SubflowDelta{Sent: delta(st.sent, cs), Received: delta(st.recv, cr)}
 		}
 		st.sent, st.recv, st.rttMicros = cs, cr, sf.TCPInfo.Rtt
+		st.seenSent, st.seenRecv = cs, cr
 		out.SubflowDeltas = append(out.SubflowDeltas, ds)
 		sent += ds.Sent
 		recv += ds.Received
@@ -341,7 +346,9 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 			out.Removed = append(out.Removed, conntrace.RemovedSubflow{
 				ID: st.id, Local: st.local, Remote: st.remote,
 				BytesSent: st.sent, BytesReceived: st.recv,
-				RTT: time.Duration(st.rttMicros) * time.Microsecond,
+				RTT:       time.Duration(st.rttMicros) * time.Microsecond,
+				Unsampled: conntrace.SubflowDelta{Sent: grow(st.sent, st.seenSent), Received: grow(st.recv, st.seenRecv)},
+				New:       !st.reported,
 			})
 		}
 	}
@@ -355,6 +362,45 @@ func (st *subflowState) failedJoin() conntrace.FailedJoin {
 	return conntrace.FailedJoin{ID: st.id, Local: st.local, Remote: st.remote, State: st.state, SynRetransmits: st.synRetrans}
 }
 
+// observe notes the subflows of a reading taken between samples, without
+// reporting anything: the kernel frees subflows once both sides have shut
+// the connection down, and a subflow gone by the next sample is then
+// reported with what it carried until this reading (seenSent and seenRecv),
+// and, if no sample ever saw it, as added and removed at once
+// (RemovedSubflow.New).
+func (d *detector) observe(s *mptcpinfo.Snapshot) {
+	if !s.Has(mptcpinfo.FieldSubflowList) || s.Fallback {
+		return
+	}
+	kernelIDs := s.Has(mptcpinfo.FieldSubflowID)
+	for i := range s.Subflows {
+		sf := &s.Subflows[i]
+		if joining(sf) {
+			continue
+		}
+		j := -1
+		for k := range d.subflows {
+			st := &d.subflows[k]
+			if (kernelIDs && st.id == sf.ID) || (!kernelIDs && st.local == sf.Local && st.remote == sf.Remote) {
+				j = k
+				break
+			}
+		}
+		if j < 0 {
+			id := sf.ID
+			if !kernelIDs {
+				d.nextID++
+				id = d.nextID
+			}
+			d.subflows = append(d.subflows, subflowState{id: id, local: sf.Local, remote: sf.Remote, rttMicros: sf.TCPInfo.Rtt})
+			j = len(d.subflows) - 1
+		}
+		st := &d.subflows[j]
+		st.joining = false
+		st.seenSent, st.seenRecv = max(st.seenSent, sf.BytesSent()), max(st.seenRecv, sf.BytesReceived())
+	}
+}
+
 // creditRemoved gives the one subflow that disappeared in this sample the
 // bytes the connection-level counters prove it carried after its last
 // reading: what the connection sent and received since the previous sample,
@@ -362,7 +408,7 @@ func (st *subflowState) failedJoin() conntrace.FailedJoin {
 // retransmissions too, so the credit is a lower bound). With several
 // subflows gone at once, only their sum is known, and nothing is credited.
 func creditRemoved(out *conntrace.Sample) {
-	if len(out.Removed) != 1 {
+	if len(out.Removed) != 1 || out.Removed[0].Unsampled != (conntrace.SubflowDelta{}) {
 		return
 	}
 	var sent, recv uint64
@@ -374,6 +420,16 @@ func creditRemoved(out *conntrace.Sample) {
 		Sent:     grow(sent, grow(out.Unsent, out.Sent)), // Unsent never went on a subflow
 		Received: grow(recv, out.Received),
 	}
+}
+
+// joinPending reports whether a join was in progress at the last reading.
+func (d *detector) joinPending() bool {
+	for i := range d.subflows {
+		if d.subflows[i].joining {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *detector) find(id uint32) int {

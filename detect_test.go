@@ -373,3 +373,32 @@ func TestDetectCreditsRemovedSubflow(t *testing.T) {
 		t.Fatalf("two gone: %+v", out.Removed)
 	}
 }
+
+// A reading between samples (observe) keeps what each subflow carried: one
+// gone by the next sample is reported with those counters, one that no
+// sample saw is reported added and removed at once.
+func TestDetectObserve(t *testing.T) {
+	var d detector
+	var out conntrace.Sample
+	d.detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleServer, &out, streamState{})
+	d.observe(snap(5000, 0, [3]uint64{1, 3000, 0}, [3]uint64{2, 2000, 0}))
+	d.detect(snap(5000, 0), conntrace.RoleServer, &out, streamState{})
+	if len(out.Removed) != 2 {
+		t.Fatalf("removed %+v", out.Removed)
+	}
+	r1, r2 := out.Removed[0], out.Removed[1]
+	if r1.ID != 1 || r1.New || r1.BytesSent != 100 || r1.Unsampled.Sent != 2900 {
+		t.Errorf("subflow 1: %+v", r1)
+	}
+	if r2.ID != 2 || !r2.New || r2.BytesSent != 0 || r2.Unsampled.Sent != 2000 {
+		t.Errorf("subflow 2, seen only between samples: %+v", r2)
+	}
+	// Still there at the next sample: an ordinary delta, reported added.
+	d = detector{}
+	d.detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleServer, &out, streamState{})
+	d.observe(snap(5000, 0, [3]uint64{1, 3000, 0}, [3]uint64{2, 2000, 0}))
+	d.detect(snap(6000, 0, [3]uint64{1, 3500, 0}, [3]uint64{2, 2500, 0}), conntrace.RoleServer, &out, streamState{})
+	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 2 || out.SubflowDeltas[0].Sent != 3400 || out.SubflowDeltas[1].Sent != 2500 || len(out.Removed) != 0 {
+		t.Errorf("both still there: added %v deltas %+v removed %+v", got, out.SubflowDeltas, out.Removed)
+	}
+}

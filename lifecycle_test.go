@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -221,13 +222,30 @@ func TestHooksMayClose(t *testing.T) {
 			}()
 		}
 	}()
-	// A bystander on the same sampler, which must keep being sampled.
+	// A bystander on the same sampler, which must keep being sampled: it
+	// keeps sending, so that every sample of it has news for its hooks.
 	bystander := &closingTracer{}
 	bc, err := mptcpx.NewDialer(nil, mptcpx.WithTracer(bystander), mptcpx.WithInterval(lifecycleInterval)).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bc.Close()
+	stop := make(chan struct{})
+	var sending sync.WaitGroup
+	sending.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(lifecycleInterval / 4):
+				bc.Write([]byte("x"))
+			}
+		}
+	})
+	defer func() {
+		close(stop)
+		sending.Wait()
+		bc.Close()
+	}()
 
 	for _, when := range []string{"established", "sampled", "closed"} {
 		t.Run(when, func(t *testing.T) {
@@ -249,6 +267,17 @@ func TestHooksMayClose(t *testing.T) {
 			}
 			if c == nil {
 				return
+			}
+			if when == "sampled" {
+				// Bytes to see: a sample with news is delivered.
+				go func() {
+					for {
+						if _, err := c.Write([]byte("x")); err != nil {
+							return
+						}
+						time.Sleep(lifecycleInterval / 4)
+					}
+				}()
 			}
 			if when != "established" {
 				time.Sleep(5 * lifecycleInterval)

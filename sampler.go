@@ -13,8 +13,12 @@ import (
 // on one schedule: a single goroutine and a single timer, however many
 // connections there are. Connections are kept in a min-heap by the time
 // their next sample is due; the goroutine sleeps until the earliest one,
-// samples every connection due within batchWindow, and goes back to sleep.
-// It exists only while connections do: it starts with the first one and
+// samples every connection due within the next slot (a sixteenth of its
+// interval: it may be sampled that much early), and goes back to sleep. It
+// so wakes up at most slotsPerInterval times per interval, however many
+// connections there are, and each wake-up serves a batch of them back to
+// back, on warm caches, instead of one context switch per connection. It
+// exists only while connections do: it starts with the first one and
 // returns when the last one is closed.
 //
 // A connection's first sample is taken at once, on the goroutine that
@@ -27,9 +31,16 @@ import (
 // underneath or the *Conn garbage-collected. After it the connection is
 // never sampled again.
 
-// batchWindow is how far ahead of its due time a connection may be sampled,
-// so that one wake-up serves every connection due about then.
-const batchWindow = time.Millisecond
+// slotsPerInterval is how many times per interval the sampler wakes up at
+// most for connections of that interval. A connection may be sampled up to
+// interval/slotsPerInterval ahead of its due time, so that one wake-up
+// serves every connection due about then. Measured on a 2-vCPU VM with
+// 1,000 idle connections: 1,000 wake-ups per second cost more CPU than all
+// their samples together; 16 cost less than 1 % of them.
+const slotsPerInterval = 16
+
+// slack is how far ahead of its due time t may be sampled.
+func (t *connTracker) slack() time.Duration { return t.interval / slotsPerInterval }
 
 // sampler is the process-wide scheduler.
 type sampler struct {
@@ -53,6 +64,7 @@ func newSampler() *sampler {
 type scratch struct {
 	reader mptcpinfo.Reader
 	snap   mptcpinfo.Snapshot
+	probe  mptcpinfo.Snapshot // the connection-level reading alone
 	sample conntrace.Sample
 }
 
@@ -121,7 +133,7 @@ func (sm *sampler) run() {
 			return
 		}
 		now := time.Since(sm.epoch)
-		if wait := sm.heap[0].due - now; wait > batchWindow {
+		if wait := sm.heap[0].due - now; wait > sm.heap[0].slack() {
 			sm.mu.Unlock()
 			timer.Reset(wait)
 			select {
@@ -130,19 +142,18 @@ func (sm *sampler) run() {
 			}
 			continue
 		}
-		// Take every connection due within the window, each once: its
-		// next due time is always beyond the window, whatever its
-		// interval.
+		// Take every connection due within its slot, each once: its next
+		// due time is always beyond the slot, whatever its interval.
 		sm.wakeups++
 		batch = batch[:0]
-		for len(sm.heap) > 0 && sm.heap[0].due-now <= batchWindow {
+		for len(sm.heap) > 0 && sm.heap[0].due-now <= sm.heap[0].slack() {
 			t := sm.heap[0]
 			t.due += t.interval
-			if t.due-now <= batchWindow {
+			if t.due-now <= t.slack() {
 				// Behind by more than an interval (a stalled process):
 				// skip the missed samples rather than catch up in a
 				// burst.
-				t.due = now + max(t.interval, batchWindow+1)
+				t.due = now + max(t.interval, t.slack()+1)
 			}
 			sm.down(0)
 			batch = append(batch, t)
@@ -160,7 +171,7 @@ func (t *connTracker) sample(sc *scratch) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.ended {
-		t.sampleLocked(sc)
+		t.sampleLocked(sc, false)
 	}
 }
 

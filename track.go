@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
@@ -38,6 +39,12 @@ type connTracker struct {
 	tc    *net.TCPConn    // closes the socket when a Close is carried out here
 	ended bool
 	det   detector
+	// What the last full reading found (see sampleLocked): the
+	// fingerprint of its mptcp_info, how many periodic samples since found
+	// nothing new, and whether the last one saw the connection move.
+	fp        uint64
+	sinceFull uint8
+	moving    bool
 
 	// hookState says whether one of the connection's hooks is running and
 	// whether Close was called meanwhile (see close).
@@ -113,7 +120,7 @@ func (t *connTracker) established(c *Conn, tc *net.TCPConn) {
 		t.endLocked(conntrace.EndClose, sc)
 		return
 	}
-	t.sampleLocked(sc)
+	t.sampleLocked(sc, true)
 	if t.ended {
 		return
 	}
@@ -132,21 +139,21 @@ func (t *connTracker) collected() {
 }
 
 // sawEOF notes that the program read the end of the stream, and takes a
-// sample then. The peer has shut down its side: once this side does too,
-// the kernel closes the subflows, and those it frees take their counters
-// with them. This sample, taken while they are still listed, keeps what
-// each path carried.
+// reading of the subflows then. The peer has shut down its side: once this
+// side does too, the kernel frees the subflows, and their counters with
+// them. This reading, taken while they are still listed, keeps what each
+// path carried, for the next sample to report (see detector.observe).
 func (t *connTracker) sawEOF() {
 	if t != nil && !t.eofRead.Swap(true) {
-		t.sampleNow()
+		t.observe()
 	}
 }
 
-// shuttingDown takes a sample before the program shuts down the writing
-// side (see sawEOF).
+// shuttingDown takes a reading of the subflows before the program shuts
+// down the writing side (see sawEOF).
 func (t *connTracker) shuttingDown() {
 	if t != nil && !t.finSent.Load() {
-		t.sampleNow()
+		t.observe()
 	}
 }
 
@@ -157,10 +164,17 @@ func (t *connTracker) sentFIN() {
 	}
 }
 
-// sampleNow takes a sample of a live connection on the calling goroutine.
-func (t *connTracker) sampleNow() {
+// observe reads a live connection's subflows on the calling goroutine and
+// notes their counters for the next sample. It calls no hook: those run on
+// the goroutines that own the connection's life (its dial, accept or
+// close) and on the sampler's.
+func (t *connTracker) observe() {
 	sc := scratchPool.Get().(*scratch)
-	t.sample(sc)
+	t.mu.Lock()
+	if !t.ended && !t.dropped.Load() && sc.reader.Read(t.rc, &sc.snap) == nil {
+		t.det.observe(&sc.snap)
+	}
+	t.mu.Unlock()
 	scratchPool.Put(sc)
 }
 
@@ -201,17 +215,53 @@ func (t *connTracker) close() (err error, done bool) {
 	return t.endLocked(conntrace.EndClose, sc), true
 }
 
-// sampleLocked takes one sample of a live connection and hands it to the
-// hooks; a socket found closed ends the connection, and so does a Close
-// called from the hook. t.mu is held.
-func (t *connTracker) sampleLocked(sc *scratch) {
+// safetyNet is how many periodic samples in a row may stop at the cheap
+// reading (see sampleLocked) before one full reading is taken anyway.
+const safetyNet = 16
+
+// sampleLocked takes one sample of a live connection and hands what changed
+// to the hooks; a socket found closed ends the connection, and so does a
+// Close called from the hook. t.mu is held.
+//
+// A periodic sample of an idle connection stops at a cheaper reading when
+// it can: mptcp_info alone (one MPTCP_INFO getsockopt, Reader.ReadInfo),
+// whose byte counters, sequence numbers and subflow counts move with every
+// byte and every subflow. When its fingerprint is the one of the last full
+// reading, nothing changed, and the hooks are not called. A full reading
+// is taken instead for the first sample, at the end of the stream (full),
+// after a sample that saw the connection move (a busy connection pays one
+// reading per sample, as before), while a join is in progress (its
+// completion moves no counter), and every safetyNet samples in any case. A
+// connection that is plain TCP has nothing more to tell: its samples only
+// check that the socket is still open.
+func (t *connTracker) sampleLocked(sc *scratch, full bool) {
 	if t.dropped.Load() {
 		t.endLocked(conntrace.EndDropped, sc)
 		return
 	}
+	if !full && t.det.fallback != conntrace.FallbackNone {
+		if t.rc.Control(noop) != nil {
+			t.endLocked(conntrace.EndClosedUnderneath, sc)
+		}
+		return
+	}
+	if !full && !t.moving && t.det.samples > 0 && t.sinceFull < safetyNet && !t.det.joinPending() {
+		err := sc.reader.ReadInfo(t.rc, &sc.probe)
+		switch {
+		case err == nil && sc.probe.Method == mptcpinfo.MethodInfo && sc.probe.MPTCP && infoFingerprint(&sc.probe.Info) == t.fp:
+			t.sinceFull++
+			return
+		case errors.Is(err, net.ErrClosed):
+			t.endLocked(conntrace.EndClosedUnderneath, sc)
+			return
+		}
+	}
 	err := sc.reader.Read(t.rc, &sc.snap)
 	switch {
 	case err == nil:
+		fp := infoFingerprint(&sc.snap.Info)
+		t.moving = t.det.samples > 0 && fp != t.fp
+		t.fp, t.sinceFull = fp, 0
 		if t.report(sc, true, conntrace.EndNone) {
 			t.endLocked(conntrace.EndClose, sc)
 		}
@@ -220,6 +270,22 @@ func (t *connTracker) sampleLocked(sc *scratch) {
 	}
 	// Any other error is an answer this package cannot decode: the sample
 	// is skipped, and the last state kept.
+}
+
+func noop(uintptr) {}
+
+// infoFingerprint sums up what of mptcp_info moves when the connection
+// does: everything before last_data_sent (offset 84), whose three fields
+// count milliseconds since the last activity and so change while idle.
+func infoFingerprint(info *mptcpinfo.Info) uint64 {
+	const prime = 0x100000001b3
+	words := (*[10]uint64)(unsafe.Pointer(info))
+	h := uint64(0xcbf29ce484222325)
+	for _, w := range words {
+		h = (h ^ w) * prime
+	}
+	tail := *(*uint32)(unsafe.Add(unsafe.Pointer(info), 80)) // subflows_total and the bytes beside it
+	return (h ^ uint64(tail)) * prime
 }
 
 // endLocked ends the connection: it leaves the schedule, takes the final
@@ -272,7 +338,7 @@ func (t *connTracker) report(sc *scratch, read bool, end conntrace.End) (closeAs
 	sc.sample.Time = time.Now()
 	sc.sample.Final = end != conntrace.EndNone
 	sc.sample.End = end
-	if t.hooks != nil {
+	if t.hooks != nil && news(&sc.sample) {
 		t.enterHook()
 		t.hooks.Sampled(&sc.sample)
 		closeAsked = t.leaveHook()
@@ -280,4 +346,19 @@ func (t *connTracker) report(sc *scratch, read bool, end conntrace.End) (closeAs
 	// Drop references into the connection's snapshot.
 	sc.sample.Snapshot = nil
 	return closeAsked
+}
+
+// news reports whether a sample has something to tell the hooks: it is
+// the first or the final one, or something changed since the previous one.
+func news(s *conntrace.Sample) bool {
+	if s.First || s.Final || s.FallbackChanged || len(s.Added)+len(s.Removed)+len(s.FailedJoins) > 0 ||
+		s.Sent|s.Received|s.Retransmitted != 0 {
+		return true
+	}
+	for _, d := range s.SubflowDeltas {
+		if d.Sent|d.Received != 0 {
+			return true
+		}
+	}
+	return false
 }

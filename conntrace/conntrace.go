@@ -6,8 +6,7 @@
 // mptcpx.WithTracer.
 //
 // Hooks run on the goroutine that dialed, accepted or closed the connection,
-// that read the end of its stream or shut down its writing side (a sample
-// is taken then), or on the sampler's goroutine. They must be quick and must not block: the
+// or on the sampler's goroutine. They must be quick and must not block: the
 // sampler serves every connection of the process. A Sample and everything it
 // points to are valid only during the call; copy what must be kept.
 //
@@ -68,9 +67,11 @@ type ConnTracer interface {
 	// Established is called once the connection exists, before its first
 	// sample.
 	Established(conn net.Conn, at time.Time)
-	// Sampled is called for every sample of the connection: the first,
-	// taken at once, the periodic ones, and the final one before Close
-	// (Sample.Final). Never after Closed.
+	// Sampled is called for the first sample of the connection, taken at
+	// once, for every later one that saw something change (a subflow, a
+	// fallback, bytes moved), and for the final one (Sample.Final). A
+	// periodic sample of an idle connection that found nothing new is not
+	// delivered. Never after Closed.
 	Sampled(s *Sample)
 	// Closed is called once, after the final sample, however the
 	// connection ended (Sample.End of the final sample says how).
@@ -204,12 +205,17 @@ type RemovedSubflow struct {
 	Local, Remote            netip.AddrPort
 	BytesSent, BytesReceived uint64
 	RTT                      time.Duration
-	// Unsampled is what the subflow carried after its last reading, as far
-	// as the connection-level counters prove it: set when it is the only
+	// Unsampled is what the subflow carried after its last reported
+	// counters: as read between samples (when the program read the end of
+	// the stream or shut down its side), or, without such a reading, as far
+	// as the connection-level counters prove it, when it is the only
 	// subflow that disappeared since the previous sample (several gone at
 	// once share bytes that no counter splits). Not included in BytesSent
 	// and BytesReceived.
-	Unsampled SubflowDelta
+	Unsampled SubflowDelta // New is set for a subflow that no sample saw: it came and went
+	// between two samples, and was never reported added. Report it added
+	// too.
+	New bool
 }
 
 // FailedJoin is a subflow that was never established, as last read.

@@ -130,3 +130,41 @@ func TestResetIsNotFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestReadInfo: the connection-level reading alone agrees with Read's, has
+// no subflows, moves when bytes move, allocates nothing, and reports a
+// fallback as Read does.
+func TestReadInfo(t *testing.T) {
+	if KernelMethod() == MethodProtocol {
+		t.Skip("before 5.16 there is no MPTCP_INFO")
+	}
+	p := dialPair(t, "tcp4", true, true)
+	rc, _ := p.client.SyscallConn()
+	var r Reader
+	var full, info Snapshot
+	if err := r.Read(rc, &full); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ReadInfo(rc, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Method != MethodInfo || len(info.Subflows) != 0 || !info.MPTCP || info.Info.Token != full.Info.Token || info.InfoLen != full.InfoLen || info.Has(FieldSubflowList) {
+		t.Fatalf("ReadInfo: method %v, %d subflows, MPTCP %v, token %x (Read: %x), %d bytes", info.Method, len(info.Subflows), info.MPTCP, info.Info.Token, full.Info.Token, info.InfoLen)
+	}
+	before := info.Info
+	go io.Copy(io.Discard, p.server)
+	p.client.Write(make([]byte, 1000))
+	time.Sleep(20 * time.Millisecond)
+	r.ReadInfo(rc, &info)
+	if info.Info.SndUna == before.SndUna {
+		t.Error("snd_una did not move with 1000 bytes")
+	}
+	if n := testing.AllocsPerRun(100, func() { r.ReadInfo(rc, &info) }); n != 0 {
+		t.Errorf("%v allocations per ReadInfo", n)
+	}
+	f := dialPair(t, "tcp4", true, false)
+	frc, _ := f.client.SyscallConn()
+	if err := r.ReadInfo(frc, &info); err != nil || !info.Fallback {
+		t.Errorf("ReadInfo of a fallback: %v, fallback %v", err, info.Fallback)
+	}
+}

@@ -55,9 +55,10 @@ type Reader struct {
 
 	// Read's callback for RawConn.Control, bound once to avoid allocating a
 	// closure per call, and its arguments and result.
-	control func(fd uintptr)
-	target  *Snapshot
-	err     error
+	control  func(fd uintptr)
+	target   *Snapshot
+	err      error
+	infoOnly bool // ReadInfo rather than Read
 }
 
 const (
@@ -95,6 +96,22 @@ func (r *Reader) Read(rc syscall.RawConn, s *Snapshot) error {
 	return r.err
 }
 
+// ReadInfo reads only the connection-level state of the socket behind rc,
+// its mptcp_info, into s: one getsockopt(MPTCP_INFO), which costs about
+// half of what Read costs, with no subflow in the answer (s.Method is
+// MethodInfo, s.Subflows is empty). It is the cheap way to tell whether
+// anything moved since a full reading: the byte counters, sequence numbers
+// and subflow counts of mptcp_info change with every byte and every
+// subflow. Fallback and plain TCP are reported as Read reports them. On
+// kernels before 5.16, which answer no SOL_MPTCP option, it reads what Read
+// reads.
+func (r *Reader) ReadInfo(rc syscall.RawConn, s *Snapshot) error {
+	r.infoOnly = true
+	err := r.Read(rc, s)
+	r.infoOnly = false
+	return err
+}
+
 func (r *Reader) controlFD(fd uintptr) { r.err = r.ReadFD(int(fd), r.target) }
 
 // own makes r the owner of its buffers and of its Control callback. A zero
@@ -128,10 +145,14 @@ func (r *Reader) ReadFD(fd int, s *Snapshot) error {
 		m = KernelMethod()
 	}
 	var err error
-	switch m {
-	case MethodFullInfo:
+	switch {
+	case m == MethodProtocol:
+		return r.readProtocol(fd, s)
+	case r.infoOnly || m == MethodInfo:
+		err = r.readInfo(fd, s)
+	case m == MethodFullInfo:
 		err = r.readFull(fd, s)
-	case MethodSplit:
+	case m == MethodSplit:
 		err = r.readSplit(fd, s)
 	default:
 		return r.readProtocol(fd, s)
@@ -253,6 +274,17 @@ func (r *Reader) growFull(slots int) error {
 		return os.NewSyscallError("mmap", err)
 	}
 	r.full, r.fullSlots = m, slots
+	return nil
+}
+
+// readInfo reads mptcp_info alone (ReadInfo).
+func (r *Reader) readInfo(fd int, s *Snapshot) error {
+	r.optlen = SizeofInfo
+	if e := getsockopt(fd, SOL_MPTCP, MPTCP_INFO, unsafe.Pointer(&r.info[0]), &r.optlen); e != 0 {
+		return e
+	}
+	s.Method = MethodInfo
+	s.InfoLen = decodeInfo(&s.Info, unsafe.Slice((*byte)(unsafe.Pointer(&r.info[0])), min(int(r.optlen), SizeofInfo)))
 	return nil
 }
 

@@ -11,6 +11,9 @@ type Reader struct{ _ noCopy }
 // Read returns ErrNotSupported and leaves s as it was.
 func (r *Reader) Read(rc syscall.RawConn, s *Snapshot) error { return ErrNotSupported }
 
+// ReadInfo returns ErrNotSupported and leaves s as it was.
+func (r *Reader) ReadInfo(rc syscall.RawConn, s *Snapshot) error { return ErrNotSupported }
+
 // KernelMethod returns MethodNone: no MPTCP statistics here.
 func KernelMethod() Method { return MethodNone }
 

@@ -22,6 +22,9 @@ const (
 	// SOL_MPTCP getsockopt fails): tells whether the socket was opened as
 	// MPTCP, nothing more.
 	MethodProtocol
+	// MethodInfo: MPTCP_INFO alone (Reader.ReadInfo): the connection-level
+	// state, no subflow.
+	MethodInfo
 )
 
 func (m Method) String() string {
@@ -34,6 +37,8 @@ func (m Method) String() string {
 		return "split"
 	case MethodProtocol:
 		return "protocol"
+	case MethodInfo:
+		return "info"
 	}
 	return "unknown"
 }

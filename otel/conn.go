@@ -3,6 +3,7 @@ package mptcpxotel
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -128,7 +129,9 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 		if d.Received != 0 {
 			as.received.Add(d.Received)
 		}
-		if rtt && sf.TCPInfo.Rtt > 0 {
+		// tcp_info's RTT only moves when data does: one value per
+		// subflow per sample in which it carried some.
+		if rtt && sf.TCPInfo.Rtt > 0 && d.Sent|d.Received != 0 {
 			c.t.m.rtt.Record(background, sf.RTT().Seconds(), as.rttOpt...)
 		}
 	}
@@ -161,20 +164,28 @@ func (c *connTracer) event() bool {
 }
 
 func (c *connTracer) subflowAdded(s *conntrace.Sample, sf *mptcpinfo.Subflow) {
-	as := c.ser.addr(sf.Local.Addr().Unmap())
-	c.subflows = append(c.subflows, subflowRef{id: sf.ID, as: as})
+	c.addSubflow(s, sf.ID, sf.Local, sf.Remote)
+}
+
+func (c *connTracer) addSubflow(s *conntrace.Sample, id uint32, local, remote netip.AddrPort) {
+	as := c.ser.addr(local.Addr().Unmap())
+	c.subflows = append(c.subflows, subflowRef{id: id, as: as})
 	c.ser.subActive.Add(1)
 	c.ser.subOpened.Add(1)
 	if c.recording && c.event() {
 		kv := make([]attribute.KeyValue, 0, 5)
-		kv = append(kv, keySubflowID.Int64(int64(sf.ID)))
-		kv = appendLocal(kv, unmap(sf.Local))
-		kv = appendPeer(kv, unmap(sf.Remote))
+		kv = append(kv, keySubflowID.Int64(int64(id)))
+		kv = appendLocal(kv, unmap(local))
+		kv = appendPeer(kv, unmap(remote))
 		c.span.AddEvent(eventSubflowAdded, trace.WithTimestamp(s.Time), trace.WithAttributes(kv...))
 	}
 }
 
 func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSubflow) {
+	if r.New {
+		// It came and went between two samples: added first.
+		c.addSubflow(s, r.ID, r.Local, r.Remote)
+	}
 	for i := range c.subflows {
 		if c.subflows[i].id == r.ID {
 			as := c.subflows[i].as

@@ -78,7 +78,8 @@
 // open when their connection closes, so opened minus closed is active.
 // mptcp.connection.duration is measured from the dial's start (or the
 // accept) to Close, like the span. mptcp.subflow.rtt takes one value per
-// established subflow with a measured RTT per sample.
+// subflow per sample in which the subflow carried data (tcp_info's RTT
+// only moves with data).
 //
 // WithPeerAttributes adds network.peer.address and network.peer.port to
 // every metric: one set of series per peer address and port, shared by the

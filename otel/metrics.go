@@ -111,7 +111,7 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 		metric.WithDescription("How long connections lived, from dial start or accept to Close."),
 		metric.WithExplicitBucketBoundaries(durationBounds...)))
 	m.rtt = check(meter.Float64Histogram(metricSubRTT, metric.WithUnit("s"),
-		metric.WithDescription("Smoothed round-trip time of each subflow (tcp_info.rtt), one value per subflow per sample."),
+		metric.WithDescription("Smoothed round-trip time of each subflow (tcp_info.rtt), one value per subflow per sample in which it carried data."),
 		metric.WithExplicitBucketBoundaries(rttBounds...)))
 
 	m.orNoop()

@@ -128,17 +128,11 @@ func (h *connHooks) Sampled(s *conntrace.Sample) {
 	}
 	for _, i := range s.Added {
 		sf := &snap.Subflows[i]
-		if closedRemnant(sf) {
-			continue
-		}
 		rec.subflows = append(rec.subflows, &subflowRecord{id: subflowID(sf, i), local: unmap(sf.Local), remote: unmap(sf.Remote)})
 		rec.events = append(rec.events, event{s.Time, fmt.Sprintf("subflow %d added", subflowID(sf, i))})
 	}
 	for i := range snap.Subflows {
 		sf := &snap.Subflows[i]
-		if closedRemnant(sf) {
-			continue
-		}
 		if r := rec.subflow(subflowID(sf, i)); r != nil {
 			// Counters only grow: keep the largest values read, in case
 			// a later reading comes from a subflow being torn down.
@@ -149,9 +143,15 @@ func (h *connHooks) Sampled(s *conntrace.Sample) {
 		}
 	}
 	for _, rm := range s.Removed {
+		if rm.New {
+			// Came and went between two samples.
+			rec.subflows = append(rec.subflows, &subflowRecord{id: rm.ID, local: unmap(rm.Local), remote: unmap(rm.Remote)})
+			rec.events = append(rec.events, event{s.Time, fmt.Sprintf("subflow %d added", rm.ID)})
+		}
 		if r := rec.subflow(rm.ID); r != nil {
 			r.removed = true
-			r.sent, r.recv = max(r.sent, rm.BytesSent), max(r.recv, rm.BytesReceived)
+			r.sent = max(r.sent, rm.BytesSent+rm.Unsampled.Sent)
+			r.recv = max(r.recv, rm.BytesReceived+rm.Unsampled.Received)
 			if rm.RTT > 0 {
 				r.rtt = rm.RTT
 			}
@@ -170,16 +170,6 @@ func (h *connHooks) Closed(at time.Time) {
 		close(h.r.idle)
 		h.r.idle = make(chan struct{})
 	}
-}
-
-// closedRemnant reports whether sf is what the kernel lists in place of
-// subflows it has closed once both directions are shut down: a subflow in
-// TCP_CLOSE state with its tcp_info zeroed, often with id 0 and the remote
-// port 0. It is no new path and carries nothing, so the report leaves it
-// out (the subflows it replaces are reported removed).
-func closedRemnant(sf *mptcpinfo.Subflow) bool {
-	const tcpClose = 7
-	return sf.State() == tcpClose && sf.BytesSent() == 0 && sf.BytesReceived() == 0
 }
 
 // subflowID is the kernel's id of a subflow, or its position (from 1) on

@@ -69,6 +69,9 @@ func (p *pathLog) Sampled(s *conntrace.Sample) {
 		}
 	}
 	for _, r := range s.Removed {
+		if r.New {
+			p.paths = append(p.paths, path{id: r.ID, local: unmap(r.Local), remote: unmap(r.Remote)})
+		}
 		if pa := p.path(r.ID); pa != nil {
 			pa.sent += r.Unsampled.Sent
 			pa.received += r.Unsampled.Received
