@@ -68,8 +68,8 @@ func (c *Conn) NetConn() net.Conn { return &c.tcpConn }
 //
 // Close may be called from a conntrace hook, even one of this connection:
 // it then returns nil at once, and the connection is closed as soon as the
-// hook returns. The same happens to a Close that another goroutine calls
-// while one of the connection's hooks runs.
+// hook returns. A Close on another goroutine while one of the
+// connection's hooks runs waits for the hook to return.
 func (c *Conn) Close() error {
 	c.closed.Store(true)
 	if t := c.tracker; t != nil {

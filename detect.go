@@ -2,6 +2,7 @@ package mptcpx
 
 import (
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/mptcpx/mptcpx/conntrace"
@@ -27,6 +28,11 @@ type detector struct {
 	sawMPTCP    bool
 	samples     uint32
 
+	// SubflowEstablished events whose subflow no reading listed yet (the
+	// kernel may announce a join before getsockopt lists it), with the
+	// number of samples since; see matchEvents.
+	unmatched []pendingEvent
+
 	// Connection-level byte totals counted so far, and where they come
 	// from. With countSequence they count from the first reading, whose
 	// sequence numbers are kept as baselines.
@@ -49,6 +55,11 @@ type subflowState struct {
 	// Counters read after the last sample by observe, not yet delivered:
 	// what the subflow carried by then, should it be gone at the next one.
 	seenSent, seenRecv uint64
+	// What the path manager said when the subflow closed (SubflowClosed),
+	// reported when it is removed.
+	closeErr                syscall.Errno
+	reset                   bool
+	resetReason, resetFlags uint32
 }
 
 // counterKind says which kernel values the connection-level deltas come from.
@@ -101,8 +112,8 @@ func grow(counted, total uint64) uint64 {
 // changed. It reuses out's slices and allocates nothing once the detector
 // has seen the connection's largest subflow count. It may number the
 // snapshot's subflows (Subflow.ID) when the kernel reports no ids.
-func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, stream streamState) {
-	d.unchanged(s, role, out)
+func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, stream streamState, events []conntrace.PathEvent) {
+	d.unchanged(s, role, out, events)
 	d.samples++
 
 	d.detectFallback(s, role)
@@ -112,7 +123,7 @@ func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *connt
 
 	var subSent, subRecv uint64
 	if s.Has(mptcpinfo.FieldSubflowList) && !s.Fallback {
-		subSent, subRecv = d.detectSubflows(s, out, stream.final)
+		subSent, subRecv = d.detectSubflows(s, out, stream.final, events)
 	}
 	out.SubflowsMax = d.peak
 
@@ -210,13 +221,14 @@ func unsentBytes(info *mptcpinfo.Info, base, counted uint64, stream streamState)
 // unchanged fills out as a sample of s in which nothing changed: no
 // subflow added or removed, no bytes, the connection's known fallback state
 // and peak, keeping out's slice storage.
-func (d *detector) unchanged(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample) {
+func (d *detector) unchanged(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, events []conntrace.PathEvent) {
 	out.Snapshot = s
 	out.Role = role
 	out.First = d.samples == 0
 	out.Added = out.Added[:0]
 	out.Removed = out.Removed[:0]
 	out.FailedJoins = out.FailedJoins[:0]
+	out.PathEvents = append(out.PathEvents[:0], events...)
 	out.SubflowDeltas = out.SubflowDeltas[:0]
 	out.Sent, out.Received, out.Retransmitted, out.Unsent = 0, 0, 0, 0
 	out.Fallback, out.FallbackChanged = d.fallback, false
@@ -291,7 +303,7 @@ func joining(sf *mptcpinfo.Subflow) bool {
 // completed (SYN_SENT: the peer has not answered; SYN_RECV) is not a path
 // yet: it is followed, but reported only if it never completes, as a failed
 // join, when it disappears or when the connection ends.
-func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, final bool) (sent, recv uint64) {
+func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, final bool, events []conntrace.PathEvent) (sent, recv uint64) {
 	kernelIDs := s.Has(mptcpinfo.FieldSubflowID)
 	for i := range d.subflows {
 		d.subflows[i].seen = false
@@ -335,6 +347,7 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 		sent += ds.Sent
 		recv += ds.Received
 	}
+	d.matchEvents(out)
 	kept := d.subflows[:0]
 	for _, st := range d.subflows {
 		switch {
@@ -349,6 +362,7 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 				RTT:       time.Duration(st.rttMicros) * time.Microsecond,
 				Unsampled: conntrace.SubflowDelta{Sent: grow(st.sent, st.seenSent), Received: grow(st.recv, st.seenRecv)},
 				New:       !st.reported,
+				Error:     st.closeErr, Reset: st.reset, ResetReason: st.resetReason, ResetFlags: st.resetFlags,
 			})
 		}
 	}
@@ -360,6 +374,103 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 // failedJoin describes a join that never completed, as last read.
 func (st *subflowState) failedJoin() conntrace.FailedJoin {
 	return conntrace.FailedJoin{ID: st.id, Local: st.local, Remote: st.remote, State: st.state, SynRetransmits: st.synRetrans}
+}
+
+// pendingEvent is a SubflowEstablished event waiting for its subflow.
+type pendingEvent struct {
+	e       conntrace.PathEvent
+	samples uint8
+}
+
+// maxUnmatched bounds the SubflowEstablished events kept waiting for their
+// subflow, and unmatchedSamples how many samples one waits.
+const (
+	maxUnmatched     = 8
+	unmatchedSamples = 4
+)
+
+// matchEvents ties the path manager's subflow events in out.PathEvents to
+// the subflows they are about, by their ends, and numbers them
+// (PathEvent.SubflowID). What a SubflowClosed event says is kept for the
+// subflow's removal.
+//
+// The kernel may announce an established join before getsockopt lists it
+// (a joining subflow waits on a list of its own until the connection's
+// next pass under its lock), so a SubflowEstablished event whose subflow
+// the reading does not list waits for a later sample, which carries it in
+// its PathEvents once the subflow shows. If instead a SubflowClosed event
+// comes for the same ends, the subflow came and went unseen: it is
+// followed from the events alone, to be reported added and removed
+// (RemovedSubflow.New), numbered as the kernel numbers subflows, next in
+// order.
+func (d *detector) matchEvents(out *conntrace.Sample) {
+	// Joins announced earlier whose subflow shows now.
+	kept := d.unmatched[:0]
+	for _, p := range d.unmatched {
+		if j := d.findEnds(p.e.Local, p.e.Remote); j >= 0 {
+			p.e.SubflowID = d.subflows[j].id
+			out.PathEvents = append(out.PathEvents, p.e)
+			continue
+		}
+		if p.samples++; p.samples < unmatchedSamples {
+			kept = append(kept, p)
+		}
+	}
+	d.unmatched = kept
+	for k := range out.PathEvents {
+		e := &out.PathEvents[k]
+		if e.SubflowID != 0 || (e.Kind != conntrace.SubflowEstablished && e.Kind != conntrace.SubflowClosed && e.Kind != conntrace.SubflowPriority) {
+			continue
+		}
+		j := d.findEnds(e.Local, e.Remote)
+		if j < 0 && e.Kind == conntrace.SubflowEstablished {
+			if len(d.unmatched) < maxUnmatched {
+				d.unmatched = append(d.unmatched, pendingEvent{e: *e})
+			}
+			continue
+		}
+		if j < 0 && e.Kind == conntrace.SubflowClosed && d.takeUnmatched(e.Local, e.Remote) {
+			d.nextID++
+			d.subflows = append(d.subflows, subflowState{id: d.nextID, local: e.Local, remote: e.Remote})
+			j = len(d.subflows) - 1
+		}
+		if j < 0 {
+			continue
+		}
+		st := &d.subflows[j]
+		e.SubflowID = st.id
+		if e.Kind == conntrace.SubflowClosed {
+			st.closeErr, st.reset, st.resetReason, st.resetFlags = e.Error, e.Reset, e.ResetReason, e.ResetFlags
+		}
+	}
+}
+
+// takeUnmatched removes the waiting SubflowEstablished event with these
+// ends, reporting whether there was one.
+func (d *detector) takeUnmatched(local, remote netip.AddrPort) bool {
+	for i, p := range d.unmatched {
+		if sameEnd(p.e.Local, local) && sameEnd(p.e.Remote, remote) {
+			d.unmatched = append(d.unmatched[:i], d.unmatched[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// findEnds returns the index of the subflow with these ends, -1 if none.
+// IPv4-mapped addresses match their IPv4 form.
+func (d *detector) findEnds(local, remote netip.AddrPort) int {
+	for i := range d.subflows {
+		st := &d.subflows[i]
+		if sameEnd(st.local, local) && sameEnd(st.remote, remote) {
+			return i
+		}
+	}
+	return -1
+}
+
+func sameEnd(a, b netip.AddrPort) bool {
+	return a.Port() == b.Port() && a.Addr().Unmap() == b.Addr().Unmap()
 }
 
 // observe notes the subflows of a reading taken between samples, without
@@ -422,8 +533,12 @@ func creditRemoved(out *conntrace.Sample) {
 	}
 }
 
-// joinPending reports whether a join was in progress at the last reading.
+// joinPending reports whether a join was in progress at the last reading,
+// or announced by the path manager and not listed yet.
 func (d *detector) joinPending() bool {
+	if len(d.unmatched) > 0 {
+		return true
+	}
 	for i := range d.subflows {
 		if d.subflows[i].joining {
 			return true

@@ -84,7 +84,7 @@ func TestBytesWhileClosing(t *testing.T) {
 	testenv.RequireMPTCP(t)
 	testenv.CheckSockets(t)
 	tel := oteltest.New(t)
-	opts := tel.Options(lifecycleInterval)
+	opts := telOptions(tel, lifecycleInterval)
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 )
@@ -24,14 +25,17 @@ func serveIdle() {
 		os.Exit(1)
 	}
 	fmt.Println(ln.Addr())
-	var held []net.Conn
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			held = append(held, c)
+			go func() {
+				// Until the client closes: busy benchmark connections send.
+				io.Copy(io.Discard, c)
+				c.Close()
+			}()
 		}
 	}()
 	bufio.NewReader(os.Stdin).ReadString('\n')

@@ -30,7 +30,7 @@ const lifecycleInterval = 20 * time.Millisecond
 func otelPair(t *testing.T, tel *oteltest.Telemetry, more ...mptcpx.Option) (client, server *mptcpx.Conn) {
 	t.Helper()
 	testenv.RequireMPTCP(t)
-	opts := tel.Options(lifecycleInterval, more...)
+	opts := telOptions(tel, lifecycleInterval, more...)
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestDroppedConnsAreCollected(t *testing.T) {
 	tel := oteltest.New(t)
 	const n = 100
 	func() {
-		opts := tel.Options(time.Hour) // only the end can end them
+		opts := telOptions(tel, time.Hour) // only the end can end them
 		ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", opts...)
 		if err != nil {
 			t.Fatal(err)
@@ -363,4 +363,14 @@ func errEINVAL() error {
 	var c net.TCPConn
 	_, err := c.Read(nil)
 	return err
+}
+
+// telOptions returns the options that make a Dialer or Listener record into
+// tel and sample every interval, followed by more.
+func telOptions(tel *oteltest.Telemetry, interval time.Duration, more ...mptcpx.Option) []mptcpx.Option {
+	return append([]mptcpx.Option{
+		mptcpx.WithTracerProvider(tel.TP),
+		mptcpx.WithMeterProvider(tel.MP),
+		mptcpx.WithInterval(interval),
+	}, more...)
 }

@@ -20,6 +20,10 @@ func TestMain(m *testing.M) {
 		serveIdle()
 		return
 	}
+	if spec := os.Getenv(cpuChildEnv); spec != "" {
+		runCPUChild(spec)
+		return
+	}
 	goleak.VerifyTestMain(m)
 }
 

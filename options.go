@@ -24,6 +24,7 @@ type config struct {
 	meterProvider  metric.MeterProvider // nil: the global provider
 	tracer         conntrace.Tracer     // hooks fed by the dialer, listener and sampler
 	peerAttributes bool                 // per-connection metric attributes
+	noPathEvents   bool                 // poll only, even where path events can be received
 
 	// err is the first invalid option. The constructors that return no
 	// error (NewDialer, NewListener) keep it here and report it from every
@@ -150,4 +151,12 @@ func WithTracer(t conntrace.Tracer) Option {
 // keep the number of series bounded. Ignored with WithTracer.
 func WithPeerAttributes() Option {
 	return optionFunc(func(c *config) { c.peerAttributes = true })
+}
+
+// WithoutPathEvents turns off, for the connections of this Dialer or
+// Listener, what the kernel's path-manager events add to polling: they are
+// sampled at their interval only, even where the process may receive the
+// events (see PathEvents).
+func WithoutPathEvents() Option {
+	return optionFunc(func(c *config) { c.noPathEvents = true })
 }

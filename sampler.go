@@ -66,6 +66,7 @@ type scratch struct {
 	snap   mptcpinfo.Snapshot
 	probe  mptcpinfo.Snapshot // the connection-level reading alone
 	sample conntrace.Sample
+	events []conntrace.PathEvent // the path events the sample takes
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -121,6 +122,7 @@ func (sm *sampler) nudge() {
 
 // run is the sampler goroutine.
 func (sm *sampler) run() {
+	g := goid()
 	sc := new(scratch)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -160,17 +162,19 @@ func (sm *sampler) run() {
 		}
 		sm.mu.Unlock()
 		for i, t := range batch {
-			t.sample(sc)
+			t.sample(sc, g)
 			batch[i] = nil
 		}
 	}
 }
 
-// sample takes a periodic sample of t, unless it has ended.
-func (t *connTracker) sample(sc *scratch) {
+// sample takes a periodic sample of t, unless it has ended, on the
+// goroutine whose id is g (the sampler's).
+func (t *connTracker) sample(sc *scratch, g uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.ended {
+		t.owner = g
 		t.sampleLocked(sc, false)
 	}
 }

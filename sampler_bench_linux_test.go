@@ -146,7 +146,7 @@ func BenchmarkSampler(b *testing.B) {
 					t.due += t.interval
 					sm.down(0)
 					sm.mu.Unlock()
-					t.sample(sc)
+					t.sample(sc, 0)
 				}
 			}
 			sampled(n) // first samples: each connection's state is created

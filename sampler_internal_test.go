@@ -71,13 +71,13 @@ func TestSampleAllocs(t *testing.T) {
 	h := &nopHooks{}
 	tr := newTestTracker(newSampler(), c, time.Second, h)
 	sc := new(scratch)
-	tr.sample(sc)
-	if n := testing.AllocsPerRun(500, func() { tr.sample(sc) }); n != 0 {
+	tr.sample(sc, 0)
+	if n := testing.AllocsPerRun(500, func() { tr.sample(sc, 0) }); n != 0 {
 		t.Fatalf("idle: %v allocations per sample", n)
 	}
 	go io.Copy(io.Discard, s)
 	buf := make([]byte, 1)
-	if n := testing.AllocsPerRun(500, func() { c.Write(buf); tr.sample(sc) }); n != 0 {
+	if n := testing.AllocsPerRun(500, func() { c.Write(buf); tr.sample(sc, 0) }); n != 0 {
 		t.Fatalf("busy: %v allocations per sample", n)
 	}
 	if h.samples < 100 {
@@ -87,7 +87,7 @@ func TestSampleAllocs(t *testing.T) {
 	tr.endLocked(conntrace.EndClosedUnderneath, sc)
 	tr.mu.Unlock()
 	before := h.samples
-	tr.sample(sc)
+	tr.sample(sc, 0)
 	if h.samples != before {
 		t.Fatal("sampled after the final sample")
 	}
@@ -108,7 +108,7 @@ func TestIdleSamplesStopAtTheCheapReading(t *testing.T) {
 	full := 0
 	for range 3 * (safetyNet + 1) {
 		before := tr.sinceFull
-		tr.sample(sc)
+		tr.sample(sc, 0)
 		if tr.sinceFull <= before {
 			full++
 		}
@@ -120,7 +120,7 @@ func TestIdleSamplesStopAtTheCheapReading(t *testing.T) {
 	c.Write(make([]byte, 1000))
 	time.Sleep(20 * time.Millisecond)
 	before := h.samples
-	tr.sample(sc)
+	tr.sample(sc, 0)
 	if h.samples != before+1 || !tr.moving {
 		t.Fatalf("bytes moved: %d samples delivered, moving %v", h.samples-before, tr.moving)
 	}

@@ -47,8 +47,12 @@ type connTracker struct {
 	moving    bool
 
 	// hookState says whether one of the connection's hooks is running and
-	// whether Close was called meanwhile (see close).
+	// whether Close was called meanwhile (see close); hookG is the id of
+	// the goroutine running it, and owner the id of the goroutine holding
+	// mu, when it may call hooks.
 	hookState atomic.Uint32
+	hookG     atomic.Uint64
+	owner     uint64
 	// dropped is set by the cleanup of a *Conn collected without Close.
 	dropped atomic.Bool
 	// What the program did to the stream, which the kernel's sequence
@@ -57,6 +61,19 @@ type connTracker struct {
 	// fallback is the detector's conntrace.FallbackReason, for
 	// Conn.FallbackReason from any goroutine.
 	fallback atomic.Uint32
+
+	// Path events (see pathEvents): whether the connection wants them,
+	// the watcher of its network namespace once it follows it, and the
+	// events received for it since the last sample (evQueue, guarded by
+	// evMu; evNews says there are some, or that events were lost and a
+	// full reading is due).
+	wantEvents  bool
+	eventsTried bool
+	watcher     *eventWatcher
+	token       uint32
+	evMu        sync.Mutex
+	evQueue     []conntrace.PathEvent
+	evNews      atomic.Bool
 }
 
 const (
@@ -65,7 +82,7 @@ const (
 )
 
 func (cfg *config) newTracker(role conntrace.Role) *connTracker {
-	return &connTracker{sampler: defaultSampler, index: -1, interval: cfg.interval, role: role}
+	return &connTracker{sampler: defaultSampler, index: -1, interval: cfg.interval, role: role, wantEvents: !cfg.noPathEvents}
 }
 
 // dialStart is called before a dial; the returned context is used for the dial.
@@ -105,6 +122,9 @@ func (t *connTracker) established(c *Conn, tc *net.TCPConn) {
 	defer scratchPool.Put(sc)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.hooks != nil {
+		t.owner = goid()
+	}
 	asked := false
 	if t.hooks != nil {
 		t.enterHook()
@@ -178,9 +198,12 @@ func (t *connTracker) observe() {
 	scratchPool.Put(sc)
 }
 
-// enterHook and leaveHook bracket every hook call; leaveHook reports
-// whether Close was called while the hook ran.
-func (t *connTracker) enterHook() { t.hookState.Or(hookRunning) }
+// enterHook and leaveHook bracket every hook call, made by the goroutine
+// that holds mu (t.owner); leaveHook reports whether the hook called Close.
+func (t *connTracker) enterHook() {
+	t.hookG.Store(t.owner)
+	t.hookState.Or(hookRunning)
+}
 
 func (t *connTracker) leaveHook() bool {
 	return t.hookState.And(^uint32(hookRunning))&closeAsked != 0
@@ -191,14 +214,15 @@ func (t *connTracker) leaveHook() bool {
 // ended it): the caller then closes the socket itself and returns that
 // error.
 //
-// While a hook of the connection runs, on whatever goroutine, Close only
-// asks: the hook's caller holds mu and ends the connection once the hook
-// returns. Waiting for mu instead would deadlock a hook that closes its own
-// connection.
+// A Close called by one of the connection's hooks only asks: the hook's
+// caller holds mu, and ends the connection once the hook returns (waiting
+// for mu would deadlock). It is told apart from a Close on another
+// goroutine, which waits for the hook to return, by the goroutine's id,
+// read only when a hook runs.
 func (t *connTracker) close() (err error, done bool) {
 	for {
 		s := t.hookState.Load()
-		if s&hookRunning == 0 {
+		if s&hookRunning == 0 || t.hookG.Load() != goid() {
 			break
 		}
 		if t.hookState.CompareAndSwap(s, s|closeAsked) {
@@ -209,6 +233,9 @@ func (t *connTracker) close() (err error, done bool) {
 	defer t.mu.Unlock()
 	if t.ended {
 		return nil, false
+	}
+	if t.hooks != nil {
+		t.owner = goid()
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
@@ -239,6 +266,9 @@ func (t *connTracker) sampleLocked(sc *scratch, full bool) {
 		t.endLocked(conntrace.EndDropped, sc)
 		return
 	}
+	if t.evNews.Swap(false) {
+		full = true // what a path event announced moves no counter
+	}
 	if !full && t.det.fallback != conntrace.FallbackNone {
 		if t.rc.Control(noop) != nil {
 			t.endLocked(conntrace.EndClosedUnderneath, sc)
@@ -262,6 +292,11 @@ func (t *connTracker) sampleLocked(sc *scratch, full bool) {
 		fp := infoFingerprint(&sc.snap.Info)
 		t.moving = t.det.samples > 0 && fp != t.fp
 		t.fp, t.sinceFull = fp, 0
+		if t.wantEvents && !t.eventsTried && sc.snap.MPTCP && sc.snap.Info.Token != 0 {
+			t.eventsTried = true
+			t.token = sc.snap.Info.Token
+			t.watcher = pathEvents.follow(t)
+		}
 		if t.report(sc, true, conntrace.EndNone) {
 			t.endLocked(conntrace.EndClose, sc)
 		}
@@ -298,6 +333,9 @@ func (t *connTracker) endLocked(how conntrace.End, sc *scratch) error {
 	}
 	t.ended = true
 	t.sampler.unschedule(t)
+	if t.watcher != nil {
+		t.watcher.forget(t)
+	}
 	var closeErr error
 	read := false
 	switch how {
@@ -325,12 +363,13 @@ func (t *connTracker) endLocked(how conntrace.End, sc *scratch) error {
 // connection ended without one) into a sample for the hooks. It reports
 // whether Close was called from the hook.
 func (t *connTracker) report(sc *scratch, read bool, end conntrace.End) (closeAsked bool) {
+	sc.events = t.takeEvents(sc.events[:0])
 	stream := streamState{finSent: t.finSent.Load(), eofRead: t.eofRead.Load(), final: end != conntrace.EndNone}
 	if read {
-		t.det.detect(&sc.snap, t.role, &sc.sample, stream)
+		t.det.detect(&sc.snap, t.role, &sc.sample, stream, sc.events)
 	} else {
 		sc.snap = mptcpinfo.Snapshot{Subflows: sc.snap.Subflows[:0]}
-		t.det.unchanged(&sc.snap, t.role, &sc.sample)
+		t.det.unchanged(&sc.snap, t.role, &sc.sample, sc.events)
 	}
 	if sc.sample.FallbackChanged {
 		t.fallback.Store(uint32(sc.sample.Fallback))
@@ -351,7 +390,7 @@ func (t *connTracker) report(sc *scratch, read bool, end conntrace.End) (closeAs
 // news reports whether a sample has something to tell the hooks: it is
 // the first or the final one, or something changed since the previous one.
 func news(s *conntrace.Sample) bool {
-	if s.First || s.Final || s.FallbackChanged || len(s.Added)+len(s.Removed)+len(s.FailedJoins) > 0 ||
+	if s.First || s.Final || s.FallbackChanged || len(s.Added)+len(s.Removed)+len(s.FailedJoins)+len(s.PathEvents) > 0 ||
 		s.Sent|s.Received|s.Retransmitted != 0 {
 		return true
 	}
@@ -361,4 +400,56 @@ func news(s *conntrace.Sample) bool {
 		}
 	}
 	return false
+}
+
+// maxQueuedEvents bounds the path events kept for a connection between two
+// samples; beyond, they are dropped, and the sample that a queued event
+// triggers reads the connection's state in full anyway.
+const maxQueuedEvents = 32
+
+// pathEvent queues e for the connection's next sample and has it taken at
+// once. It runs on the watcher's goroutine.
+func (t *connTracker) pathEvent(e *conntrace.PathEvent) {
+	t.evMu.Lock()
+	if len(t.evQueue) < maxQueuedEvents {
+		t.evQueue = append(t.evQueue, *e)
+	}
+	t.evMu.Unlock()
+	t.resampleSoon()
+}
+
+// resampleSoon has a full sample of the connection taken at once.
+func (t *connTracker) resampleSoon() {
+	t.evNews.Store(true)
+	t.sampler.dueNow(t)
+}
+
+// takeEvents appends the queued path events to dst and empties the queue.
+func (t *connTracker) takeEvents(dst []conntrace.PathEvent) []conntrace.PathEvent {
+	if t.watcher == nil {
+		return dst
+	}
+	t.evMu.Lock()
+	dst = append(dst, t.evQueue...)
+	t.evQueue = t.evQueue[:0]
+	t.evMu.Unlock()
+	return dst
+}
+
+// goid returns the id of the calling goroutine, read from the header of
+// its stack trace ("goroutine 42 [running]:"). It costs about a
+// microsecond: it is read once per dial, accept and Close of a connection
+// with hooks, and by Close when it finds a hook running, never per sample.
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = b[min(len(b), len("goroutine ")):]
+	var id uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
+	}
+	return id
 }

@@ -85,7 +85,7 @@ func TestNewListenerFollowsWrapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := mptcpx.NewListener(netutil.LimitListener(inner, 1), tel.Options(lifecycleInterval)...)
+	ln := mptcpx.NewListener(netutil.LimitListener(inner, 1), telOptions(tel, lifecycleInterval)...)
 	for i, a := range serveAndAsk(t, ln, 3) {
 		if a != "mptcp" {
 			t.Errorf("request %d: the handler says %q, want mptcp", i, a)

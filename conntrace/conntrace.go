@@ -23,6 +23,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/mptcpx/mptcpx/mptcpinfo"
@@ -168,6 +169,11 @@ type Sample struct {
 	// established, and, in the final sample, those still in progress: the
 	// kernel tried to open a subflow and it never became a path.
 	FailedJoins []FailedJoin
+	// PathEvents lists, in the order they came, what the kernel's path
+	// manager announced about the connection since the previous sample:
+	// only when the process receives those events (see mptcpx.PathEvents);
+	// each such event also triggers a sample at once.
+	PathEvents []PathEvent
 
 	// Fallback is the connection's fallback state; FallbackChanged is true
 	// in the one sample that first saw it.
@@ -212,10 +218,83 @@ type RemovedSubflow struct {
 	// subflow that disappeared since the previous sample (several gone at
 	// once share bytes that no counter splits). Not included in BytesSent
 	// and BytesReceived.
-	Unsampled SubflowDelta // New is set for a subflow that no sample saw: it came and went
+	Unsampled SubflowDelta
+	// New is set for a subflow that no sample saw: it came and went
 	// between two samples, and was never reported added. Report it added
 	// too.
 	New bool
+	// Error, Reset, ResetReason and ResetFlags are what the kernel's path
+	// manager said when the subflow closed (see PathEvent); zero without
+	// path events.
+	Error                   syscall.Errno
+	Reset                   bool
+	ResetReason, ResetFlags uint32
+}
+
+// PathEventKind says what the kernel's path manager announced.
+type PathEventKind uint8
+
+const (
+	PathEventNone PathEventKind = iota
+	// SubflowEstablished: a subflow was established (MPTCP_EVENT_SUB_ESTABLISHED).
+	SubflowEstablished
+	// SubflowClosed: a subflow was closed (MPTCP_EVENT_SUB_CLOSED), with
+	// its socket error and the peer's reset reason when there were any.
+	SubflowClosed
+	// SubflowPriority: a subflow's backup flag changed (MPTCP_EVENT_SUB_PRIORITY).
+	SubflowPriority
+	// AddressAnnounced: the peer announced an address it can be reached at
+	// (ADD_ADDR, MPTCP_EVENT_ANNOUNCED).
+	AddressAnnounced
+	// AddressRemoved: the peer withdrew an address (REMOVE_ADDR,
+	// MPTCP_EVENT_REMOVED).
+	AddressRemoved
+)
+
+func (k PathEventKind) String() string {
+	switch k {
+	case SubflowEstablished:
+		return "subflow_established"
+	case SubflowClosed:
+		return "subflow_closed"
+	case SubflowPriority:
+		return "subflow_priority"
+	case AddressAnnounced:
+		return "address_announced"
+	case AddressRemoved:
+		return "address_removed"
+	}
+	return "none"
+}
+
+// PathEvent is one event of the kernel's path manager about a connection.
+type PathEvent struct {
+	Kind PathEventKind
+	// Time is when the event was received.
+	Time time.Time
+	// SubflowID is the subflow a subflow event is about, numbered as the
+	// Sample numbers subflows; 0 when none matched.
+	SubflowID uint32
+	// Local and Remote are a subflow event's ends. For AddressAnnounced,
+	// Remote is the address announced (its port 0 when the peer gave none).
+	Local, Remote netip.AddrPort
+	// AddressID is the peer's id of the address an address event is about.
+	AddressID uint8
+	// Backup is the subflow's backup flag, as the peer set it; HasBackup
+	// says whether the event carried it.
+	Backup, HasBackup bool
+	// IfIndex is the index of the device the subflow is bound to, and
+	// Interface its name in the connection's network namespace; 0 and ""
+	// when the event carried none.
+	IfIndex   int32
+	Interface string
+	// Error is a closed subflow's socket error (ECONNRESET, ETIMEDOUT,
+	// ...); 0 when there was none.
+	Error syscall.Errno
+	// Reset is set when the peer closed the subflow with an MP_TCPRST
+	// option, whose reason code (RFC 8684, 3.6) and flags follow.
+	Reset                   bool
+	ResetReason, ResetFlags uint32
 }
 
 // FailedJoin is a subflow that was never established, as last read.

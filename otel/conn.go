@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mptcpx/mptcpx/conntrace"
@@ -102,6 +103,9 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 	for _, i := range s.Added {
 		c.subflowAdded(s, &snap.Subflows[i])
 	}
+	for k := range s.PathEvents {
+		c.pathEvent(&s.PathEvents[k])
+	}
 	for k := range s.Removed {
 		c.subflowRemoved(s, &s.Removed[k])
 	}
@@ -173,12 +177,82 @@ func (c *connTracer) addSubflow(s *conntrace.Sample, id uint32, local, remote ne
 	c.ser.subActive.Add(1)
 	c.ser.subOpened.Add(1)
 	if c.recording && c.event() {
-		kv := make([]attribute.KeyValue, 0, 5)
+		kv := make([]attribute.KeyValue, 0, 7)
 		kv = append(kv, keySubflowID.Int64(int64(id)))
 		kv = appendLocal(kv, unmap(local))
 		kv = appendPeer(kv, unmap(remote))
+		// What the path manager said when it was established.
+		if e := findPathEvent(s, conntrace.SubflowEstablished, id); e != nil {
+			if e.HasBackup {
+				kv = append(kv, keySubflowBackup.Bool(e.Backup))
+			}
+			if e.Interface != "" {
+				kv = append(kv, semconv.NetworkInterfaceName(e.Interface))
+			}
+		}
 		c.span.AddEvent(eventSubflowAdded, trace.WithTimestamp(s.Time), trace.WithAttributes(kv...))
 	}
+}
+
+// pathEvent records what only the path manager's events tell: a subflow's
+// new priority and the peer's address announcements.
+func (c *connTracer) pathEvent(e *conntrace.PathEvent) {
+	if !c.recording {
+		return
+	}
+	var name string
+	kv := make([]attribute.KeyValue, 0, 3)
+	switch e.Kind {
+	case conntrace.SubflowPriority:
+		if !e.HasBackup || e.SubflowID == 0 {
+			return
+		}
+		name = eventPriority
+		kv = append(kv, keySubflowID.Int64(int64(e.SubflowID)), keySubflowBackup.Bool(e.Backup))
+	case conntrace.AddressAnnounced:
+		name = eventAddrAnnounced
+		kv = append(kv, keyAddressID.Int(int(e.AddressID)))
+		kv = appendPeer(kv, unmap(e.Remote))
+	case conntrace.AddressRemoved:
+		name = eventAddrRemoved
+		kv = append(kv, keyAddressID.Int(int(e.AddressID)))
+	default:
+		return
+	}
+	if c.event() {
+		c.span.AddEvent(name, trace.WithTimestamp(e.Time), trace.WithAttributes(kv...))
+	}
+}
+
+// findPathEvent returns the sample's path event of kind about subflow id.
+func findPathEvent(s *conntrace.Sample, kind conntrace.PathEventKind, id uint32) *conntrace.PathEvent {
+	for k := range s.PathEvents {
+		if e := &s.PathEvents[k]; e.Kind == kind && e.SubflowID == id {
+			return e
+		}
+	}
+	return nil
+}
+
+// resetReasonName names an MP_TCPRST reason code (RFC 8684, 3.6).
+func resetReasonName(code uint32) string {
+	switch code {
+	case 0:
+		return "unspecified"
+	case 1:
+		return "mptcp_error"
+	case 2:
+		return "lack_of_resources"
+	case 3:
+		return "administratively_prohibited"
+	case 4:
+		return "too_much_outstanding_data"
+	case 5:
+		return "unacceptable_performance"
+	case 6:
+		return "middlebox_interference"
+	}
+	return strconv.FormatUint(uint64(code), 10)
 }
 
 func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSubflow) {
@@ -198,13 +272,20 @@ func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSub
 		}
 	}
 	if c.recording && c.event() {
-		kv := make([]attribute.KeyValue, 0, 8)
+		kv := make([]attribute.KeyValue, 0, 11)
 		kv = append(kv, keySubflowID.Int64(int64(r.ID)),
 			keySubflowSent.Int64(clampInt64(r.BytesSent+r.Unsampled.Sent)),
 			keySubflowRecv.Int64(clampInt64(r.BytesReceived+r.Unsampled.Received)),
 			keySubflowRTT.Float64(r.RTT.Seconds()))
 		kv = appendLocal(kv, unmap(r.Local))
 		kv = appendPeer(kv, unmap(r.Remote))
+		// What the path manager said when it closed.
+		if r.Error != 0 {
+			kv = append(kv, semconv.ErrorTypeKey.String(errnoName(r.Error)))
+		}
+		if r.Reset {
+			kv = append(kv, keyResetReason.String(resetReasonName(r.ResetReason)), keyResetFlags.Int64(int64(r.ResetFlags)))
+		}
 		c.span.AddEvent(eventSubflowRemoved, trace.WithTimestamp(s.Time), trace.WithAttributes(kv...))
 	}
 }

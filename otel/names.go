@@ -12,6 +12,9 @@ const (
 	eventSubflowRemoved = "mptcp.subflow.removed"
 	eventFallback       = "mptcp.fallback"
 	eventJoinFailed     = "mptcp.subflow.join_failed"
+	eventPriority       = "mptcp.subflow.priority"
+	eventAddrAnnounced  = "mptcp.address.announced"
+	eventAddrRemoved    = "mptcp.address.removed"
 )
 
 // Metric names.
@@ -48,6 +51,10 @@ const (
 	keySubflowRTT     = attribute.Key("mptcp.subflow.rtt")
 	keySubflowState   = attribute.Key("mptcp.subflow.state")
 	keySynRetransmits = attribute.Key("mptcp.subflow.syn_retransmits")
+	keySubflowBackup  = attribute.Key("mptcp.subflow.backup")
+	keyResetReason    = attribute.Key("mptcp.subflow.reset.reason")
+	keyResetFlags     = attribute.Key("mptcp.subflow.reset.flags")
+	keyAddressID      = attribute.Key("mptcp.address.id")
 	keyEventsDropped  = attribute.Key("mptcp.events.dropped")
 )
 

@@ -9,7 +9,6 @@ import (
 	"context"
 	"net/netip"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -17,7 +16,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/mptcpx/mptcpx"
 	mptcpxotel "github.com/mptcpx/mptcpx/otel"
 )
 
@@ -48,16 +46,6 @@ func New(t testing.TB) *Telemetry {
 		tel.MP.Shutdown(context.Background())
 	})
 	return tel
-}
-
-// Options returns the options that make a Dialer or Listener record into
-// tel and sample every interval, followed by more.
-func (tel *Telemetry) Options(interval time.Duration, more ...mptcpx.Option) []mptcpx.Option {
-	return append([]mptcpx.Option{
-		mptcpx.WithTracerProvider(tel.TP),
-		mptcpx.WithMeterProvider(tel.MP),
-		mptcpx.WithInterval(interval),
-	}, more...)
 }
 
 // Metrics collects the metrics of the mptcpx instrumentation scope.
