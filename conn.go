@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync/atomic"
 	"syscall"
 
 	"go.opentelemetry.io/otel/trace"
@@ -42,8 +41,6 @@ type Conn struct {
 	tcpConn
 
 	tracker *connTracker // nil: followed by nothing
-
-	closed atomic.Bool // set when Close starts
 }
 
 func newConn(c *net.TCPConn) *Conn {
@@ -71,8 +68,8 @@ func (c *Conn) NetConn() net.Conn { return &c.tcpConn }
 // hook returns. A Close on another goroutine while one of the
 // connection's hooks runs waits for the hook to return.
 func (c *Conn) Close() error {
-	c.closed.Store(true)
 	if t := c.tracker; t != nil {
+		t.flags.Or(flagClosed)
 		if err, done := t.close(); done {
 			return err
 		}

@@ -15,51 +15,51 @@ import (
 // far.
 type detector struct {
 	subflows []subflowState
-	nextID   uint32 // last id handed out when the kernel reports none
-	peak     int
-
-	// plainListener: the connection was accepted by a listener that is
-	// itself plain TCP (it could not be opened as MPTCP), so a plain
-	// connection is not the client's doing.
-	plainListener bool
-
-	fallback    conntrace.FallbackReason
-	fallbackNew bool // set by the sample that first saw the fallback
-	sawMPTCP    bool
-	samples     uint32
-
 	// SubflowEstablished events whose subflow no reading listed yet (the
 	// kernel may announce a join before getsockopt lists it), with the
-	// number of samples since; see matchEvents.
-	unmatched []pendingEvent
+	// number of samples since; see matchEvents. Made with the first event.
+	unmatched *[]pendingEvent
 
 	// Connection-level byte totals counted so far, and where they come
 	// from. With countSequence they count from the first reading, whose
 	// sequence numbers are kept as baselines.
-	connKind                    counterKind
 	sndBase, rcvBase            uint64
 	connSent, connRecv, connRtx uint64
+
+	peak    int
+	nextID  uint32 // last id handed out when the kernel reports none
+	samples uint32
+
+	fallback    conntrace.FallbackReason
+	fallbackNew bool // set by the sample that first saw the fallback
+	sawMPTCP    bool
+	// plainListener: the connection was accepted by a listener that is
+	// itself plain TCP (it could not be opened as MPTCP), so a plain
+	// connection is not the client's doing.
+	plainListener bool
+	connKind      counterKind
 }
 
 // subflowState is what the detector remembers of one subflow.
 type subflowState struct {
-	id            uint32
-	seen          bool // marked while matching a new sample
-	joining       bool // not established yet (see detectSubflows)
-	reported      bool // reported added (Sample.Added)
-	state         uint8
-	local, remote netip.AddrPort
+	local, remote endpoint
 	sent, recv    uint64
-	rttMicros     uint32
-	synRetrans    uint32 // while joining
 	// Counters read after the last sample by observe, not yet delivered:
 	// what the subflow carried by then, should it be gone at the next one.
 	seenSent, seenRecv uint64
+	id                 uint32
+	rttMicros          uint32
+	synRetrans         uint32 // while joining
+	state              uint8  // while joining
+	seen               bool   // marked while matching a new sample
+	joining            bool   // not established yet (see detectSubflows)
+	reported           bool   // reported added (Sample.Added)
 	// What the path manager said when the subflow closed (SubflowClosed),
-	// reported when it is removed.
-	closeErr                syscall.Errno
+	// reported when it is removed: the socket error (an 8-bit errno, as the
+	// event carries it) and the peer's MP_TCPRST reason and flags.
+	closeErr                uint8
 	reset                   bool
-	resetReason, resetFlags uint32
+	resetReason, resetFlags uint8
 }
 
 // counterKind says which kernel values the connection-level deltas come from.
@@ -322,7 +322,7 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 			j = len(d.subflows) - 1
 		}
 		st := &d.subflows[j]
-		st.seen, st.local, st.remote = true, sf.Local, sf.Remote
+		st.seen, st.local, st.remote = true, endpointOf(sf.Local), endpointOf(sf.Remote)
 		if st.joining = joining(sf); st.joining {
 			st.state, st.synRetrans = sf.State(), sf.TCPInfo.Total_retrans
 			out.SubflowDeltas = append(out.SubflowDeltas, conntrace.SubflowDelta{})
@@ -357,12 +357,12 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 			out.FailedJoins = append(out.FailedJoins, st.failedJoin())
 		default:
 			out.Removed = append(out.Removed, conntrace.RemovedSubflow{
-				ID: st.id, Local: st.local, Remote: st.remote,
+				ID: st.id, Local: st.local.addrPort(), Remote: st.remote.addrPort(),
 				BytesSent: st.sent, BytesReceived: st.recv,
 				RTT:       time.Duration(st.rttMicros) * time.Microsecond,
 				Unsampled: conntrace.SubflowDelta{Sent: grow(st.sent, st.seenSent), Received: grow(st.recv, st.seenRecv)},
 				New:       !st.reported,
-				Error:     st.closeErr, Reset: st.reset, ResetReason: st.resetReason, ResetFlags: st.resetFlags,
+				Error:     syscall.Errno(st.closeErr), Reset: st.reset, ResetReason: uint32(st.resetReason), ResetFlags: uint32(st.resetFlags),
 			})
 		}
 	}
@@ -373,7 +373,7 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 
 // failedJoin describes a join that never completed, as last read.
 func (st *subflowState) failedJoin() conntrace.FailedJoin {
-	return conntrace.FailedJoin{ID: st.id, Local: st.local, Remote: st.remote, State: st.state, SynRetransmits: st.synRetrans}
+	return conntrace.FailedJoin{ID: st.id, Local: st.local.addrPort(), Remote: st.remote.addrPort(), State: st.state, SynRetransmits: st.synRetrans}
 }
 
 // pendingEvent is a SubflowEstablished event waiting for its subflow.
@@ -404,9 +404,16 @@ const (
 // (RemovedSubflow.New), numbered as the kernel numbers subflows, next in
 // order.
 func (d *detector) matchEvents(out *conntrace.Sample) {
+	if len(out.PathEvents) == 0 && d.unmatched == nil {
+		return
+	}
+	if d.unmatched == nil {
+		d.unmatched = new([]pendingEvent)
+	}
 	// Joins announced earlier whose subflow shows now.
-	kept := d.unmatched[:0]
-	for _, p := range d.unmatched {
+	waiting := *d.unmatched
+	kept := waiting[:0]
+	for _, p := range waiting {
 		if j := d.findEnds(p.e.Local, p.e.Remote); j >= 0 {
 			p.e.SubflowID = d.subflows[j].id
 			out.PathEvents = append(out.PathEvents, p.e)
@@ -416,7 +423,7 @@ func (d *detector) matchEvents(out *conntrace.Sample) {
 			kept = append(kept, p)
 		}
 	}
-	d.unmatched = kept
+	*d.unmatched = kept
 	for k := range out.PathEvents {
 		e := &out.PathEvents[k]
 		if e.SubflowID != 0 || (e.Kind != conntrace.SubflowEstablished && e.Kind != conntrace.SubflowClosed && e.Kind != conntrace.SubflowPriority) {
@@ -424,14 +431,14 @@ func (d *detector) matchEvents(out *conntrace.Sample) {
 		}
 		j := d.findEnds(e.Local, e.Remote)
 		if j < 0 && e.Kind == conntrace.SubflowEstablished {
-			if len(d.unmatched) < maxUnmatched {
-				d.unmatched = append(d.unmatched, pendingEvent{e: *e})
+			if len(*d.unmatched) < maxUnmatched {
+				*d.unmatched = append(*d.unmatched, pendingEvent{e: *e})
 			}
 			continue
 		}
 		if j < 0 && e.Kind == conntrace.SubflowClosed && d.takeUnmatched(e.Local, e.Remote) {
 			d.nextID++
-			d.subflows = append(d.subflows, subflowState{id: d.nextID, local: e.Local, remote: e.Remote})
+			d.subflows = append(d.subflows, subflowState{id: d.nextID, local: endpointOf(e.Local), remote: endpointOf(e.Remote)})
 			j = len(d.subflows) - 1
 		}
 		if j < 0 {
@@ -440,7 +447,7 @@ func (d *detector) matchEvents(out *conntrace.Sample) {
 		st := &d.subflows[j]
 		e.SubflowID = st.id
 		if e.Kind == conntrace.SubflowClosed {
-			st.closeErr, st.reset, st.resetReason, st.resetFlags = e.Error, e.Reset, e.ResetReason, e.ResetFlags
+			st.closeErr, st.reset, st.resetReason, st.resetFlags = uint8(e.Error), e.Reset, uint8(e.ResetReason), uint8(e.ResetFlags)
 		}
 	}
 }
@@ -448,9 +455,10 @@ func (d *detector) matchEvents(out *conntrace.Sample) {
 // takeUnmatched removes the waiting SubflowEstablished event with these
 // ends, reporting whether there was one.
 func (d *detector) takeUnmatched(local, remote netip.AddrPort) bool {
-	for i, p := range d.unmatched {
+	waiting := *d.unmatched
+	for i, p := range waiting {
 		if sameEnd(p.e.Local, local) && sameEnd(p.e.Remote, remote) {
-			d.unmatched = append(d.unmatched[:i], d.unmatched[i+1:]...)
+			*d.unmatched = append(waiting[:i], waiting[i+1:]...)
 			return true
 		}
 	}
@@ -462,15 +470,39 @@ func (d *detector) takeUnmatched(local, remote netip.AddrPort) bool {
 func (d *detector) findEnds(local, remote netip.AddrPort) int {
 	for i := range d.subflows {
 		st := &d.subflows[i]
-		if sameEnd(st.local, local) && sameEnd(st.remote, remote) {
+		if st.local == endpointOf(local) && st.remote == endpointOf(remote) {
 			return i
 		}
 	}
 	return -1
 }
 
-func sameEnd(a, b netip.AddrPort) bool {
-	return a.Port() == b.Port() && a.Addr().Unmap() == b.Addr().Unmap()
+func sameEnd(a, b netip.AddrPort) bool { return endpointOf(a) == endpointOf(b) }
+
+// endpoint is one end of a subflow as the detector keeps it: a
+// netip.AddrPort in 20 bytes rather than 32, with an IPv4-mapped address
+// kept as the IPv4 address it is (what the events and the telemetry use),
+// and no IPv6 zone (the kernel's answers carry none).
+type endpoint struct {
+	ip   [16]byte
+	port uint16
+	v4   bool
+}
+
+func endpointOf(ap netip.AddrPort) endpoint {
+	a := ap.Addr().Unmap()
+	return endpoint{ip: a.As16(), port: ap.Port(), v4: a.Is4()}
+}
+
+func (e endpoint) addrPort() netip.AddrPort {
+	if e == (endpoint{}) {
+		return netip.AddrPort{}
+	}
+	a := netip.AddrFrom16(e.ip)
+	if e.v4 {
+		a = a.Unmap()
+	}
+	return netip.AddrPortFrom(a, e.port)
 }
 
 // observe notes the subflows of a reading taken between samples, without
@@ -492,7 +524,7 @@ func (d *detector) observe(s *mptcpinfo.Snapshot) {
 		j := -1
 		for k := range d.subflows {
 			st := &d.subflows[k]
-			if (kernelIDs && st.id == sf.ID) || (!kernelIDs && st.local == sf.Local && st.remote == sf.Remote) {
+			if (kernelIDs && st.id == sf.ID) || (!kernelIDs && st.local == endpointOf(sf.Local) && st.remote == endpointOf(sf.Remote)) {
 				j = k
 				break
 			}
@@ -503,7 +535,7 @@ func (d *detector) observe(s *mptcpinfo.Snapshot) {
 				d.nextID++
 				id = d.nextID
 			}
-			d.subflows = append(d.subflows, subflowState{id: id, local: sf.Local, remote: sf.Remote, rttMicros: sf.TCPInfo.Rtt})
+			d.subflows = append(d.subflows, subflowState{id: id, local: endpointOf(sf.Local), remote: endpointOf(sf.Remote), rttMicros: sf.TCPInfo.Rtt})
 			j = len(d.subflows) - 1
 		}
 		st := &d.subflows[j]
@@ -536,7 +568,7 @@ func creditRemoved(out *conntrace.Sample) {
 // joinPending reports whether a join was in progress at the last reading,
 // or announced by the path manager and not listed yet.
 func (d *detector) joinPending() bool {
-	if len(d.unmatched) > 0 {
+	if d.unmatched != nil && len(*d.unmatched) > 0 {
 		return true
 	}
 	for i := range d.subflows {
@@ -562,7 +594,7 @@ func (d *detector) find(id uint32) int {
 func (d *detector) idByAddress(sf *mptcpinfo.Subflow) uint32 {
 	for i := range d.subflows {
 		st := &d.subflows[i]
-		if !st.seen && st.local == sf.Local && st.remote == sf.Remote {
+		if !st.seen && st.local == endpointOf(sf.Local) && st.remote == endpointOf(sf.Remote) {
 			return st.id
 		}
 	}

@@ -59,35 +59,36 @@ type eventWatcher struct {
 	tokens map[uint32]*connTracker
 }
 
-// follow has the watcher of t's network namespace deliver t's events,
-// starting one if needed, and returns it; nil when events cannot be
-// received there (t is then polled only). t.token is known; t.mu is held.
-func (r *eventRegistry) follow(t *connTracker) *eventWatcher {
+// follow has the watcher of t's network namespace deliver the events of
+// the connection whose token is token, starting one if needed, and sets
+// t.ev; it leaves t.ev nil when events cannot be received there (t is then
+// polled only). t.mu is held.
+func (r *eventRegistry) follow(t *connTracker, token uint32) {
 	netns, err := netnsCookie(t.rc)
 	if err != nil {
-		return nil
+		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.refused[netns]; ok {
-		return nil
+		return
 	}
 	w := r.watchers[netns]
 	if w == nil {
 		l, ifSock, err := openInNamespaceOf(t.rc, netns)
 		if err != nil {
 			r.refused[netns], r.last = err, err
-			return nil
+			return
 		}
 		w = &eventWatcher{netns: netns, l: l, ifSock: ifSock, tokens: map[uint32]*connTracker{}}
 		w.handle = w.deliver
 		r.watchers[netns] = w
 		go w.run()
 	}
+	t.ev = &connEvents{watcher: w, token: token}
 	w.mu.Lock()
-	w.tokens[t.token] = t
+	w.tokens[token] = t
 	w.mu.Unlock()
-	return w
 }
 
 // forget stops delivering t's events, and stops the watcher with the last
@@ -97,8 +98,8 @@ func (w *eventWatcher) forget(t *connTracker) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w.mu.Lock()
-	if w.tokens[t.token] == t {
-		delete(w.tokens, t.token)
+	if w.tokens[t.ev.token] == t {
+		delete(w.tokens, t.ev.token)
 	}
 	empty := len(w.tokens) == 0
 	w.mu.Unlock()

@@ -46,11 +46,12 @@ func TestPathEventsLost(t *testing.T) {
 
 	tr := c.(*Conn).tracker
 	tr.mu.Lock()
-	w := tr.watcher
+	ev := tr.ev
 	tr.mu.Unlock()
-	if w == nil {
+	if ev == nil {
 		t.Fatal("the connection has no event watcher")
 	}
+	w := ev.watcher
 	if err := w.l.SetReadBuffer(1); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ var pathEvents noEvents
 
 type noEvents struct{}
 
-func (noEvents) follow(*connTracker) *eventWatcher { return nil }
+func (noEvents) follow(*connTracker, uint32) {}
 
 type eventWatcher struct{}
 

@@ -77,9 +77,9 @@ func (sm *sampler) schedule(t *connTracker) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	t.due = time.Since(sm.epoch) + rand.N(t.interval) + 1
-	t.index = len(sm.heap)
+	t.index = int32(len(sm.heap))
 	sm.heap = append(sm.heap, t)
-	sm.up(t.index)
+	sm.up(int(t.index))
 	if !sm.running {
 		sm.running = true
 		go sm.run()
@@ -93,7 +93,7 @@ func (sm *sampler) unschedule(t *connTracker) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	if t.index >= 0 {
-		sm.remove(t.index)
+		sm.remove(int(t.index))
 		if len(sm.heap) == 0 {
 			sm.nudge()
 		}
@@ -106,7 +106,7 @@ func (sm *sampler) dueNow(t *connTracker) {
 	defer sm.mu.Unlock()
 	if t.index >= 0 {
 		t.due = time.Since(sm.epoch)
-		sm.up(t.index)
+		sm.up(int(t.index))
 		if t.index == 0 {
 			sm.nudge()
 		}
@@ -174,7 +174,7 @@ func (t *connTracker) sample(sc *scratch, g uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.ended {
-		t.owner = g
+		t.hookG.Store(g)
 		t.sampleLocked(sc, false)
 	}
 }
@@ -187,7 +187,7 @@ func (sm *sampler) less(i, j int) bool { return sm.heap[i].due < sm.heap[j].due 
 func (sm *sampler) swap(i, j int) {
 	h := sm.heap
 	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+	h[i].index, h[j].index = int32(i), int32(j)
 }
 
 func (sm *sampler) up(i int) {

@@ -60,7 +60,7 @@ func (h *nopHooks) Closed(time.Time)                {}
 // newTestTracker returns a tracker of c on sampler sm, not yet scheduled.
 func newTestTracker(sm *sampler, c *net.TCPConn, interval time.Duration, hooks conntrace.ConnTracer) *connTracker {
 	rc, _ := c.SyscallConn()
-	return &connTracker{sampler: sm, rc: rc, tc: c, interval: interval, hooks: hooks, index: -1}
+	return &connTracker{sampler: sm, rc: rc, tc: *c, interval: interval, hooks: hooks, index: -1}
 }
 
 // TestSampleAllocs: sampling, change detection and the hand-off to hooks

@@ -27,58 +27,70 @@ import (
 type connTracker struct {
 	// Scheduling, guarded by sampler.mu.
 	due      time.Duration // next sample, as an offset from sampler.epoch
-	index    int           // position in the heap; -1 when not in it
 	interval time.Duration
+	index    int32 // position in the heap; -1 when not in it
 
-	sampler *sampler
-	role    conntrace.Role
-	hooks   conntrace.ConnTracer // nil: sample for nothing but Info
+	role conntrace.Role
 
-	mu    sync.Mutex      // serialises samples, hook calls and the end
-	rc    syscall.RawConn // the socket, while the connection lives
-	tc    *net.TCPConn    // closes the socket when a Close is carried out here
-	ended bool
-	det   detector
-	// What the last full reading found (see sampleLocked): the
-	// fingerprint of its mptcp_info, how many periodic samples since found
-	// nothing new, and whether the last one saw the connection move.
-	fp        uint64
+	// Guarded by mu: whether the connection ended, and what the last full
+	// reading found (see sampleLocked): how many periodic samples since
+	// found nothing new, and whether the last one saw the connection move.
+	ended     bool
 	sinceFull uint8
 	moving    bool
 
-	// hookState says whether one of the connection's hooks is running and
-	// whether Close was called meanwhile (see close); hookG is the id of
-	// the goroutine running it, and owner the id of the goroutine holding
-	// mu, when it may call hooks.
-	hookState atomic.Uint32
-	hookG     atomic.Uint64
-	owner     uint64
-	// dropped is set by the cleanup of a *Conn collected without Close.
-	dropped atomic.Bool
-	// What the program did to the stream, which the kernel's sequence
-	// numbers cannot tell (see detector).
-	finSent, eofRead atomic.Bool
+	// Whether the connection wants path events (see pathEvents), and
+	// whether it was offered to a watcher yet (under mu).
+	wantEvents  bool
+	eventsTried bool
+
+	// flags holds what goroutines tell each other: whether one of the
+	// connection's hooks is running and whether Close was called meanwhile
+	// (flagHookRunning, flagCloseAsked: see close), and flagDropped,
+	// flagFinSent, flagEOFRead, flagEventNews.
+	flags atomic.Uint32
 	// fallback is the detector's conntrace.FallbackReason, for
 	// Conn.FallbackReason from any goroutine.
 	fallback atomic.Uint32
+	// fp is the fingerprint of the last full reading's mptcp_info (under mu).
+	fp uint32
 
-	// Path events (see pathEvents): whether the connection wants them,
-	// the watcher of its network namespace once it follows it, and the
-	// events received for it since the last sample (evQueue, guarded by
-	// evMu; evNews says there are some, or that events were lost and a
-	// full reading is due).
-	wantEvents  bool
-	eventsTried bool
-	watcher     *eventWatcher
-	token       uint32
-	evMu        sync.Mutex
-	evQueue     []conntrace.PathEvent
-	evNews      atomic.Bool
+	sampler *sampler
+	hooks   conntrace.ConnTracer // nil: sample for nothing but Info
+
+	mu  sync.Mutex      // serialises samples, hook calls and the end
+	rc  syscall.RawConn // the socket, while the connection lives
+	tc  net.TCPConn     // closes the socket when a Close is carried out here (a copy sharing the socket)
+	det detector
+
+	// hookG is the id of the goroutine that holds mu, when it may call
+	// hooks (see close).
+	hookG atomic.Uint64
+
+	// The path events of the connection, once the watcher of its network
+	// namespace follows it (set under mu before the watcher can deliver).
+	ev *connEvents
 }
 
+// connEvents is what a connection followed by a path-event watcher needs:
+// the watcher, the token it knows the connection by, and the events
+// received for it since its last sample.
+type connEvents struct {
+	watcher *eventWatcher
+	token   uint32
+	mu      sync.Mutex
+	q       *[]conntrace.PathEvent // made with the first event
+}
+
+// Bits of connTracker.flags.
 const (
-	hookRunning = 1 << iota
-	closeAsked
+	flagHookRunning = 1 << iota // a hook of the connection runs
+	flagCloseAsked              // a hook called Close
+	flagDropped                 // the *Conn was collected without Close
+	flagFinSent                 // the program shut down its writing side
+	flagEOFRead                 // the program read the end of the stream
+	flagEventNews               // path events wait, or were lost: read in full
+	flagClosed                  // Close was called on the *Conn
 )
 
 func (cfg *config) newTracker(role conntrace.Role) *connTracker {
@@ -116,14 +128,14 @@ func (t *connTracker) dialFailed(err error) {
 func (t *connTracker) established(c *Conn, tc *net.TCPConn) {
 	rc, err := tc.SyscallConn()
 	if err == nil {
-		t.rc, t.tc = rc, tc
+		t.rc, t.tc = rc, *tc
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.hooks != nil {
-		t.owner = goid()
+		t.hookG.Store(goid())
 	}
 	asked := false
 	if t.hooks != nil {
@@ -154,7 +166,7 @@ func (t *connTracker) established(c *Conn, tc *net.TCPConn) {
 // marks the tracker: the sampler's goroutine ends it, so that cleanups,
 // which the runtime runs one at a time, never wait on a hook.
 func (t *connTracker) collected() {
-	t.dropped.Store(true)
+	t.flags.Or(flagDropped)
 	t.sampler.dueNow(t)
 }
 
@@ -164,7 +176,7 @@ func (t *connTracker) collected() {
 // them. This reading, taken while they are still listed, keeps what each
 // path carried, for the next sample to report (see detector.observe).
 func (t *connTracker) sawEOF() {
-	if t != nil && !t.eofRead.Swap(true) {
+	if t != nil && t.flags.Or(flagEOFRead)&flagEOFRead == 0 {
 		t.observe()
 	}
 }
@@ -172,7 +184,7 @@ func (t *connTracker) sawEOF() {
 // shuttingDown takes a reading of the subflows before the program shuts
 // down the writing side (see sawEOF).
 func (t *connTracker) shuttingDown() {
-	if t != nil && !t.finSent.Load() {
+	if t != nil && t.flags.Load()&flagFinSent == 0 {
 		t.observe()
 	}
 }
@@ -180,7 +192,7 @@ func (t *connTracker) shuttingDown() {
 // sentFIN notes that the program shut down the writing side.
 func (t *connTracker) sentFIN() {
 	if t != nil {
-		t.finSent.Store(true)
+		t.flags.Or(flagFinSent)
 	}
 }
 
@@ -191,7 +203,7 @@ func (t *connTracker) sentFIN() {
 func (t *connTracker) observe() {
 	sc := scratchPool.Get().(*scratch)
 	t.mu.Lock()
-	if !t.ended && !t.dropped.Load() && sc.reader.Read(t.rc, &sc.snap) == nil {
+	if !t.ended && t.flags.Load()&flagDropped == 0 && sc.reader.Read(t.rc, &sc.snap) == nil {
 		t.det.observe(&sc.snap)
 	}
 	t.mu.Unlock()
@@ -199,14 +211,11 @@ func (t *connTracker) observe() {
 }
 
 // enterHook and leaveHook bracket every hook call, made by the goroutine
-// that holds mu (t.owner); leaveHook reports whether the hook called Close.
-func (t *connTracker) enterHook() {
-	t.hookG.Store(t.owner)
-	t.hookState.Or(hookRunning)
-}
+// that holds mu (t.hookG); leaveHook reports whether the hook called Close.
+func (t *connTracker) enterHook() { t.flags.Or(flagHookRunning) }
 
 func (t *connTracker) leaveHook() bool {
-	return t.hookState.And(^uint32(hookRunning))&closeAsked != 0
+	return t.flags.And(^uint32(flagHookRunning|flagCloseAsked))&flagCloseAsked != 0
 }
 
 // close carries out Conn.Close. done is false when the tracker has nothing
@@ -221,11 +230,11 @@ func (t *connTracker) leaveHook() bool {
 // read only when a hook runs.
 func (t *connTracker) close() (err error, done bool) {
 	for {
-		s := t.hookState.Load()
-		if s&hookRunning == 0 || t.hookG.Load() != goid() {
+		s := t.flags.Load()
+		if s&flagHookRunning == 0 || t.hookG.Load() != goid() {
 			break
 		}
-		if t.hookState.CompareAndSwap(s, s|closeAsked) {
+		if t.flags.CompareAndSwap(s, s|flagCloseAsked) {
 			return nil, true
 		}
 	}
@@ -235,7 +244,7 @@ func (t *connTracker) close() (err error, done bool) {
 		return nil, false
 	}
 	if t.hooks != nil {
-		t.owner = goid()
+		t.hookG.Store(goid())
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
@@ -262,11 +271,11 @@ const safetyNet = 16
 // connection that is plain TCP has nothing more to tell: its samples only
 // check that the socket is still open.
 func (t *connTracker) sampleLocked(sc *scratch, full bool) {
-	if t.dropped.Load() {
+	if t.flags.Load()&flagDropped != 0 {
 		t.endLocked(conntrace.EndDropped, sc)
 		return
 	}
-	if t.evNews.Swap(false) {
+	if t.flags.Load()&flagEventNews != 0 && t.flags.And(^uint32(flagEventNews))&flagEventNews != 0 {
 		full = true // what a path event announced moves no counter
 	}
 	if !full && t.det.fallback != conntrace.FallbackNone {
@@ -294,8 +303,7 @@ func (t *connTracker) sampleLocked(sc *scratch, full bool) {
 		t.fp, t.sinceFull = fp, 0
 		if t.wantEvents && !t.eventsTried && sc.snap.MPTCP && sc.snap.Info.Token != 0 {
 			t.eventsTried = true
-			t.token = sc.snap.Info.Token
-			t.watcher = pathEvents.follow(t)
+			pathEvents.follow(t, sc.snap.Info.Token)
 		}
 		if t.report(sc, true, conntrace.EndNone) {
 			t.endLocked(conntrace.EndClose, sc)
@@ -311,8 +319,10 @@ func noop(uintptr) {}
 
 // infoFingerprint sums up what of mptcp_info moves when the connection
 // does: everything before last_data_sent (offset 84), whose three fields
-// count milliseconds since the last activity and so change while idle.
-func infoFingerprint(info *mptcpinfo.Info) uint64 {
+// count milliseconds since the last activity and so change while idle. It
+// is a 32-bit hash (FNV-1a over 64-bit words): a change that collided would
+// be seen at the next full reading, at most safetyNet samples later.
+func infoFingerprint(info *mptcpinfo.Info) uint32 {
 	const prime = 0x100000001b3
 	words := (*[10]uint64)(unsafe.Pointer(info))
 	h := uint64(0xcbf29ce484222325)
@@ -320,7 +330,8 @@ func infoFingerprint(info *mptcpinfo.Info) uint64 {
 		h = (h ^ w) * prime
 	}
 	tail := *(*uint32)(unsafe.Add(unsafe.Pointer(info), 80)) // subflows_total and the bytes beside it
-	return (h ^ uint64(tail)) * prime
+	h = (h ^ uint64(tail)) * prime
+	return uint32(h ^ h>>32)
 }
 
 // endLocked ends the connection: it leaves the schedule, takes the final
@@ -333,15 +344,15 @@ func (t *connTracker) endLocked(how conntrace.End, sc *scratch) error {
 	}
 	t.ended = true
 	t.sampler.unschedule(t)
-	if t.watcher != nil {
-		t.watcher.forget(t)
+	if t.ev != nil {
+		t.ev.watcher.forget(t)
 	}
 	var closeErr error
 	read := false
 	switch how {
 	case conntrace.EndClose:
 		var gone bool
-		if closeErr, read, gone = closeAndRead(t.tc, t.rc, sc); gone {
+		if closeErr, read, gone = closeAndRead(&t.tc, t.rc, sc); gone {
 			how = conntrace.EndClosedUnderneath
 		}
 	case conntrace.EndDropped:
@@ -355,7 +366,7 @@ func (t *connTracker) endLocked(how conntrace.End, sc *scratch) error {
 	}
 	// Let go of the socket: a dropped connection's descriptor is now
 	// unreachable, and the runtime closes it as it does for net's own.
-	t.rc, t.tc = nil, nil
+	t.rc, t.tc = nil, net.TCPConn{}
 	return closeErr
 }
 
@@ -364,7 +375,8 @@ func (t *connTracker) endLocked(how conntrace.End, sc *scratch) error {
 // whether Close was called from the hook.
 func (t *connTracker) report(sc *scratch, read bool, end conntrace.End) (closeAsked bool) {
 	sc.events = t.takeEvents(sc.events[:0])
-	stream := streamState{finSent: t.finSent.Load(), eofRead: t.eofRead.Load(), final: end != conntrace.EndNone}
+	f := t.flags.Load()
+	stream := streamState{finSent: f&flagFinSent != 0, eofRead: f&flagEOFRead != 0, final: end != conntrace.EndNone}
 	if read {
 		t.det.detect(&sc.snap, t.role, &sc.sample, stream, sc.events)
 	} else {
@@ -410,29 +422,37 @@ const maxQueuedEvents = 32
 // pathEvent queues e for the connection's next sample and has it taken at
 // once. It runs on the watcher's goroutine.
 func (t *connTracker) pathEvent(e *conntrace.PathEvent) {
-	t.evMu.Lock()
-	if len(t.evQueue) < maxQueuedEvents {
-		t.evQueue = append(t.evQueue, *e)
+	ev := t.ev
+	ev.mu.Lock()
+	if ev.q == nil {
+		ev.q = new([]conntrace.PathEvent)
 	}
-	t.evMu.Unlock()
+	if len(*ev.q) < maxQueuedEvents {
+		*ev.q = append(*ev.q, *e)
+	}
+	ev.mu.Unlock()
 	t.resampleSoon()
 }
 
 // resampleSoon has a full sample of the connection taken at once.
 func (t *connTracker) resampleSoon() {
-	t.evNews.Store(true)
+	t.flags.Or(flagEventNews)
 	t.sampler.dueNow(t)
 }
 
 // takeEvents appends the queued path events to dst and empties the queue.
+// t.mu is held.
 func (t *connTracker) takeEvents(dst []conntrace.PathEvent) []conntrace.PathEvent {
-	if t.watcher == nil {
+	ev := t.ev
+	if ev == nil {
 		return dst
 	}
-	t.evMu.Lock()
-	dst = append(dst, t.evQueue...)
-	t.evQueue = t.evQueue[:0]
-	t.evMu.Unlock()
+	ev.mu.Lock()
+	if ev.q != nil {
+		dst = append(dst, *ev.q...)
+		*ev.q = (*ev.q)[:0]
+	}
+	ev.mu.Unlock()
 	return dst
 }
 

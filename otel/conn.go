@@ -21,29 +21,28 @@ import (
 // (the sampler serialises a connection's samples, and Established and
 // Closed come before the first and after the last), so it needs no lock.
 type connTracer struct {
-	t         *Tracer
-	span      trace.Span
-	recording bool // span.IsRecording(), which holds until End
-	role      conntrace.Role
-	start     time.Time
-
-	ser   *series     // where the metrics accumulate, once Established
-	ended atomic.Bool // the span has ended: SpanContext reports none
+	t     *Tracer
+	span  trace.Span
+	start time.Time
+	ser   *series // where the metrics accumulate, once Established
 
 	subflows []subflowRef // the live subflows, in the order they were added
 
-	events, dropped int // span events added, and those over maxEvents
-
 	// What the span's end attributes report: the last values read.
-	fallback    conntrace.FallbackReason
-	subflowsMax int
-	token       uint32
-	haveToken   bool
 	bytes       [3]uint64 // sent, received, retransmitted
-	haveBytes   bool
-	unsent      uint64 // queued when the program closed the connection
-	haveUnsent  bool
-	end         conntrace.End
+	unsent      uint64    // queued when the program closed the connection
+	token       uint32
+	subflowsMax int32
+
+	events, dropped int32 // span events added, and those over maxEvents
+
+	ended atomic.Bool // the span has ended: SpanContext reports none
+
+	recording                        bool // span.IsRecording(), which holds until End
+	haveToken, haveBytes, haveUnsent bool
+	role                             conntrace.Role
+	fallback                         conntrace.FallbackReason
+	end                              conntrace.End
 }
 
 // subflowRef ties a live subflow to the series of its local address.
@@ -140,7 +139,7 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 		}
 	}
 
-	c.fallback, c.subflowsMax = s.Fallback, s.SubflowsMax
+	c.fallback, c.subflowsMax = s.Fallback, int32(s.SubflowsMax)
 	if snap.InfoLen > 0 && snap.MPTCP && snap.Info.Token != 0 {
 		// The kernel zeroes the token when the connection is torn down (a
 		// reset, say): keep the one it had.
@@ -348,7 +347,7 @@ func (c *connTracer) Closed(at time.Time) {
 	c.ended.Store(true)
 	if c.recording {
 		kv := make([]attribute.KeyValue, 0, 9)
-		kv = append(kv, keyFallback.Bool(fallback), keySubflowsMax.Int(c.subflowsMax))
+		kv = append(kv, keyFallback.Bool(fallback), keySubflowsMax.Int(int(c.subflowsMax)))
 		if c.haveToken {
 			kv = append(kv, keyToken.String(fmt.Sprintf("%08x", c.token)))
 		}
@@ -364,7 +363,7 @@ func (c *connTracer) Closed(at time.Time) {
 			kv = append(kv, keyCloseReason.String(c.end.String()))
 		}
 		if c.dropped > 0 {
-			kv = append(kv, keyEventsDropped.Int(c.dropped))
+			kv = append(kv, keyEventsDropped.Int(int(c.dropped)))
 		}
 		c.span.SetAttributes(kv...)
 	}
