@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpx/mptcpx/internal/benchcmp"
 	"github.com/mptcpx/mptcpx/internal/oteltest"
+	"github.com/mptcpx/mptcpx/internal/pmevents"
 	"github.com/mptcpx/mptcpx/internal/testbed"
+	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
 // TestPathEventsLost: the kernel drops path events when they come faster
@@ -111,4 +114,72 @@ func waitActive(t *testing.T, tel *oteltest.Telemetry, n int64) {
 	if err != nil {
 		t.Fatalf("mptcp.subflow.active{client} = %d, want %d: %v", got, n, err)
 	}
+}
+
+// BenchmarkEventPath measures what one path event costs the process: the
+// watcher's hand-off (token lookup, queueing, scheduling the sample) and the
+// full sample it triggers, with the event tied to its subflow, against a
+// plain full sample of the same connection. Decoding the event is
+// internal/pmevents' BenchmarkDecode (about 45 ns).
+//
+//	go test -run '^$' -bench EventPath .
+func BenchmarkEventPath(b *testing.B) {
+	c, _ := benchLoopback(b)
+	tr := newTestTracker(newSampler(), c, time.Hour, &nopHooks{})
+	w := &eventWatcher{tokens: map[uint32]*connTracker{}}
+	w.handle = w.deliver
+	sc := new(scratch)
+	tr.mu.Lock()
+	tr.sampleLocked(sc, true)
+	tr.ev = &connEvents{watcher: w, token: sc.snap.Info.Token}
+	w.tokens[tr.ev.token] = tr
+	sf := sc.snap.Subflows[0]
+	tr.mu.Unlock()
+	// Other connections' tokens in the map, as a busy process has.
+	for i := range uint32(10000) {
+		w.tokens[i+1<<31] = nil
+	}
+	e := &pmevents.Event{Kind: pmevents.SubPriority, Token: tr.ev.token, Local: sf.Local, Remote: sf.Remote, Backup: true}
+	plain := func(n int) {
+		for range n {
+			tr.mu.Lock()
+			tr.sampleLocked(sc, true)
+			tr.mu.Unlock()
+		}
+	}
+	event := func(n int) {
+		for range n {
+			w.handle(e)
+			tr.mu.Lock()
+			tr.sampleLocked(sc, false) // the event makes it a full one
+			tr.mu.Unlock()
+		}
+	}
+	b.ReportAllocs()
+	benchcmp.Run(b, plain, event)
+}
+
+// benchLoopback returns both ends of an MPTCP loopback connection.
+func benchLoopback(b *testing.B) (client, server *net.TCPConn) {
+	b.Helper()
+	testenv.RequireMPTCP(b)
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(true)
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	var d net.Dialer
+	d.SetMultipathTCP(true)
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
