@@ -6,8 +6,6 @@ import (
 	"os"
 	"syscall"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/mptcpx/mptcpx/conntrace"
 )
 
@@ -16,31 +14,31 @@ import (
 // itself stays private.
 type tcpConn = net.TCPConn
 
-// Conn is a TCP connection opened by a Dialer or accepted by a Listener of
-// this package: Multipath TCP when both ends and the kernel agree, plain TCP
-// otherwise (MultipathTCP reports which).
+// Conn is a TCP connection opened by a [Dialer] or accepted by a [Listener]
+// of this package: Multipath TCP when both ends and the kernel agree, plain
+// TCP otherwise ([net.TCPConn.MultipathTCP] reports which, and
+// [Conn.FallbackReason] why).
 //
-// Conn has every method of *net.TCPConn, promoted unchanged from the
-// connection it wraps (Write, the deadlines, the addresses, the keep-alive,
-// linger and buffer settings, SyscallConn, File, MultipathTCP, ...). It adds
-// NetConn, Info and SpanContext, and changes a few: Close (idempotent, takes
-// a last sample), ReadFrom (so that io.Copy between Conns still uses
-// splice), and Read, WriteTo and CloseWrite, which note where the connection
-// stands (end of stream read, end of stream sent) so that the byte counters
-// of older kernels leave out the MPTCP DATA_FIN; they add a comparison to
-// the inner method and nothing else.
+// Conn embeds [net.TCPConn], so it has all its methods, and a *Conn passes
+// wherever a *net.TCPConn's interfaces are wanted. It adds [Conn.NetConn],
+// [Conn.Info], [Conn.FallbackReason] and [Conn.Hooks]. It changes six, each
+// by a comparison or two around the inner method: [Conn.Close] is
+// idempotent and takes a last sample; [Conn.ReadFrom] keeps splice for
+// io.Copy between Conns; [Conn.Read], [Conn.WriteTo] and [Conn.CloseWrite]
+// note the ends of the stream, so that the byte counters of older kernels
+// leave out the MPTCP DATA_FIN; [Conn.File] fails cleanly on a zero Conn.
 //
 // A Conn that a program drops without closing is closed by the garbage
 // collector, as a *net.TCPConn is, and its telemetry ends with it. The zero
 // Conn is not connected: like a zero net.TCPConn, its methods fail with
-// syscall.EINVAL.
+// [syscall.EINVAL].
 type Conn struct {
 	// The connection, by value: a copy of the *net.TCPConn that net
 	// returned shares its socket, and a zero Conn has a zero TCPConn, whose
 	// methods fail cleanly instead of dereferencing nil.
 	tcpConn
 
-	tracker *connTracker // nil: followed by nothing
+	follower *follower // nil: followed by nothing
 }
 
 func newConn(c *net.TCPConn) *Conn {
@@ -68,7 +66,7 @@ func (c *Conn) NetConn() net.Conn { return &c.tcpConn }
 // hook returns. A Close on another goroutine while one of the
 // connection's hooks runs waits for the hook to return.
 func (c *Conn) Close() error {
-	if t := c.tracker; t != nil {
+	if t := c.follower; t != nil {
 		t.flags.Or(flagClosed)
 		if err, done := t.close(); done {
 			return err
@@ -81,7 +79,7 @@ func (c *Conn) Close() error {
 func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.tcpConn.Read(b)
 	if err == io.EOF {
-		c.tracker.sawEOF()
+		c.follower.sawEOF()
 	}
 	return n, err
 }
@@ -91,7 +89,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	n, err := c.tcpConn.WriteTo(w)
 	if err == nil { // WriteTo returns a nil error at the end of the stream
-		c.tracker.sawEOF()
+		c.follower.sawEOF()
 	}
 	return n, err
 }
@@ -102,10 +100,10 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 // is when Read returns the end of the stream: once both sides are shut
 // down the kernel closes the subflows, and this keeps what each carried.
 func (c *Conn) CloseWrite() error {
-	c.tracker.shuttingDown()
+	c.follower.shuttingDown()
 	err := c.tcpConn.CloseWrite()
 	if err == nil {
-		c.tracker.sentFIN()
+		c.follower.sentFIN()
 	}
 	return err
 }
@@ -154,21 +152,21 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 // kernels before 5.16 for a socket opened as MPTCP, whose fallback the
 // kernel does not report.
 func (c *Conn) FallbackReason() conntrace.FallbackReason {
-	if c.tracker == nil {
+	if c.follower == nil {
 		return conntrace.FallbackNone
 	}
-	return conntrace.FallbackReason(c.tracker.fallback.Load())
+	return conntrace.FallbackReason(c.follower.fallback.Load())
 }
 
-// SpanContext returns the context of the connection's mptcp.connection span
-// while the connection is open and its span records, so that a request span
-// can link to it; an invalid SpanContext otherwise (no tracing, a custom
-// WithTracer whose hooks have no span, or after Close).
-func (c *Conn) SpanContext() trace.SpanContext {
-	if c.tracker != nil {
-		if h, ok := c.tracker.hooks.(interface{ SpanContext() trace.SpanContext }); ok {
-			return h.SpanContext()
-		}
+// Hooks returns the hooks that follow the connection: those of the
+// OpenTelemetry instrumentation and of WithTracer, behind one that calls
+// each in turn when there are several (conntrace.Multiplex). An
+// instrumentation finds its own state among them: package otel's
+// ConnSpanContext returns the connection's span this way. nil when nothing
+// follows the connection.
+func (c *Conn) Hooks() conntrace.ConnTracer {
+	if c.follower == nil {
+		return nil
 	}
-	return trace.SpanContext{}
+	return c.follower.hooks
 }

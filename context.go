@@ -3,6 +3,8 @@ package mptcpx
 import (
 	"context"
 	"net"
+
+	"github.com/mptcpx/mptcpx/internal/connwrap"
 )
 
 // connKey is the context key of ConnContext.
@@ -30,13 +32,6 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 // that a NewListener could not follow (see Listener.Untracked).
 func FromContext(ctx context.Context) (*Conn, bool) {
 	c, _ := ctx.Value(connKey{}).(net.Conn)
-	for range maxWrappers {
-		if mc, ok := c.(*Conn); ok {
-			return mc, true
-		}
-		if c, _ = unwrap(c); c == nil {
-			return nil, false
-		}
-	}
-	return nil, false
+	mc, ok := connwrap.Find(c, func(c net.Conn) bool { _, ok := c.(*Conn); return ok }).(*Conn)
+	return mc, ok
 }

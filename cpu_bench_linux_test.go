@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"go.opentelemetry.io/otel"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/bareinfo"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
@@ -224,22 +224,11 @@ func runCPUChild(spec string) {
 // bareFloor reads every connection once a second with one bare
 // getsockopt(MPTCP_FULL_INFO), back to back: the floor the issue measured.
 func bareFloor(fds []int) {
-	const slots = 4
-	sizeTCP := int(unsafe.Sizeof(unix.TCPInfo{}))
-	buf := make([]uint64, (mptcpinfo.SizeofFullInfo+slots*(mptcpinfo.SizeofSubflowInfo+sizeTCP))/8)
-	var pin runtime.Pinner
-	pin.Pin(&buf[0])
-	defer pin.Unpin()
-	hdr := (*mptcpinfo.FullInfo)(unsafe.Pointer(&buf[0]))
-	arr := uintptr(unsafe.Pointer(&buf[0])) + mptcpinfo.SizeofFullInfo
-	optlen := new(uint32)
+	floor := bareinfo.NewFullInfo(4)
+	defer floor.Close()
 	for range time.Tick(time.Second) {
 		for _, fd := range fds {
-			*hdr = mptcpinfo.FullInfo{SizeTCPInfoUser: uint32(sizeTCP), SizeSfInfoUser: mptcpinfo.SizeofSubflowInfo,
-				SizeArraysUser: slots, SubflowInfo: uint64(arr), TCPInfo: uint64(arr + slots*mptcpinfo.SizeofSubflowInfo)}
-			*optlen = mptcpinfo.SizeofFullInfo
-			unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), mptcpinfo.SOL_MPTCP, mptcpinfo.MPTCP_FULL_INFO,
-				uintptr(unsafe.Pointer(hdr)), uintptr(unsafe.Pointer(optlen)), 0)
+			floor.Get(fd)
 		}
 	}
 }

@@ -113,7 +113,7 @@ func grow(counted, total uint64) uint64 {
 // has seen the connection's largest subflow count. It may number the
 // snapshot's subflows (Subflow.ID) when the kernel reports no ids.
 func (d *detector) detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, stream streamState, events []conntrace.PathEvent) {
-	d.unchanged(s, role, out, events)
+	d.quietSample(s, role, out, events)
 	d.samples++
 
 	d.detectFallback(s, role)
@@ -218,10 +218,10 @@ func unsentBytes(info *mptcpinfo.Info, base, counted uint64, stream streamState)
 	return grow(counted, written)
 }
 
-// unchanged fills out as a sample of s in which nothing changed: no
+// quietSample fills out as a sample of s in which nothing changed: no
 // subflow added or removed, no bytes, the connection's known fallback state
 // and peak, keeping out's slice storage.
-func (d *detector) unchanged(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, events []conntrace.PathEvent) {
+func (d *detector) quietSample(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, events []conntrace.PathEvent) {
 	out.Snapshot = s
 	out.Role = role
 	out.First = d.samples == 0

@@ -70,22 +70,23 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		return nil, err
 	}
 	c := newConn(tc)
-	c.tracker = tr
+	c.follower = tr
 	tr.established(c, tc)
 	return c, nil
 }
 
 // Dial connects to address on the named network ("tcp", "tcp4" or "tcp6")
-// with Multipath TCP requested: net.Dial for MPTCP. The returned net.Conn is
-// a *Conn.
-func Dial(network, address string) (net.Conn, error) {
-	return NewDialer(nil).Dial(network, address)
+// with Multipath TCP requested: net.Dial for MPTCP, with options as Listen
+// takes them. The returned net.Conn is a *Conn. Where a function of
+// net.Dial's exact type is needed, use NewDialer(nil, opts...).Dial.
+func Dial(network, address string, opts ...Option) (net.Conn, error) {
+	return NewDialer(nil, opts...).Dial(network, address)
 }
 
 // DialContext is Dial with a context bounding the dial: net.DialContext
 // for MPTCP. The returned net.Conn is a *Conn.
-func DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	return NewDialer(nil).DialContext(ctx, network, address)
+func DialContext(ctx context.Context, network, address string, opts ...Option) (net.Conn, error) {
+	return NewDialer(nil, opts...).DialContext(ctx, network, address)
 }
 
 // checkNetwork accepts the networks MPTCP runs on: the TCP ones.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/internal/testenv"
+	mptcpxotel "github.com/mptcpx/mptcpx/otel"
 )
 
 // echoOnce accepts one connection on ln, echoes it until EOF and closes it.
@@ -62,7 +63,7 @@ func TestDial(t *testing.T) {
 		name string
 		f    func(network, address string) (net.Conn, error)
 	}{
-		{"Dial", mptcpx.Dial},
+		{"Dial", func(n, a string) (net.Conn, error) { return mptcpx.Dial(n, a) }},
 		{"DialContext", func(n, a string) (net.Conn, error) { return mptcpx.DialContext(context.Background(), n, a) }},
 		{"Dialer.Dial", mptcpx.NewDialer(nil).Dial},
 		{"Dialer.DialContext", func(n, a string) (net.Conn, error) {
@@ -150,13 +151,13 @@ func TestDialBadInterval(t *testing.T) {
 	}
 	// A valid interval and nil providers are accepted.
 	testenv.RequireMPTCP(t)
-	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithInterval(time.Millisecond), mptcpx.WithTracerProvider(nil), mptcpx.WithMeterProvider(nil), nil)
+	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithInterval(time.Millisecond), mptcpx.WithTelemetry(mptcpxotel.WithTracerProvider(nil), mptcpxotel.WithMeterProvider(nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	echoOnce(t, ln)
-	c, err := mptcpx.NewDialer(nil, mptcpx.WithInterval(time.Hour), mptcpx.WithTracerProvider(nil), mptcpx.WithMeterProvider(nil)).Dial("tcp", ln.Addr().String())
+	c, err := mptcpx.NewDialer(nil, mptcpx.WithInterval(time.Hour), mptcpx.WithTelemetry(mptcpxotel.WithTracerProvider(nil), mptcpxotel.WithMeterProvider(nil))).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testenv"
+	mptcpxotel "github.com/mptcpx/mptcpx/otel"
 )
 
 // lifecycleInterval is short, so that "within one interval" is quick.
@@ -369,8 +370,7 @@ func errEINVAL() error {
 // tel and sample every interval, followed by more.
 func telOptions(tel *oteltest.Telemetry, interval time.Duration, more ...mptcpx.Option) []mptcpx.Option {
 	return append([]mptcpx.Option{
-		mptcpx.WithTracerProvider(tel.TP),
-		mptcpx.WithMeterProvider(tel.MP),
+		mptcpx.WithTelemetry(mptcpxotel.WithTracerProvider(tel.TP), mptcpxotel.WithMeterProvider(tel.MP)),
 		mptcpx.WithInterval(interval),
 	}, more...)
 }

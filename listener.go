@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/mptcpx/mptcpx/internal/connwrap"
 )
 
 // Listener wraps a net.Listener so that the TCP connections it accepts are
@@ -127,8 +129,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 // follow returns tc as a *Conn, followed from now on.
 func (l *Listener) follow(tc *net.TCPConn) *Conn {
 	c := newConn(tc)
-	c.tracker = l.cfg.accepted(c, l.plain)
-	c.tracker.established(c, tc)
+	c.follower = l.cfg.accepted(c, l.plain)
+	c.follower.established(c, tc)
 	return c
 }
 
@@ -137,8 +139,8 @@ func (l *Listener) follow(tc *net.TCPConn) *Conn {
 // field, and returns nc. What it cannot follow it counts in untracked.
 func (l *Listener) followInside(nc net.Conn) net.Conn {
 	c := nc
-	for range maxWrappers {
-		inner, slot := unwrap(c)
+	for range connwrap.MaxDepth {
+		inner, slot := connwrap.Unwrap(c)
 		switch inner := inner.(type) {
 		case nil:
 			l.untracked.Add(1)

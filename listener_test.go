@@ -29,13 +29,7 @@ import (
 // *mptcpx.Conn speaking MPTCP.
 func TestHTTP(t *testing.T) {
 	testenv.CheckSockets(t)
-	testenv.RequireMPTCP(t)
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(true)
-	inner, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inner := testenv.ListenMPTCP(t, "tcp", "")
 	type connKey struct{}
 	var mu sync.Mutex
 	var serverConns []net.Conn

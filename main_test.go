@@ -6,13 +6,13 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
-// TestMain fails the run if any test leaves a goroutine behind. Started
+// TestMain fails the run if the tests leave goroutines (the sampler's
+// goroutine must return once the last connection is closed) or file
+// descriptors behind. Started
 // with MPTCPX_IDLE_SERVER=1, the test binary is instead the server process
 // of the many-connection benchmarks (see idleserver_test.go).
 func TestMain(m *testing.M) {
@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 		runCPUChild(spec)
 		return
 	}
-	goleak.VerifyTestMain(m)
+	testenv.RunWithoutLeaks(m)
 }
 
 // plainListen returns a TCP listener that does not accept MPTCP (net.Listen

@@ -2,29 +2,29 @@ package mptcpx
 
 import (
 	"fmt"
-	"github.com/mptcpx/mptcpx/conntrace"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
-	"reflect"
-	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
+	"github.com/mptcpx/mptcpx/conntrace"
 )
 
 // defaultInterval is how often a live connection's MPTCP state is sampled
 // when WithInterval is not given.
 const defaultInterval = time.Second
 
+// MinInterval is the shortest sampling interval WithInterval accepts.
+const MinInterval = time.Millisecond
+
 // config holds what the options set. Dialers and listeners each keep their
 // own copy, built once by newConfig.
 type config struct {
-	interval       time.Duration
-	tracerProvider trace.TracerProvider // nil: the global provider
-	meterProvider  metric.MeterProvider // nil: the global provider
-	tracer         conntrace.Tracer     // hooks fed by the dialer, listener and sampler
-	peerAttributes bool                 // per-connection metric attributes
-	noPathEvents   bool                 // poll only, even where path events can be received
+	interval     time.Duration
+	tracers      []conntrace.Tracer // WithTracer, in order
+	telemetry    telemetryConfig    // the default instrumentation (telemetry.go)
+	noPathEvents bool               // poll only, even where path events can be received
+
+	// tracer is what follows the connections: the default instrumentation
+	// and the tracers of WithTracer, multiplexed.
+	tracer conntrace.Tracer
 
 	// err is the first invalid option. The constructors that return no
 	// error (NewDialer, NewListener) keep it here and report it from every
@@ -40,46 +40,14 @@ func newConfig(opts []Option) *config {
 			o.apply(cfg)
 		}
 	}
-	if cfg.tracer == nil && cfg.err == nil {
-		cfg.tracer = otelTracer(cfg.tracerProvider, cfg.meterProvider, cfg.peerAttributes)
+	if cfg.err == nil {
+		cfg.tracer = conntrace.Multiplex(append([]conntrace.Tracer{cfg.telemetry.tracer()}, cfg.tracers...)...)
 	}
 	return cfg
 }
 
-// tracerKey identifies an OpenTelemetry instrumentation by what it records
-// through.
-type tracerKey struct {
-	tp   trace.TracerProvider
-	mp   metric.MeterProvider
-	peer bool
-}
-
-// otelTracers holds one instrumentation per set of providers: instruments
-// and their callbacks are registered once, however many Dialers and
-// Listeners are built (package-level Dial builds one per call).
-var otelTracers sync.Map // tracerKey -> *mptcpxotel.Tracer
-
-func otelTracer(tp trace.TracerProvider, mp metric.MeterProvider, peer bool) conntrace.Tracer {
-	newTracer := func() *mptcpxotel.Tracer {
-		opts := []mptcpxotel.Option{mptcpxotel.WithTracerProvider(tp), mptcpxotel.WithMeterProvider(mp)}
-		if peer {
-			opts = append(opts, mptcpxotel.WithPeerAttributes())
-		}
-		return mptcpxotel.NewTracer(opts...)
-	}
-	// Providers of a type that cannot be a map key get their own.
-	if (tp != nil && !reflect.ValueOf(tp).Comparable()) || (mp != nil && !reflect.ValueOf(mp).Comparable()) {
-		return newTracer()
-	}
-	key := tracerKey{tp, mp, peer}
-	if t, ok := otelTracers.Load(key); ok {
-		return t.(*mptcpxotel.Tracer)
-	}
-	t, _ := otelTracers.LoadOrStore(key, newTracer())
-	return t.(*mptcpxotel.Tracer)
-}
-
-// Option configures a Dialer or a Listener.
+// Option configures a Dialer, a Listener, or the connections of Dial,
+// DialContext and Listen.
 type Option interface {
 	apply(*config)
 }
@@ -91,7 +59,9 @@ func (f optionFunc) apply(c *config) { f(c) }
 // WithInterval sets how often the MPTCP state of every connection is
 // sampled (subflows added or removed, fallback, counters). The default is one
 // second. A final sample is always taken as a connection ends, so even
-// connections shorter than the interval report their last counters.
+// connections shorter than the interval report their last counters; where
+// the process receives the kernel's path events (PathEvents), path changes
+// are sampled at once too.
 //
 // d must be at least MinInterval (one millisecond): a smaller duration
 // (zero, negative, or time.Nanosecond written for time.Second) makes Listen
@@ -109,48 +79,17 @@ func WithInterval(d time.Duration) Option {
 	})
 }
 
-// MinInterval is the shortest sampling interval WithInterval accepts.
-const MinInterval = time.Millisecond
-
-// WithTracerProvider sets the provider of the tracer that records one span
-// per connection. nil is ignored: the global provider (otel.GetTracerProvider)
-// is used.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) {
-		if tp != nil {
-			c.tracerProvider = tp
-		}
-	})
-}
-
-// WithMeterProvider sets the provider of the meter that records the
-// connection and subflow metrics. nil is ignored: the global provider
-// (otel.GetMeterProvider) is used.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if mp != nil {
-			c.meterProvider = mp
-		}
-	})
-}
-
-// WithTracer installs hooks that follow every connection: dial start and
-// failure, establishment, every sample with what changed, and close. They
-// replace the OpenTelemetry instrumentation. nil is ignored.
+// WithTracer adds hooks that follow every connection: dial start and
+// failure, establishment, every sample with news, and close (see package
+// conntrace). Several WithTracer add up, and all follow each connection
+// along with the OpenTelemetry instrumentation (WithoutTelemetry leaves
+// that out). nil is ignored.
 func WithTracer(t conntrace.Tracer) Option {
 	return optionFunc(func(c *config) {
 		if t != nil {
-			c.tracer = t
+			c.tracers = append(c.tracers, t)
 		}
 	})
-}
-
-// WithPeerAttributes adds network.peer.address and network.peer.port to the
-// metrics of the OpenTelemetry instrumentation: one series per connection,
-// for small deployments that want to tell peers apart. Off by default, to
-// keep the number of series bounded. Ignored with WithTracer.
-func WithPeerAttributes() Option {
-	return optionFunc(func(c *config) { c.peerAttributes = true })
 }
 
 // WithoutPathEvents turns off, for the connections of this Dialer or

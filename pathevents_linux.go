@@ -56,14 +56,14 @@ type eventWatcher struct {
 	handle func(*pmevents.Event) // w.deliver, bound once
 
 	mu     sync.Mutex // guards tokens
-	tokens map[uint32]*connTracker
+	tokens map[uint32]*follower
 }
 
 // follow has the watcher of t's network namespace deliver the events of
 // the connection whose token is token, starting one if needed, and sets
 // t.ev; it leaves t.ev nil when events cannot be received there (t is then
 // polled only). t.mu is held.
-func (r *eventRegistry) follow(t *connTracker, token uint32) {
+func (r *eventRegistry) follow(t *follower, token uint32) {
 	netns, err := netnsCookie(t.rc)
 	if err != nil {
 		return
@@ -80,7 +80,7 @@ func (r *eventRegistry) follow(t *connTracker, token uint32) {
 			r.refused[netns], r.last = err, err
 			return
 		}
-		w = &eventWatcher{netns: netns, l: l, ifSock: ifSock, tokens: map[uint32]*connTracker{}}
+		w = &eventWatcher{netns: netns, l: l, ifSock: ifSock, tokens: map[uint32]*follower{}}
 		w.handle = w.deliver
 		r.watchers[netns] = w
 		go w.run()
@@ -93,7 +93,7 @@ func (r *eventRegistry) follow(t *connTracker, token uint32) {
 
 // forget stops delivering t's events, and stops the watcher with the last
 // connection of its namespace.
-func (w *eventWatcher) forget(t *connTracker) {
+func (w *eventWatcher) forget(t *follower) {
 	r := pathEvents
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"github.com/mptcpx/mptcpx/internal/pmevents"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/internal/testenv"
+	mptcpxotel "github.com/mptcpx/mptcpx/otel"
 )
 
 // TestPathEventsLost: the kernel drops path events when they come faster
@@ -24,7 +25,7 @@ func TestPathEventsLost(t *testing.T) {
 	b := testbed.New(t, testbed.Config{Paths: 2})
 	tel := oteltest.New(t)
 	// Only events and their resamples: no periodic sample within the test.
-	opts := []Option{WithTracerProvider(tel.TP), WithMeterProvider(tel.MP), WithInterval(time.Hour)}
+	opts := []Option{WithTelemetry(mptcpxotel.WithTracerProvider(tel.TP), mptcpxotel.WithMeterProvider(tel.MP)), WithInterval(time.Hour)}
 	var ln net.Listener
 	if err := b.Server.Do(func() (err error) { ln, err = Listen("tcp", ":0", opts...); return err }); err != nil {
 		t.Fatal(err)
@@ -47,7 +48,7 @@ func TestPathEventsLost(t *testing.T) {
 	c.Write([]byte("x"))
 	waitActive(t, tel, 2)
 
-	tr := c.(*Conn).tracker
+	tr := c.(*Conn).follower
 	tr.mu.Lock()
 	ev := tr.ev
 	tr.mu.Unlock()
@@ -124,9 +125,9 @@ func waitActive(t *testing.T, tel *oteltest.Telemetry, n int64) {
 //
 //	go test -run '^$' -bench EventPath .
 func BenchmarkEventPath(b *testing.B) {
-	c, _ := benchLoopback(b)
-	tr := newTestTracker(newSampler(), c, time.Hour, &nopHooks{})
-	w := &eventWatcher{tokens: map[uint32]*connTracker{}}
+	c, _ := testenv.LoopbackMPTCP(b)
+	tr := newTestFollower(newSampler(), c, time.Hour, &nopHooks{})
+	w := &eventWatcher{tokens: map[uint32]*follower{}}
 	w.handle = w.deliver
 	sc := new(scratch)
 	tr.mu.Lock()
@@ -157,29 +158,4 @@ func BenchmarkEventPath(b *testing.B) {
 	}
 	b.ReportAllocs()
 	benchcmp.Run(b, plain, event)
-}
-
-// benchLoopback returns both ends of an MPTCP loopback connection.
-func benchLoopback(b *testing.B) (client, server *net.TCPConn) {
-	b.Helper()
-	testenv.RequireMPTCP(b)
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(true)
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	var d net.Dialer
-	d.SetMultipathTCP(true)
-	c, err := d.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
 }

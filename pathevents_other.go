@@ -10,11 +10,11 @@ var pathEvents noEvents
 
 type noEvents struct{}
 
-func (noEvents) follow(*connTracker, uint32) {}
+func (noEvents) follow(*follower, uint32) {}
 
 type eventWatcher struct{}
 
-func (*eventWatcher) forget(*connTracker) {}
+func (*eventWatcher) forget(*follower) {}
 
 // PathEvents returns an error matching errors.ErrUnsupported: MPTCP
 // path-manager events exist on Linux only.

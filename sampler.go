@@ -26,7 +26,7 @@ import (
 // handshake are seen at once. Its next one is due after a random part of
 // its interval, so that connections opened together spread over the
 // interval instead of sampling together, then every interval after that.
-// Its final sample is taken as it ends (see connTracker): by Close, on the
+// Its final sample is taken as it ends (see follower): by Close, on the
 // closing goroutine; by the sampler when it finds the socket closed
 // underneath or the *Conn garbage-collected. After it the connection is
 // never sampled again.
@@ -40,12 +40,12 @@ import (
 const slotsPerInterval = 16
 
 // slack is how far ahead of its due time t may be sampled.
-func (t *connTracker) slack() time.Duration { return t.interval / slotsPerInterval }
+func (t *follower) slack() time.Duration { return t.interval / slotsPerInterval }
 
 // sampler is the process-wide scheduler.
 type sampler struct {
 	mu      sync.Mutex
-	heap    []*connTracker // min-heap on due
+	heap    []*follower // min-heap on due
 	running bool
 	wake    chan struct{} // nudges the goroutine when the heap's head changes
 	epoch   time.Time     // due times are offsets from it (monotonic)
@@ -73,7 +73,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // schedule places t, whose first sample was just taken, in the schedule:
 // its next sample is due after a random part of its interval.
-func (sm *sampler) schedule(t *connTracker) {
+func (sm *sampler) schedule(t *follower) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	t.due = time.Since(sm.epoch) + rand.N(t.interval) + 1
@@ -89,7 +89,7 @@ func (sm *sampler) schedule(t *connTracker) {
 }
 
 // unschedule takes t out of the schedule, if it is in it.
-func (sm *sampler) unschedule(t *connTracker) {
+func (sm *sampler) unschedule(t *follower) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	if t.index >= 0 {
@@ -101,7 +101,7 @@ func (sm *sampler) unschedule(t *connTracker) {
 }
 
 // dueNow moves t's next sample to now.
-func (sm *sampler) dueNow(t *connTracker) {
+func (sm *sampler) dueNow(t *follower) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	if t.index >= 0 {
@@ -126,7 +126,7 @@ func (sm *sampler) run() {
 	sc := new(scratch)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var batch []*connTracker
+	var batch []*follower
 	for {
 		sm.mu.Lock()
 		if len(sm.heap) == 0 {
@@ -170,7 +170,7 @@ func (sm *sampler) run() {
 
 // sample takes a periodic sample of t, unless it has ended, on the
 // goroutine whose id is g (the sampler's).
-func (t *connTracker) sample(sc *scratch, g uint64) {
+func (t *follower) sample(sc *scratch, g uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.ended {
@@ -179,8 +179,8 @@ func (t *connTracker) sample(sc *scratch, g uint64) {
 	}
 }
 
-// The heap: a binary min-heap on connTracker.due, with each element's index kept
-// in connTracker.index so that a connection leaves it in O(log n).
+// The heap: a binary min-heap on follower.due, with each element's index kept
+// in follower.index so that a connection leaves it in O(log n).
 
 func (sm *sampler) less(i, j int) bool { return sm.heap[i].due < sm.heap[j].due }
 

@@ -11,10 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
-	"github.com/mptcpx/mptcpx/conntrace"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -22,8 +19,12 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/mptcpx/mptcpx/conntrace"
+	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+
 	"golang.org/x/sys/unix"
 
+	"github.com/mptcpx/mptcpx/internal/bareinfo"
 	"github.com/mptcpx/mptcpx/internal/benchcmp"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
@@ -104,7 +105,7 @@ func BenchmarkSampler(b *testing.B) {
 					b.Fatal(err)
 				}
 				rc.Control(func(fd uintptr) { fds[i] = int(fd) })
-				t := &connTracker{sampler: sm, rc: rc, interval: time.Second, index: int32(len(sm.heap)), due: time.Duration(i)}
+				t := &follower{sampler: sm, rc: rc, interval: time.Second, index: int32(len(sm.heap)), due: time.Duration(i)}
 				if tracer != nil {
 					_, t.hooks = tracer.DialStart(context.Background(), conntrace.DialStart{Network: "tcp", Address: c.RemoteAddr().String(), Time: time.Now()})
 					t.hooks.Established(c, time.Now())
@@ -113,24 +114,12 @@ func BenchmarkSampler(b *testing.B) {
 				sm.heap = append(sm.heap, t)
 			}
 			// The bare loop: the same request the reader makes, no decoding.
-			const slots = 4
-			sizeTCP := int(unsafe.Sizeof(mptcpinfo.TCPInfo{}))
-			buf := make([]uint64, (mptcpinfo.SizeofFullInfo+slots*(mptcpinfo.SizeofSubflowInfo+sizeTCP))/8)
-			var pin runtime.Pinner
-			pin.Pin(&buf[0])
-			defer pin.Unpin()
-			hdr := (*mptcpinfo.FullInfo)(unsafe.Pointer(&buf[0]))
-			arr := uintptr(unsafe.Pointer(&buf[0])) + mptcpinfo.SizeofFullInfo
-			optlen := new(uint32)
+			floor := bareinfo.NewFullInfo(4)
+			defer floor.Close()
 			next := 0
 			bare := func(ops int) {
 				for range ops {
-					*hdr = mptcpinfo.FullInfo{SizeTCPInfoUser: uint32(sizeTCP), SizeSfInfoUser: mptcpinfo.SizeofSubflowInfo,
-						SizeArraysUser: slots, SubflowInfo: uint64(arr), TCPInfo: uint64(arr + slots*mptcpinfo.SizeofSubflowInfo)}
-					*optlen = mptcpinfo.SizeofFullInfo
-					_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fds[next]), mptcpinfo.SOL_MPTCP, mptcpinfo.MPTCP_FULL_INFO,
-						uintptr(unsafe.Pointer(hdr)), uintptr(unsafe.Pointer(optlen)), 0)
-					if e != 0 {
+					if e := floor.Get(fds[next]); e != 0 {
 						b.Fatal(e)
 					}
 					if next++; next == n {
@@ -152,7 +141,6 @@ func BenchmarkSampler(b *testing.B) {
 			sampled(n) // first samples: each connection's state is created
 			b.ReportAllocs()
 			benchcmp.Run(b, bare, sampled)
-			pin.Unpin()
 		})
 	}
 }
@@ -182,19 +170,13 @@ func benchTracer(b *testing.B, hooks string) conntrace.Tracer {
 }
 
 // BenchmarkHeapPerConn reports the heap mptcpx adds to an idle connection:
-// the wrapper, the tracker and the sampler's per-connection state, measured
+// the wrapper, the follower and the sampler's per-connection state, measured
 // as the difference between n connections dialed through mptcpx and n
 // dialed with net.Dialer to the same listener.
 func BenchmarkHeapPerConn(b *testing.B) {
 	testenv.RequireMPTCP(b)
 	const n = 2000
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(true)
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testenv.ListenMPTCP(b, "tcp", "")
 	accepted := make(chan net.Conn, 2*n)
 	go func() {
 		for {

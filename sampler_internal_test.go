@@ -1,7 +1,6 @@
 package mptcpx
 
 import (
-	"context"
 	"io"
 	"net"
 	"sync/atomic"
@@ -15,32 +14,8 @@ import (
 // loopbackPair returns an MPTCP client connection on loopback.
 func loopbackPair(t *testing.T) *net.TCPConn {
 	t.Helper()
-	c, _ := loopbackConns(t)
+	c, _ := testenv.LoopbackMPTCP(t)
 	return c
-}
-
-// loopbackConns returns both ends of an MPTCP connection on loopback.
-func loopbackConns(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	testenv.RequireMPTCP(t)
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(true)
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); acc <- c }()
-	var d net.Dialer
-	d.SetMultipathTCP(true)
-	c, err := d.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-acc
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
 type nopHooks struct{ samples int }
@@ -57,19 +32,19 @@ func (h *nopHooks) Established(net.Conn, time.Time) {}
 func (h *nopHooks) Sampled(*conntrace.Sample)       { h.samples++ }
 func (h *nopHooks) Closed(time.Time)                {}
 
-// newTestTracker returns a tracker of c on sampler sm, not yet scheduled.
-func newTestTracker(sm *sampler, c *net.TCPConn, interval time.Duration, hooks conntrace.ConnTracer) *connTracker {
+// newTestFollower returns a follower of c on sampler sm, not yet scheduled.
+func newTestFollower(sm *sampler, c *net.TCPConn, interval time.Duration, hooks conntrace.ConnTracer) *follower {
 	rc, _ := c.SyscallConn()
-	return &connTracker{sampler: sm, rc: rc, tc: *c, interval: interval, hooks: hooks, index: -1}
+	return &follower{sampler: sm, rc: rc, tc: *c, interval: interval, hooks: hooks, index: -1}
 }
 
 // TestSampleAllocs: sampling, change detection and the hand-off to hooks
 // allocate nothing in steady state, whether the sample stops at the cheap
 // reading (an idle connection) or takes the full one (a busy connection).
 func TestSampleAllocs(t *testing.T) {
-	c, s := loopbackConns(t)
+	c, s := testenv.LoopbackMPTCP(t)
 	h := &nopHooks{}
-	tr := newTestTracker(newSampler(), c, time.Second, h)
+	tr := newTestFollower(newSampler(), c, time.Second, h)
 	sc := new(scratch)
 	tr.sample(sc, 0)
 	if n := testing.AllocsPerRun(500, func() { tr.sample(sc, 0) }); n != 0 {
@@ -98,9 +73,9 @@ func TestSampleAllocs(t *testing.T) {
 // nothing; one in safetyNet takes the full reading anyway; bytes moved are
 // seen at the next sample, and a busy connection is read in full at once.
 func TestIdleSamplesStopAtTheCheapReading(t *testing.T) {
-	c, s := loopbackConns(t)
+	c, s := testenv.LoopbackMPTCP(t)
 	h := &nopHooks{}
-	tr := newTestTracker(newSampler(), c, time.Second, h)
+	tr := newTestFollower(newSampler(), c, time.Second, h)
 	sc := new(scratch)
 	tr.mu.Lock()
 	tr.sampleLocked(sc, true)
@@ -132,9 +107,9 @@ func TestSchedulerSpreadsAndStops(t *testing.T) {
 	c := loopbackPair(t)
 	sm := newSampler()
 	const n, interval = 1000, time.Hour
-	ts := make([]*connTracker, n)
+	ts := make([]*follower, n)
 	for i := range ts {
-		ts[i] = newTestTracker(sm, c, interval, nil)
+		ts[i] = newTestFollower(sm, c, interval, nil)
 		sm.schedule(ts[i])
 	}
 	sm.mu.Lock()
@@ -182,11 +157,11 @@ func waitStopped(t *testing.T, sm *sampler) {
 // once per interval by the shared goroutine (it keeps sending, so that every
 // sample has news for the hooks).
 func TestSchedulerSamplesPeriodically(t *testing.T) {
-	c, s := loopbackConns(t)
+	c, s := testenv.LoopbackMPTCP(t)
 	go io.Copy(io.Discard, s)
 	sm := newSampler()
 	h := &countHooks{}
-	tr := newTestTracker(sm, c, 10*time.Millisecond, h)
+	tr := newTestFollower(sm, c, 10*time.Millisecond, h)
 	sm.schedule(tr)
 	for range 100 {
 		c.Write([]byte("x"))
@@ -210,10 +185,10 @@ func TestSamplerOncePerWakeUp(t *testing.T) {
 	sm := newSampler()
 	const n = 50
 	hooks := make([]*countHooks, n)
-	ts := make([]*connTracker, n)
+	ts := make([]*follower, n)
 	for i := range ts {
 		hooks[i] = &countHooks{}
-		ts[i] = newTestTracker(sm, c, time.Nanosecond, hooks[i])
+		ts[i] = newTestFollower(sm, c, time.Nanosecond, hooks[i])
 		sm.schedule(ts[i])
 	}
 	time.Sleep(200 * time.Millisecond)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/testenv"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
 
@@ -28,7 +29,7 @@ func (h *addedHooks) Sampled(s *conntrace.Sample) {
 // down is not numbered as a new subflow: one subflow added over the whole
 // connection, none at the final sample.
 func TestNoPhantomSubflowAtClose(t *testing.T) {
-	c, s := loopbackConns(t)
+	c, s := testenv.LoopbackMPTCP(t)
 	for _, m := range []mptcpinfo.Method{mptcpinfo.MethodSplit, mptcpinfo.MethodFullInfo} {
 		if mptcpinfo.KernelMethod() != mptcpinfo.MethodFullInfo && m == mptcpinfo.MethodFullInfo {
 			continue
@@ -36,10 +37,10 @@ func TestNoPhantomSubflowAtClose(t *testing.T) {
 		t.Run(m.String(), func(t *testing.T) {
 			c, s := c, s
 			if m == mptcpinfo.MethodFullInfo {
-				c, s = loopbackConns(t)
+				c, s = testenv.LoopbackMPTCP(t)
 			}
 			h := &addedHooks{}
-			tr := newTestTracker(newSampler(), s, time.Hour, h)
+			tr := newTestFollower(newSampler(), s, time.Hour, h)
 			sc := new(scratch)
 			sc.reader.Method = m
 			tr.sample(sc, 0)

@@ -79,12 +79,7 @@ func TestNewListenerFollowsWrapped(t *testing.T) {
 	testenv.RequireMPTCP(t)
 	testenv.CheckSockets(t)
 	tel := oteltest.New(t)
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(true)
-	inner, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inner := testenv.ListenMPTCP(t, "tcp", "")
 	ln := mptcpx.NewListener(netutil.LimitListener(inner, 1), telOptions(tel, lifecycleInterval)...)
 	for i, a := range serveAndAsk(t, ln, 3) {
 		if a != "mptcp" {

@@ -5,6 +5,13 @@ package mptcpinfo
 // decoders, fuzz targets and tests build everywhere; only the reader that
 // fills them is Linux-specific.
 //
+// What is exported is meant as a mirror of the kernel's ABI that a program
+// may rely on: the option level and names (for a program that issues a
+// getsockopt of its own), the bits of mptcp_info's flags, and Info, the
+// connection-level structure every Snapshot carries, with its size. The
+// headers and arrays that only the Reader passes to the kernel stay
+// inside the package.
+//
 // Layouts are those of every 64-bit Linux ABI. layout_test.go pins each size
 // and offset against the table the project keeps of the kernel headers, and,
 // when cgo is available, against the system's own headers.
@@ -67,52 +74,55 @@ type Info struct {
 	LastAckRecv        uint32 // 6.10, milliseconds ago
 }
 
-// SubflowData is struct mptcp_subflow_data, the header in front of the
+// subflowData is struct mptcp_subflow_data, the header in front of the
 // arrays returned by MPTCP_TCPINFO and MPTCP_SUBFLOW_ADDRS.
-type SubflowData struct {
+type subflowData struct {
 	SizeSubflowData uint32 // set by the caller: the offset of the array (>= 16)
 	NumSubflows     uint32 // must be 0 in; the kernel writes the real count
 	SizeKernel      uint32 // must be 0 in; the kernel writes its element size
 	SizeUser        uint32 // caller's element size; the kernel writes back min(user, kernel)
 }
 
-// SubflowAddrs is struct mptcp_subflow_addrs: each side a struct
+// subflowAddrs is struct mptcp_subflow_addrs: each side a struct
 // sockaddr_storage holding a sockaddr_in or sockaddr_in6.
-type SubflowAddrs struct {
+type subflowAddrs struct {
 	Local  [128]byte
 	Remote [128]byte
 }
 
-// SubflowInfo is struct mptcp_subflow_info, an element of the
+// subflowInfo is struct mptcp_subflow_info, an element of the
 // MPTCP_FULL_INFO subflow array.
-type SubflowInfo struct {
+type subflowInfo struct {
 	ID    uint32
 	_     uint32
-	Addrs SubflowAddrs
+	Addrs subflowAddrs
 }
 
-// FullInfo is struct mptcp_full_info, the header of MPTCP_FULL_INFO (6.5+).
+// fullInfo is struct mptcp_full_info, the header of MPTCP_FULL_INFO (6.5+).
 // SubflowInfo and TCPInfo carry raw user-space addresses of two arrays that
 // the kernel writes into: see the reader for how their memory is kept safe.
-type FullInfo struct {
+type fullInfo struct {
 	SizeTCPInfoKernel uint32 // must be 0 in
 	SizeTCPInfoUser   uint32
 	SizeSfInfoKernel  uint32 // must be 0 in
 	SizeSfInfoUser    uint32
 	NumSubflows       uint32 // must be 0 in; the kernel writes the real count
 	SizeArraysUser    uint32 // slots in each array
-	SubflowInfo       uint64 // address of [SizeArraysUser]SubflowInfo
+	SubflowInfo       uint64 // address of [SizeArraysUser]subflowInfo
 	TCPInfo           uint64 // address of [SizeArraysUser]unix.TCPInfo
 	Info              Info
 }
 
+// SizeofInfo is the size of Info: the longest struct mptcp_info this
+// package knows. A kernel may answer with less (see Snapshot.InfoLen).
+const SizeofInfo = 96
+
 // Sizes of the structures above, and of the header that precedes Info in
-// FullInfo (the kernel's MIN_FULL_INFO_OPTLEN).
+// fullInfo (the kernel's MIN_FULL_INFO_OPTLEN).
 const (
-	SizeofInfo         = 96
-	SizeofSubflowData  = 16
-	SizeofSubflowAddrs = 256
-	SizeofSubflowInfo  = 264
-	SizeofFullInfo     = 136
+	sizeofSubflowData  = 16
+	sizeofSubflowAddrs = 256
+	sizeofSubflowInfo  = 264
+	sizeofFullInfo     = 136
 	sizeofFullInfoHead = 40
 )

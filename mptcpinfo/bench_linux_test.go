@@ -1,10 +1,10 @@
 package mptcpinfo
 
 import (
-	"github.com/mptcpx/mptcpx/internal/benchcmp"
-	"runtime"
 	"testing"
-	"unsafe"
+
+	"github.com/mptcpx/mptcpx/internal/bareinfo"
+	"github.com/mptcpx/mptcpx/internal/benchcmp"
 )
 
 // BenchmarkFullInfo compares Reader.Read (cand) against the bare system call
@@ -19,22 +19,13 @@ func BenchmarkFullInfo(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const slots = firstSlots
-	buf := make([]uint64, (SizeofFullInfo+slots*(SizeofSubflowInfo+sizeofTCPInfo))/8)
-	var pin runtime.Pinner
-	pin.Pin(&buf[0])
-	defer pin.Unpin()
-	hdr := (*FullInfo)(unsafe.Pointer(&buf[0]))
-	sf := uintptr(unsafe.Pointer(&buf[0])) + SizeofFullInfo
-	optlen := new(uint32)
+	bare := bareinfo.NewFullInfo(firstSlots)
+	defer bare.Close()
 	var fd int
 	rc.Control(func(f uintptr) { fd = int(f) })
-	bare := func(n int) {
+	base := func(n int) {
 		for range n {
-			*hdr = FullInfo{SizeTCPInfoUser: uint32(sizeofTCPInfo), SizeSfInfoUser: SizeofSubflowInfo, SizeArraysUser: slots,
-				SubflowInfo: uint64(sf), TCPInfo: uint64(sf + slots*SizeofSubflowInfo)}
-			*optlen = SizeofFullInfo
-			if e := getsockopt(fd, SOL_MPTCP, MPTCP_FULL_INFO, unsafe.Pointer(hdr), optlen); e != 0 {
+			if e := bare.Get(fd); e != 0 {
 				b.Fatal(e)
 			}
 		}
@@ -50,7 +41,7 @@ func BenchmarkFullInfo(b *testing.B) {
 	}
 	reader(1)
 	b.ReportAllocs()
-	benchcmp.Run(b, bare, reader)
+	benchcmp.Run(b, base, reader)
 	if s.NumSubflows != 1 {
 		b.Fatalf("%d subflows", s.NumSubflows)
 	}

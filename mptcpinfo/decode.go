@@ -23,12 +23,12 @@ const (
 // that was passed in: a kernel newer or odder than this package knows.
 var ErrBadLength = errors.New("mptcpinfo: kernel returned inconsistent lengths")
 
-// DecodeSockaddr decodes a struct sockaddr_in or sockaddr_in6 (as found in
+// decodeSockaddr decodes a struct sockaddr_in or sockaddr_in6 (as found in
 // struct sockaddr_storage) into an address and port. IPv4-mapped IPv6
 // addresses stay mapped, as the kernel reported them; netip.Addr.Unmap
 // turns them into IPv4. An unknown family, or too few bytes, gives the zero
 // AddrPort. IPv6 scope ids are not carried over.
-func DecodeSockaddr(b []byte) netip.AddrPort {
+func decodeSockaddr(b []byte) netip.AddrPort {
 	if len(b) < 2 {
 		return netip.AddrPort{}
 	}
@@ -73,10 +73,10 @@ func decodeTCPInfo(dst *TCPInfo, b []byte) int {
 func decodeAddrs(sf *Subflow, b []byte) {
 	sf.Local, sf.Remote = netip.AddrPort{}, netip.AddrPort{}
 	if len(b) > 0 {
-		sf.Local = DecodeSockaddr(b[:min(len(b), 128)])
+		sf.Local = decodeSockaddr(b[:min(len(b), 128)])
 	}
 	if len(b) > 128 {
-		sf.Remote = DecodeSockaddr(b[128:min(len(b), SizeofSubflowAddrs)])
+		sf.Remote = decodeSockaddr(b[128:min(len(b), sizeofSubflowAddrs)])
 	}
 }
 
@@ -94,9 +94,9 @@ func (s *Snapshot) reset() {
 	*s = Snapshot{Subflows: sf}
 }
 
-// FullInfoAnswer is what one getsockopt(MPTCP_FULL_INFO) call left behind,
-// as DecodeFullInfo needs it.
-type FullInfoAnswer struct {
+// fullInfoAnswer is what one getsockopt(MPTCP_FULL_INFO) call left behind,
+// as decodeFullInfo needs it.
+type fullInfoAnswer struct {
 	// Head holds at least the 40 bytes of mptcp_full_info before mptcp_info,
 	// then the mptcp_info the kernel copied.
 	Head []byte
@@ -109,11 +109,11 @@ type FullInfoAnswer struct {
 	SubflowInfo, TCPInfo []byte
 }
 
-// DecodeFullInfo decodes an MPTCP_FULL_INFO answer into s. When the kernel
+// decodeFullInfo decodes an MPTCP_FULL_INFO answer into s. When the kernel
 // reports more subflows than a.Slots, it decodes nothing but the count and
 // returns a *MoreSubflowsError so the caller can grow its arrays and ask
 // again: no subflow is ever silently missing.
-func DecodeFullInfo(a FullInfoAnswer, s *Snapshot) error {
+func decodeFullInfo(a fullInfoAnswer, s *Snapshot) error {
 	if len(a.Head) < sizeofFullInfoHead || a.OptLen < sizeofFullInfoHead || a.OptLen > len(a.Head) || a.Slots < 0 {
 		return fmt.Errorf("%w: MPTCP_FULL_INFO optlen %d for a %d-byte buffer", ErrBadLength, a.OptLen, len(a.Head))
 	}
@@ -173,27 +173,27 @@ func (s *Snapshot) dropStandIns() {
 	s.NumSubflows = len(kept)
 }
 
-// SubflowArray is the decoded header of an MPTCP_TCPINFO or
+// subflowArray is the decoded header of an MPTCP_TCPINFO or
 // MPTCP_SUBFLOW_ADDRS answer: a struct mptcp_subflow_data followed by an
 // array.
-type SubflowArray struct {
+type subflowArray struct {
 	Num    int    // subflows the kernel counted
 	Stride int    // element size the kernel used (min of ours and its own)
 	Elems  []byte // the elements it copied: min(Num, room) of them
 }
 
-// DecodeSubflowArray checks an MPTCP_TCPINFO or MPTCP_SUBFLOW_ADDRS answer
+// decodeSubflowArray checks an MPTCP_TCPINFO or MPTCP_SUBFLOW_ADDRS answer
 // held in b (the whole buffer passed as optval) with the optlen the kernel
 // wrote back.
-func DecodeSubflowArray(b []byte, optLen int) (SubflowArray, error) {
-	if len(b) < SizeofSubflowData || optLen < SizeofSubflowData || optLen > len(b) {
-		return SubflowArray{}, fmt.Errorf("%w: subflow array optlen %d for a %d-byte buffer", ErrBadLength, optLen, len(b))
+func decodeSubflowArray(b []byte, optLen int) (subflowArray, error) {
+	if len(b) < sizeofSubflowData || optLen < sizeofSubflowData || optLen > len(b) {
+		return subflowArray{}, fmt.Errorf("%w: subflow array optlen %d for a %d-byte buffer", ErrBadLength, optLen, len(b))
 	}
 	hdrSize := int(binary.NativeEndian.Uint32(b[0:]))
 	num := int(binary.NativeEndian.Uint32(b[4:]))
 	stride := int(binary.NativeEndian.Uint32(b[12:]))
-	if hdrSize < SizeofSubflowData || hdrSize > optLen || num < 0 || stride < 0 {
-		return SubflowArray{}, fmt.Errorf("%w: mptcp_subflow_data size %d, %d subflows, stride %d", ErrBadLength, hdrSize, num, stride)
+	if hdrSize < sizeofSubflowData || hdrSize > optLen || num < 0 || stride < 0 {
+		return subflowArray{}, fmt.Errorf("%w: mptcp_subflow_data size %d, %d subflows, stride %d", ErrBadLength, hdrSize, num, stride)
 	}
 	elems := b[hdrSize:optLen]
 	if stride > 0 {
@@ -201,11 +201,11 @@ func DecodeSubflowArray(b []byte, optLen int) (SubflowArray, error) {
 	} else {
 		elems = elems[:0]
 	}
-	return SubflowArray{Num: num, Stride: stride, Elems: elems}, nil
+	return subflowArray{Num: num, Stride: stride, Elems: elems}, nil
 }
 
 // Count returns how many whole elements the array holds.
-func (a SubflowArray) Count() int {
+func (a subflowArray) Count() int {
 	if a.Stride == 0 {
 		return 0
 	}
@@ -213,10 +213,12 @@ func (a SubflowArray) Count() int {
 }
 
 // Elem returns element i.
-func (a SubflowArray) Elem(i int) []byte { return a.Elems[i*a.Stride : (i+1)*a.Stride] }
+func (a subflowArray) Elem(i int) []byte { return a.Elems[i*a.Stride : (i+1)*a.Stride] }
 
 // MoreSubflowsError says the kernel reported more subflows than the arrays
-// passed in could hold.
+// passed in could hold. Reader grows its arrays and asks again, so a Read
+// returns it only for a connection with more subflows than a Reader makes
+// room for (256; the kernel's in-kernel path manager allows 8).
 type MoreSubflowsError struct{ Have, Need int }
 
 func (e *MoreSubflowsError) Error() string {

@@ -59,9 +59,9 @@ var kernelLayout = map[string]uintptr{
 // goLayout measures the Go mirrors with the same keys.
 func goLayout() map[string]uintptr {
 	var i Info
-	var d SubflowData
-	var sf SubflowInfo
-	var f FullInfo
+	var d subflowData
+	var sf subflowInfo
+	var f fullInfo
 	return map[string]uintptr{
 		"mptcp_info":                       unsafe.Sizeof(i),
 		"mptcp_info.subflows":              unsafe.Offsetof(i.Subflows),
@@ -125,13 +125,13 @@ func TestLayoutMatchesKernelTable(t *testing.T) {
 		}
 	}
 	for name, size := range map[string]uintptr{
-		"SizeofInfo": SizeofInfo, "SizeofSubflowData": SizeofSubflowData,
-		"SizeofSubflowAddrs": SizeofSubflowAddrs, "SizeofSubflowInfo": SizeofSubflowInfo,
-		"SizeofFullInfo": SizeofFullInfo,
+		"SizeofInfo": SizeofInfo, "sizeofSubflowData": sizeofSubflowData,
+		"sizeofSubflowAddrs": sizeofSubflowAddrs, "sizeofSubflowInfo": sizeofSubflowInfo,
+		"sizeofFullInfo": sizeofFullInfo,
 	} {
-		key := map[string]string{"SizeofInfo": "mptcp_info", "SizeofSubflowData": "mptcp_subflow_data",
-			"SizeofSubflowAddrs": "mptcp_subflow_addrs", "SizeofSubflowInfo": "mptcp_subflow_info",
-			"SizeofFullInfo": "mptcp_full_info"}[name]
+		key := map[string]string{"SizeofInfo": "mptcp_info", "sizeofSubflowData": "mptcp_subflow_data",
+			"sizeofSubflowAddrs": "mptcp_subflow_addrs", "sizeofSubflowInfo": "mptcp_subflow_info",
+			"sizeofFullInfo": "mptcp_full_info"}[name]
 		if size != kernelLayout[key] {
 			t.Errorf("%s = %d, kernel %d", name, size, kernelLayout[key])
 		}

@@ -3,10 +3,9 @@ package mptcpinfo
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
-// TestMain fails the run if a test leaves a goroutine behind.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+// TestMain fails the run if the tests leave goroutines or file descriptors
+// (a Reader's socket probes, a test's connections) behind.
+func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m) }

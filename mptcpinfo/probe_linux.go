@@ -64,8 +64,8 @@ func probeKernel() (Method, bool) {
 	}
 	defer unix.Close(fd)
 	// A header with no array slots: the kernel writes only into it.
-	var buf [SizeofFullInfo / 8]uint64
-	optlen := uint32(SizeofFullInfo)
+	var buf [sizeofFullInfo / 8]uint64
+	optlen := uint32(sizeofFullInfo)
 	if getsockopt(fd, SOL_MPTCP, MPTCP_FULL_INFO, unsafe.Pointer(&buf[0]), &optlen) == 0 {
 		return MethodFullInfo, true
 	}

@@ -233,20 +233,20 @@ func (r *Reader) readFull(fd int, s *Snapshot) error {
 	}
 	for attempt := 1; ; attempt++ {
 		b := r.full.b
-		head := b[:SizeofFullInfo]
-		sfArr := b[SizeofFullInfo : SizeofFullInfo+r.fullSlots*SizeofSubflowInfo]
-		tcpArr := b[SizeofFullInfo+r.fullSlots*SizeofSubflowInfo:]
-		hdr := (*FullInfo)(unsafe.Pointer(&b[0]))
-		*hdr = FullInfo{
+		head := b[:sizeofFullInfo]
+		sfArr := b[sizeofFullInfo : sizeofFullInfo+r.fullSlots*sizeofSubflowInfo]
+		tcpArr := b[sizeofFullInfo+r.fullSlots*sizeofSubflowInfo:]
+		hdr := (*fullInfo)(unsafe.Pointer(&b[0]))
+		*hdr = fullInfo{
 			SizeTCPInfoUser: uint32(sizeofTCPInfo),
-			SizeSfInfoUser:  SizeofSubflowInfo,
+			SizeSfInfoUser:  sizeofSubflowInfo,
 			SizeArraysUser:  uint32(r.fullSlots),
 		}
 		if r.fullSlots > 0 {
 			hdr.SubflowInfo = uint64(uintptr(unsafe.Pointer(&sfArr[0])))
 			hdr.TCPInfo = uint64(uintptr(unsafe.Pointer(&tcpArr[0])))
 		}
-		r.optlen = SizeofFullInfo
+		r.optlen = sizeofFullInfo
 		// The header holds raw addresses into r.full, memory that cannot
 		// move; keep it mapped until the kernel is done writing.
 		e := getsockopt(fd, SOL_MPTCP, MPTCP_FULL_INFO, unsafe.Pointer(hdr), &r.optlen)
@@ -254,7 +254,7 @@ func (r *Reader) readFull(fd int, s *Snapshot) error {
 		if e != 0 {
 			return e
 		}
-		err := DecodeFullInfo(FullInfoAnswer{Head: head, OptLen: int(r.optlen), Slots: r.fullSlots, SubflowInfo: sfArr, TCPInfo: tcpArr}, s)
+		err := decodeFullInfo(fullInfoAnswer{Head: head, OptLen: int(r.optlen), Slots: r.fullSlots, SubflowInfo: sfArr, TCPInfo: tcpArr}, s)
 		if more, ok := err.(*MoreSubflowsError); ok && attempt < maxAttempts {
 			if more.Need > maxSlots {
 				return err
@@ -269,7 +269,7 @@ func (r *Reader) readFull(fd int, s *Snapshot) error {
 }
 
 func (r *Reader) growFull(slots int) error {
-	m, err := newFixedMem(SizeofFullInfo + slots*(SizeofSubflowInfo+sizeofTCPInfo))
+	m, err := newFixedMem(sizeofFullInfo + slots*(sizeofSubflowInfo+sizeofTCPInfo))
 	if err != nil {
 		return os.NewSyscallError("mmap", err)
 	}
@@ -358,28 +358,28 @@ func (r *Reader) readSplit(fd int, s *Snapshot) error {
 var errSubflowsChanging = errors.New("mptcpinfo: subflows kept changing between MPTCP_SUBFLOW_ADDRS and MPTCP_TCPINFO")
 
 // readArray reads MPTCP_SUBFLOW_ADDRS (into addrs[which]) or MPTCP_TCPINFO.
-func (r *Reader) readArray(fd int, opt int, which int) (SubflowArray, error) {
+func (r *Reader) readArray(fd int, opt int, which int) (subflowArray, error) {
 	buf, elem := r.tcp, sizeofTCPInfo
 	if opt == MPTCP_SUBFLOW_ADDRS {
-		buf, elem = r.addrs[which], SizeofSubflowAddrs
+		buf, elem = r.addrs[which], sizeofSubflowAddrs
 	}
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), len(buf)*8)
-	clear(b[:SizeofSubflowData])
-	hdr := (*SubflowData)(unsafe.Pointer(&buf[0]))
-	hdr.SizeSubflowData = SizeofSubflowData
+	clear(b[:sizeofSubflowData])
+	hdr := (*subflowData)(unsafe.Pointer(&buf[0]))
+	hdr.SizeSubflowData = sizeofSubflowData
 	hdr.SizeUser = uint32(elem)
-	r.optlen = uint32(SizeofSubflowData + r.splitSlots*elem)
+	r.optlen = uint32(sizeofSubflowData + r.splitSlots*elem)
 	if e := getsockopt(fd, SOL_MPTCP, opt, unsafe.Pointer(hdr), &r.optlen); e != 0 {
-		return SubflowArray{}, e
+		return subflowArray{}, e
 	}
-	return DecodeSubflowArray(b, int(r.optlen))
+	return decodeSubflowArray(b, int(r.optlen))
 }
 
 func (r *Reader) growSplit(slots int) {
 	r.splitSlots = slots
-	r.tcp = make([]uint64, (SizeofSubflowData+slots*sizeofTCPInfo+7)/8)
+	r.tcp = make([]uint64, (sizeofSubflowData+slots*sizeofTCPInfo+7)/8)
 	for i := range r.addrs {
-		r.addrs[i] = make([]uint64, (SizeofSubflowData+slots*SizeofSubflowAddrs+7)/8)
+		r.addrs[i] = make([]uint64, (sizeofSubflowData+slots*sizeofSubflowAddrs+7)/8)
 	}
 }
 

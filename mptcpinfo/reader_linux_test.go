@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mptcpx/mptcpx/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
 // pair is a connected client/server pair on loopback.
@@ -231,15 +232,8 @@ func TestFullInfoAgreesWithSplit(t *testing.T) {
 }
 
 func TestListener(t *testing.T) {
-	testenv.RequireMPTCP(t)
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(true)
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	s := read(t, &Reader{}, ln.(*net.TCPListener))
+	ln := testenv.ListenMPTCP(t, "tcp", "")
+	s := read(t, &Reader{}, ln)
 	if KernelMethod() == MethodProtocol {
 		if !s.MPTCP || s.Method != MethodProtocol {
 			t.Fatalf("old kernel listener: %+v", s)

@@ -22,18 +22,18 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := r.full.b
-	sfEnd := SizeofFullInfo + r.fullSlots*SizeofSubflowInfo
-	writeSeed(t, "FuzzDecodeFullInfo", "kernel-tcp6", b[:SizeofFullInfo], int(r.optlen), uint8(r.fullSlots), b[SizeofFullInfo:sfEnd], b[sfEnd:])
-	writeSeed(t, "FuzzDecodeSockaddr", "kernel-local6", b[SizeofFullInfo+8:SizeofFullInfo+8+128])
+	sfEnd := sizeofFullInfo + r.fullSlots*sizeofSubflowInfo
+	writeSeed(t, "FuzzDecodeFullInfo", "kernel-tcp6", b[:sizeofFullInfo], int(r.optlen), uint8(r.fullSlots), b[sizeofFullInfo:sfEnd], b[sfEnd:])
+	writeSeed(t, "FuzzDecodeSockaddr", "kernel-local6", b[sizeofFullInfo+8:sizeofFullInfo+8+128])
 
 	r = &Reader{Method: MethodSplit}
 	if err := r.Read(rc, &s); err != nil {
 		t.Fatal(err)
 	}
 	a := unsafe.Slice((*byte)(unsafe.Pointer(&r.addrs[1][0])), len(r.addrs[1])*8)
-	writeSeed(t, "FuzzDecodeSubflowArray", "kernel-addrs", a, SizeofSubflowData+SizeofSubflowAddrs)
+	writeSeed(t, "FuzzDecodeSubflowArray", "kernel-addrs", a, sizeofSubflowData+sizeofSubflowAddrs)
 	tc := unsafe.Slice((*byte)(unsafe.Pointer(&r.tcp[0])), len(r.tcp)*8)
-	writeSeed(t, "FuzzDecodeSubflowArray", "kernel-tcpinfo", tc, SizeofSubflowData+sizeofTCPInfo)
+	writeSeed(t, "FuzzDecodeSubflowArray", "kernel-tcpinfo", tc, sizeofSubflowData+sizeofTCPInfo)
 }
 
 // writeSeed writes one corpus entry in the "go test fuzz v1" format.

@@ -2,18 +2,15 @@ package mptcpxotel_test
 
 import (
 	"context"
-	"net"
-	"runtime"
 	"syscall"
 	"testing"
-	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"golang.org/x/sys/unix"
 
 	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/bareinfo"
 	"github.com/mptcpx/mptcpx/internal/benchcmp"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
@@ -27,25 +24,8 @@ func mptcpConn(b *testing.B) syscall.RawConn {
 	if mptcpinfo.KernelMethod() != mptcpinfo.MethodFullInfo {
 		b.Skip("kernel before 6.5: no MPTCP_FULL_INFO")
 	}
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(true)
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	var d net.Dialer
-	d.SetMultipathTCP(true)
-	c, err := d.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close(); s.Close() })
-	rc, err := c.(*net.TCPConn).SyscallConn()
+	c, _ := testenv.LoopbackMPTCP(b)
+	rc, err := c.SyscallConn()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,25 +35,13 @@ func mptcpConn(b *testing.B) syscall.RawConn {
 // bareFullInfo returns the baseline: getsockopt(MPTCP_FULL_INFO) on rc with
 // room for 4 subflows and no decoding, n times.
 func bareFullInfo(b *testing.B, rc syscall.RawConn) func(n int) {
-	const slots = 4
-	tcpInfo := int(unsafe.Sizeof(mptcpinfo.TCPInfo{}))
-	buf := make([]uint64, (mptcpinfo.SizeofFullInfo+slots*(mptcpinfo.SizeofSubflowInfo+tcpInfo))/8)
-	var pin runtime.Pinner
-	pin.Pin(&buf[0])
-	b.Cleanup(pin.Unpin)
-	hdr := (*mptcpinfo.FullInfo)(unsafe.Pointer(&buf[0]))
-	sf := uintptr(unsafe.Pointer(&buf[0])) + mptcpinfo.SizeofFullInfo
-	optlen := new(uint32)
-	var fd uintptr
-	rc.Control(func(f uintptr) { fd = f })
+	bare := bareinfo.NewFullInfo(4)
+	b.Cleanup(bare.Close)
+	var fd int
+	rc.Control(func(f uintptr) { fd = int(f) })
 	return func(n int) {
 		for range n {
-			*hdr = mptcpinfo.FullInfo{SizeTCPInfoUser: uint32(tcpInfo), SizeSfInfoUser: mptcpinfo.SizeofSubflowInfo,
-				SizeArraysUser: slots, SubflowInfo: uint64(sf), TCPInfo: uint64(sf + slots*mptcpinfo.SizeofSubflowInfo)}
-			*optlen = mptcpinfo.SizeofFullInfo
-			_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, mptcpinfo.SOL_MPTCP, mptcpinfo.MPTCP_FULL_INFO,
-				uintptr(unsafe.Pointer(hdr)), uintptr(unsafe.Pointer(optlen)), 0)
-			if e != 0 {
+			if e := bare.Get(fd); e != 0 {
 				b.Fatal(e)
 			}
 		}

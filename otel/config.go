@@ -1,16 +1,25 @@
 package mptcpxotel
 
 import (
+	"reflect"
+	"sync"
+
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/log"
+	logglobal "go.opentelemetry.io/otel/log/global"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// config holds what the options set.
+// config holds what the options set. It is comparable when the providers
+// are, so that Shared can key instrumentations by it.
 type config struct {
 	tracerProvider trace.TracerProvider
 	meterProvider  metric.MeterProvider
+	loggerProvider log.LoggerProvider
 	peerAttributes bool
+	noSpanEvents   bool
+	noLogEvents    bool
 }
 
 // newConfig applies opts over the defaults: the global providers, as they
@@ -28,6 +37,9 @@ func newConfig(opts []Option) config {
 	}
 	if c.meterProvider == nil {
 		c.meterProvider = otel.GetMeterProvider()
+	}
+	if c.loggerProvider == nil {
+		c.loggerProvider = logglobal.GetLoggerProvider()
 	}
 	return c
 }
@@ -65,11 +77,58 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	})
 }
 
+// WithLoggerProvider sets the provider of the logger that emits the
+// connection events as log records (see the package documentation). nil
+// is ignored: the global provider (go.opentelemetry.io/otel/log/global) is
+// used, which drops everything until a program installs an SDK.
+func WithLoggerProvider(lp log.LoggerProvider) Option {
+	return optionFunc(func(c *config) {
+		if lp != nil {
+			c.loggerProvider = lp
+		}
+	})
+}
+
+// WithoutSpanEvents leaves the connection events out of the span: they are
+// emitted as log records only.
+func WithoutSpanEvents() Option {
+	return optionFunc(func(c *config) { c.noSpanEvents = true })
+}
+
+// WithoutLogEvents leaves out the log records of the connection events:
+// they are recorded as span events only.
+func WithoutLogEvents() Option {
+	return optionFunc(func(c *config) { c.noLogEvents = true })
+}
+
 // WithPeerAttributes adds the connection's network.peer.address and
-// network.peer.port to every metric, so that each connection gets its own
-// time series. Off by default: the number of series then grows with the
-// number of connections, which only small deployments can afford. Spans
-// always carry the peer's address.
+// network.peer.port to every metric, so that each peer gets its own time
+// series. Off by default: the number of series then grows with the number
+// of peers, which only small deployments can afford. Spans always carry
+// the peer's address.
 func WithPeerAttributes() Option {
 	return optionFunc(func(c *config) { c.peerAttributes = true })
+}
+
+// shared holds the Tracers of Shared, by configuration.
+var shared sync.Map // config -> *Tracer
+
+// Shared returns a Tracer for opts, the same one for the same options
+// (the same providers and settings), so that instruments and their
+// callbacks are registered once however many Dialers and Listeners a
+// program builds (package mptcpx installs its default instrumentation
+// this way, and mptcpx.Dial builds a Dialer per call). Providers of a type
+// that cannot be compared get a Tracer of their own.
+func Shared(opts ...Option) *Tracer {
+	cfg := newConfig(opts)
+	for _, p := range []any{cfg.tracerProvider, cfg.meterProvider, cfg.loggerProvider} {
+		if !reflect.ValueOf(p).Comparable() {
+			return newTracer(cfg)
+		}
+	}
+	if t, ok := shared.Load(cfg); ok {
+		return t.(*Tracer)
+	}
+	t, _ := shared.LoadOrStore(cfg, newTracer(cfg))
+	return t.(*Tracer)
 }

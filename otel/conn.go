@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/log"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -113,9 +114,8 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 	}
 	if s.FallbackChanged {
 		ser.fallbacks[s.Fallback].Add(1)
-		if c.recording && c.event() {
-			c.span.AddEvent(eventFallback, trace.WithTimestamp(s.Time),
-				trace.WithAttributes(keyFallbackReason.String(s.Fallback.String())))
+		if c.wantEvents() {
+			c.emit(eventFallback, s.Time, []attribute.KeyValue{keyFallbackReason.String(s.Fallback.String())})
 		}
 	}
 
@@ -155,6 +155,37 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 	}
 }
 
+// wantEvents reports whether an event would be recorded anywhere: on the
+// span, or as a log record (only when the logger's provider takes them; a
+// program without a log SDK pays nothing).
+func (c *connTracer) wantEvents() bool {
+	return c.recording && c.t.spanEvents || c.t.logger != nil && c.t.logger.Enabled(background, c.t.eventEnabled)
+}
+
+// emit records one connection event: as a span event (at most maxEvents of
+// them), and as a log record with the event's name (OTEP 4430: events as
+// log records), the same attributes, and the connection span's context, so
+// that a backend ties it to the span.
+func (c *connTracer) emit(name string, at time.Time, kv []attribute.KeyValue) {
+	if c.recording && c.t.spanEvents && c.event() {
+		c.span.AddEvent(name, trace.WithTimestamp(at), trace.WithAttributes(kv...))
+	}
+	if c.t.logger == nil {
+		return
+	}
+	ctx := trace.ContextWithSpanContext(background, c.span.SpanContext())
+	if !c.t.logger.Enabled(ctx, c.t.eventEnabled) {
+		return
+	}
+	var r log.Record
+	r.SetEventName(name)
+	r.SetTimestamp(at)
+	r.SetObservedTimestamp(time.Now())
+	r.SetSeverity(log.SeverityInfo)
+	r.AddAttributes(kv...)
+	c.t.logger.Emit(ctx, r)
+}
+
 // event reports whether the span takes one more event, and counts those it
 // does not take.
 func (c *connTracer) event() bool {
@@ -175,7 +206,7 @@ func (c *connTracer) addSubflow(s *conntrace.Sample, id uint32, local, remote ne
 	c.subflows = append(c.subflows, subflowRef{id: id, as: as})
 	c.ser.subActive.Add(1)
 	c.ser.subOpened.Add(1)
-	if c.recording && c.event() {
+	if c.wantEvents() {
 		kv := make([]attribute.KeyValue, 0, 7)
 		kv = append(kv, keySubflowID.Int64(int64(id)))
 		kv = appendLocal(kv, unmap(local))
@@ -189,14 +220,14 @@ func (c *connTracer) addSubflow(s *conntrace.Sample, id uint32, local, remote ne
 				kv = append(kv, semconv.NetworkInterfaceName(e.Interface))
 			}
 		}
-		c.span.AddEvent(eventSubflowAdded, trace.WithTimestamp(s.Time), trace.WithAttributes(kv...))
+		c.emit(eventSubflowAdded, s.Time, kv)
 	}
 }
 
 // pathEvent records what only the path manager's events tell: a subflow's
 // new priority and the peer's address announcements.
 func (c *connTracer) pathEvent(e *conntrace.PathEvent) {
-	if !c.recording {
+	if !c.wantEvents() {
 		return
 	}
 	var name string
@@ -218,9 +249,7 @@ func (c *connTracer) pathEvent(e *conntrace.PathEvent) {
 	default:
 		return
 	}
-	if c.event() {
-		c.span.AddEvent(name, trace.WithTimestamp(e.Time), trace.WithAttributes(kv...))
-	}
+	c.emit(name, e.Time, kv)
 }
 
 // findPathEvent returns the sample's path event of kind about subflow id.
@@ -270,7 +299,7 @@ func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSub
 			break
 		}
 	}
-	if c.recording && c.event() {
+	if c.wantEvents() {
 		kv := make([]attribute.KeyValue, 0, 11)
 		kv = append(kv, keySubflowID.Int64(int64(r.ID)),
 			keySubflowSent.Int64(clampInt64(r.BytesSent+r.Unsampled.Sent)),
@@ -285,7 +314,7 @@ func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSub
 		if r.Reset {
 			kv = append(kv, keyResetReason.String(resetReasonName(r.ResetReason)), keyResetFlags.Int64(int64(r.ResetFlags)))
 		}
-		c.span.AddEvent(eventSubflowRemoved, trace.WithTimestamp(s.Time), trace.WithAttributes(kv...))
+		c.emit(eventSubflowRemoved, s.Time, kv)
 	}
 }
 
@@ -293,14 +322,14 @@ func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSub
 // address, and a span event with what the kernel last said of it.
 func (c *connTracer) joinFailed(s *conntrace.Sample, f *conntrace.FailedJoin) {
 	c.ser.addr(f.Local.Addr().Unmap()).joinFails.Add(1)
-	if c.recording && c.event() {
+	if c.wantEvents() {
 		kv := make([]attribute.KeyValue, 0, 7)
 		kv = append(kv, keySubflowID.Int64(int64(f.ID)),
 			keySubflowState.String(tcpStateName(f.State)),
 			keySynRetransmits.Int64(int64(f.SynRetransmits)))
 		kv = appendLocal(kv, unmap(f.Local))
 		kv = appendPeer(kv, unmap(f.Remote))
-		c.span.AddEvent(eventJoinFailed, trace.WithTimestamp(s.Time), trace.WithAttributes(kv...))
+		c.emit(eventJoinFailed, s.Time, kv)
 	}
 }
 

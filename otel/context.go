@@ -4,30 +4,43 @@ import (
 	"net"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/connwrap"
 )
 
 // ConnSpanContext returns the span context of c's mptcp.connection span,
-// while c is open. c is a *mptcpx.Conn, or a connection that wraps one and
-// returns it from a NetConn method (as *tls.Conn does). The span context is
-// invalid when c is not traced by a Tracer, is closed, or its span does not
-// record. In an http.Server handler, with mptcpx.ConnContext installed:
+// while c is open. c is a *mptcpx.Conn, or a connection that wraps one (a
+// *tls.Conn, a connection-limiting listener's). The span context is invalid
+// when no Tracer of this package follows c, when c is closed, or when its
+// span does not record. In an http.Server handler, with
+// mptcpx.ConnContext installed:
 //
 //	if c, ok := mptcpx.FromContext(r.Context()); ok {
 //		trace.SpanFromContext(r.Context()).AddLink(trace.Link{SpanContext: mptcpxotel.ConnSpanContext(c)})
 //	}
 func ConnSpanContext(c net.Conn) trace.SpanContext {
-	for range 8 { // a bounded walk down NetConn: wrappers do not nest deeper
-		if c == nil {
-			break
+	type hooked interface{ Hooks() conntrace.ConnTracer }
+	h, ok := connwrap.Find(c, func(c net.Conn) bool { _, ok := c.(hooked); return ok }).(hooked)
+	if !ok {
+		return trace.SpanContext{}
+	}
+	return spanContextOf(h.Hooks())
+}
+
+// spanContextOf returns the first valid span context among this package's
+// per-connection states in hooks (several Tracers may follow a connection:
+// the default one, on providers that may not record, and a program's own).
+func spanContextOf(hooks conntrace.ConnTracer) trace.SpanContext {
+	switch h := hooks.(type) {
+	case *connTracer:
+		return h.SpanContext()
+	case interface{ Unwrap() []conntrace.ConnTracer }:
+		for _, inner := range h.Unwrap() {
+			if sc := spanContextOf(inner); sc.IsValid() {
+				return sc
+			}
 		}
-		if sc, ok := c.(interface{ SpanContext() trace.SpanContext }); ok {
-			return sc.SpanContext()
-		}
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		c = u.NetConn()
 	}
 	return trace.SpanContext{}
 }

@@ -1,17 +1,31 @@
 // Package mptcpxotel is the OpenTelemetry instrumentation of mptcpx: one
-// span per connection, span events when subflows come and go or the
-// connection falls back to TCP, and metrics on connections, subflows and
-// bytes, all fed by the samples mptcpx takes of the kernel's MPTCP state.
+// span per connection, events when subflows come and go or the connection
+// falls back to TCP (as span events and as log records), and metrics on
+// connections, subflows and bytes, all fed by the samples mptcpx takes of
+// the kernel's MPTCP state.
 //
 // The package lives in the otel directory of the module
 // (github.com/mptcpx/mptcpx/otel) but is named mptcpxotel, so that a program
 // can import it next to go.opentelemetry.io/otel without renaming either.
 //
-// NewTracer returns a Tracer, which implements conntrace.Tracer; install
-// it with mptcpx.WithTracer. It records through the global OpenTelemetry
-// providers unless WithTracerProvider or WithMeterProvider say otherwise.
-// With the default no-op providers it costs a few atomic additions per
-// sample.
+// Package mptcpx installs this instrumentation on every connection of its
+// Dialers and Listeners, recording through the global OpenTelemetry
+// providers: a program that installs an SDK (otel.SetTracerProvider,
+// otel.SetMeterProvider, global.SetLoggerProvider of
+// go.opentelemetry.io/otel/log/global) gets the telemetry with no other
+// change. The options of this package choose other providers and turn
+// parts off; give them to mptcpx.WithTelemetry:
+//
+//	ln, err := mptcpx.Listen("tcp", ":8080", mptcpx.WithTelemetry(
+//		mptcpxotel.WithTracerProvider(tp),
+//		mptcpxotel.WithMeterProvider(mp),
+//		mptcpxotel.WithoutSpanEvents(),
+//	))
+//
+// mptcpx.WithoutTelemetry leaves it out. A Tracer built with NewTracer and
+// installed with mptcpx.WithTracer records alongside the default one (with
+// WithoutTelemetry, instead of it). With the default no-op providers it
+// costs a few atomic additions per sample.
 //
 // # Span
 //
@@ -43,16 +57,35 @@
 // "canceled", the errno name (ECONNREFUSED, ENETUNREACH, ...) or the error's
 // Go type.
 //
-// # Span events
+// # Events
 //
-// Timestamped at the sample that saw the change; at most 128 per span:
+// Each event is recorded twice, in the two forms OpenTelemetry has had for
+// events: as a span event on the connection's span, which Jaeger and Tempo
+// show today, and as a log record through the Logs API, the form that
+// OpenTelemetry asks new instrumentation to use since the Span Event API
+// was deprecated (OTEP 4430). The log record carries the event's name
+// (event.name), the same attributes, severity Info, the time of the change,
+// and the context of the connection's span (trace and span id), so that a
+// backend ties it to the span. WithoutSpanEvents and WithoutLogEvents turn
+// either form off. The span takes at most 128 events (the rest are counted
+// in mptcp.events.dropped); log records are not limited. A log record is
+// built only when the logger provider is enabled for it: the global one
+// drops everything until a program installs a log SDK.
 //
-//	mptcp.subflow.added      mptcp.subflow.id, network.local.address/port, network.peer.address/port (once established)
+// Timestamped at the sample that saw the change, or at the kernel's path
+// event when the process receives them (mptcpx.PathEvents):
+//
+//	mptcp.subflow.added      mptcp.subflow.id, network.local.address/port, network.peer.address/port (once established),
+//	                         and from path events mptcp.subflow.backup, network.interface.name
 //	mptcp.subflow.removed    mptcp.subflow.id, mptcp.subflow.bytes.sent, mptcp.subflow.bytes.received,
-//	                         mptcp.subflow.rtt (seconds, float), network.local.*, network.peer.*
+//	                         mptcp.subflow.rtt (seconds, float), network.local.*, network.peer.*,
+//	                         and from path events error.type, mptcp.subflow.reset.reason, mptcp.subflow.reset.flags
 //	mptcp.fallback           mptcp.fallback.reason: not_negotiated, mid_connection or mptcp_unavailable
 //	mptcp.subflow.join_failed  mptcp.subflow.id, mptcp.subflow.state, mptcp.subflow.syn_retransmits,
 //	                         network.local.*, network.peer.*: a join never established
+//	mptcp.subflow.priority   mptcp.subflow.id, mptcp.subflow.backup (path events only)
+//	mptcp.address.announced  mptcp.address.id, network.peer.address/port (path events only)
+//	mptcp.address.removed    mptcp.address.id (path events only)
 //
 // # Metrics
 //
@@ -74,8 +107,9 @@
 // (the data are the same as a synchronous counter's: cumulative sums). The
 // counters add up: mptcp.io counts every byte once, from mptcp_info's byte
 // counters on Linux 6.5+, and the bytes still queued when the program
-// closed the connection (mptcp.bytes.unsent) at its end; mptcp.subflow.closed counts the subflows still
-// open when their connection closes, so opened minus closed is active.
+// closed the connection (mptcp.bytes.unsent) at its end;
+// mptcp.subflow.closed counts the subflows still open when their
+// connection closes, so opened minus closed is active.
 // mptcp.connection.duration is measured from the dial's start (or the
 // accept) to Close, like the span. mptcp.subflow.rtt takes one value per
 // subflow per sample in which the subflow carried data (tcp_info's RTT
@@ -90,7 +124,7 @@
 // # HTTP servers
 //
 // mptcpx.ConnContext, assigned to http.Server.ConnContext, makes a request's
-// connection available to its handler through mptcpx.FromContext, and the
-// connection's SpanContext method (or ConnSpanContext, for a net.Conn that
-// wraps one) gives the connection's span, to link a request's span to.
+// connection available to its handler through mptcpx.FromContext, and
+// ConnSpanContext gives the connection's span, to link a request's span
+// to.
 package mptcpxotel

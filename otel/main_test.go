@@ -12,18 +12,16 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.uber.org/goleak"
 
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 	mptcpxotel "github.com/mptcpx/mptcpx/otel"
 )
 
-// TestMain fails the run if any test leaves a goroutine behind (the
-// sampler's goroutine must return once the last connection is closed).
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+// TestMain fails the run if the tests leave goroutines (the sampler's
+// goroutine must return once the last connection is closed) or file
+// descriptors behind.
+func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m) }
 
 // interval is the sampling interval of the tests' connections: short, so
 // that periodic samples happen while data flows.
@@ -142,7 +140,7 @@ func noAttrs(t testing.TB, what string, kvs []attribute.KeyValue, keys ...string
 func listen(t testing.TB, tr *mptcpxotel.Tracer) net.Listener {
 	t.Helper()
 	testenv.RequireMPTCP(t)
-	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithTracer(tr), mptcpx.WithInterval(interval))
+	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithoutTelemetry(), mptcpx.WithTracer(tr), mptcpx.WithInterval(interval))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +166,7 @@ func acceptOne(t testing.TB, ln net.Listener) <-chan net.Conn {
 
 // dialer returns an mptcpx dialer traced by tr.
 func dialer(tr *mptcpxotel.Tracer) *mptcpx.Dialer {
-	return mptcpx.NewDialer(nil, mptcpx.WithTracer(tr), mptcpx.WithInterval(interval))
+	return mptcpx.NewDialer(nil, mptcpx.WithoutTelemetry(), mptcpx.WithTracer(tr), mptcpx.WithInterval(interval))
 }
 
 func addrPort(t testing.TB, a net.Addr) netip.AddrPort {

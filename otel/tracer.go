@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/log"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -13,14 +14,18 @@ import (
 )
 
 // Tracer records the telemetry of every connection it is told of: one
-// mptcp.connection span per connection, span events for subflows and
-// fallback, and the mptcp.* metrics. It implements conntrace.Tracer; build
-// one with NewTracer and install it with mptcpx.WithTracer. A Tracer is safe
-// for concurrent use and meant to be shared: its instruments and attribute
+// mptcp.connection span per connection, its events as span events and as
+// log records, and the mptcp.* metrics. It implements conntrace.Tracer;
+// package mptcpx installs one by default (see mptcpx.WithTelemetry), and a
+// program may install more with mptcpx.WithTracer. A Tracer is safe for
+// concurrent use and meant to be shared: its instruments and attribute
 // sets are made once.
 type Tracer struct {
-	tracer trace.Tracer
-	m      *meters
+	tracer       trace.Tracer
+	logger       log.Logger // nil: no log-based events
+	spanEvents   bool
+	m            *meters
+	eventEnabled log.EnabledParameters
 }
 
 var _ conntrace.Tracer = (*Tracer)(nil)
@@ -28,14 +33,23 @@ var _ conntrace.Tracer = (*Tracer)(nil)
 // NewTracer returns a Tracer that records through the configured providers,
 // the global ones by default (resolved now: the global providers delegate
 // to an SDK installed later). Errors creating instruments go to
-// otel.Handle; the instrument concerned then records nothing.
-func NewTracer(opts ...Option) *Tracer {
-	cfg := newConfig(opts)
-	return &Tracer{
+// otel.Handle; the instrument concerned then records nothing. See Shared
+// for a Tracer shared by every caller with the same options.
+func NewTracer(opts ...Option) *Tracer { return newTracer(newConfig(opts)) }
+
+func newTracer(cfg config) *Tracer {
+	t := &Tracer{
 		tracer: cfg.tracerProvider.Tracer(ScopeName,
 			trace.WithInstrumentationVersion(Version), trace.WithSchemaURL(semconv.SchemaURL)),
-		m: newMeters(cfg.meterProvider, cfg.peerAttributes),
+		spanEvents:   !cfg.noSpanEvents,
+		m:            newMeters(cfg.meterProvider, cfg.peerAttributes),
+		eventEnabled: log.EnabledParameters{Severity: log.SeverityInfo},
 	}
+	if !cfg.noLogEvents {
+		t.logger = cfg.loggerProvider.Logger(ScopeName,
+			log.WithInstrumentationVersion(Version), log.WithSchemaURL(semconv.SchemaURL))
+	}
+	return t
 }
 
 // The connection span has kind Internal whichever side it is on: it spans

@@ -12,15 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
-// TestMain fails the run if the demo leaves a goroutine behind.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+// TestMain fails the run if the demo leaves goroutines or file descriptors
+// behind.
+func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m) }
 
 func testConfig(paths int) config {
 	return config{Duration: time.Second, Paths: paths, Interval: 100 * time.Millisecond, Clients: 2, Size: 2 << 20}

@@ -10,15 +10,17 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
+	mptcpxotel "github.com/mptcpx/mptcpx/otel"
 )
 
 // connectWith is connect with the Dialer's and the Listener's options
 // given: the telemetry of tel, and opts.
 func connectWith(t *testing.T, b *testbed.Bed, tel *telemetry, opts ...mptcpx.Option) (client, server *mptcpx.Conn) {
 	t.Helper()
-	opts = append([]mptcpx.Option{mptcpx.WithTracerProvider(tel.tp), mptcpx.WithMeterProvider(tel.mp)}, opts...)
+	opts = append([]mptcpx.Option{mptcpx.WithTelemetry(mptcpxotel.WithTracerProvider(tel.TP), mptcpxotel.WithMeterProvider(tel.MP))}, opts...)
 	var ln net.Listener
 	err := b.Server.Do(func() (err error) {
 		ln, err = mptcpx.Listen("tcp", ":0", opts...)
@@ -79,8 +81,8 @@ func TestJoinNeverCompletes(t *testing.T) {
 	waitInfo(t, c, "a join from path 1 in SYN_SENT", joining)
 	// While it is pending, it counts nowhere.
 	time.Sleep(5 * interval)
-	sm := tel.metrics(t)
-	if v := total(t, sm, "mptcp.subflow.active", roleClient); v != 1 {
+	sm := tel.Metrics(t)
+	if v := oteltest.Total(t, sm, "mptcp.subflow.active", roleClient); v != 1 {
 		t.Errorf("mptcp.subflow.active{client} = %d with a join pending, want 1", v)
 	}
 	// Then the kernel gives up.
@@ -93,35 +95,35 @@ func TestJoinNeverCompletes(t *testing.T) {
 	c.Close()
 	s.Close()
 
-	span := tel.span(t, roleClient)
-	added := subflowEvents(t, span, "mptcp.subflow.added")
+	span := tel.Span(t, roleClient)
+	added := oteltest.SubflowEvents(t, span, "mptcp.subflow.added")
 	if len(added) != 1 || added[0].Local.Addr() == path1 {
 		t.Errorf("mptcp.subflow.added: %v, want the initial subflow only", added)
 	}
-	failed := events(span, "mptcp.subflow.join_failed")
+	failed := oteltest.Events(span, "mptcp.subflow.join_failed")
 	if len(failed) != 1 {
 		t.Fatalf("%d mptcp.subflow.join_failed events, want 1; events %v", len(failed), span.Events())
 	}
-	if e := subflowEvent(t, failed[0]); e.Local.Addr() != path1 {
+	if e := oteltest.SubflowEvent(t, failed[0]); e.Local.Addr() != path1 {
 		t.Errorf("join_failed from %v, want path 1's address %v", e.Local, path1)
 	}
-	if v, _ := attr(failed[0].Attributes, "mptcp.subflow.state"); v.AsString() != "SYN-SENT" {
+	if v, _ := oteltest.Attr(failed[0].Attributes, "mptcp.subflow.state"); v.AsString() != "SYN-SENT" {
 		t.Errorf("join_failed: mptcp.subflow.state = %q, want SYN-SENT", v.AsString())
 	}
-	if v, _ := attr(failed[0].Attributes, "mptcp.subflow.syn_retransmits"); v.AsInt64() < 1 {
+	if v, _ := oteltest.Attr(failed[0].Attributes, "mptcp.subflow.syn_retransmits"); v.AsInt64() < 1 {
 		t.Errorf("join_failed: mptcp.subflow.syn_retransmits = %d, want the retransmissions", v.AsInt64())
 	}
-	if v, _ := attr(span.Attributes(), "mptcp.subflows.max"); v.AsInt64() != 1 {
+	if v, _ := oteltest.Attr(span.Attributes(), "mptcp.subflows.max"); v.AsInt64() != 1 {
 		t.Errorf("mptcp.subflows.max = %d, want 1", v.AsInt64())
 	}
-	sm = tel.metrics(t)
-	if v := total(t, sm, "mptcp.subflow.opened", roleClient); v != 1 {
+	sm = tel.Metrics(t)
+	if v := oteltest.Total(t, sm, "mptcp.subflow.opened", roleClient); v != 1 {
 		t.Errorf("mptcp.subflow.opened{client} = %d, want 1", v)
 	}
-	if v := total(t, sm, "mptcp.subflow.join_failures", roleClient, attribute.String("network.local.address", path1.String())); v != 1 {
+	if v := oteltest.Total(t, sm, "mptcp.subflow.join_failures", roleClient, attribute.String("network.local.address", path1.String())); v != 1 {
 		t.Errorf("mptcp.subflow.join_failures{client,%v} = %d, want 1", path1, v)
 	}
-	if n := histCount(t, sm, "mptcp.subflow.rtt", roleClient, attribute.String("network.local.address", path1.String())); n != 0 {
+	if n := oteltest.HistCount(t, sm, "mptcp.subflow.rtt", roleClient, attribute.String("network.local.address", path1.String())); n != 0 {
 		t.Errorf("mptcp.subflow.rtt recorded %d values for the join that never completed", n)
 	}
 	for _, m := range sm.Metrics {
@@ -134,7 +136,7 @@ func TestJoinNeverCompletes(t *testing.T) {
 			}
 		}
 	}
-	checkClosedGauges(t, sm)
+	oteltest.CheckClosedGauges(t, sm)
 }
 
 // TestHalfClosedKeepsPathBytes: both ends shut down their writing side,
@@ -171,12 +173,12 @@ func TestHalfClosedKeepsPathBytes(t *testing.T) {
 	c.Close()
 	s.Close()
 
-	sm := tel.metrics(t)
+	sm := tel.Metrics(t)
 	for _, side := range []struct {
 		role, dir attribute.KeyValue
 	}{{roleClient, transmitDir}, {roleServer, receiveDir}} {
-		conn := total(t, sm, "mptcp.io", side.role, side.dir)
-		perPath := byKey(t, sm, "mptcp.subflow.io", "network.local.address", side.role, side.dir)
+		conn := oteltest.Total(t, sm, "mptcp.io", side.role, side.dir)
+		perPath := oteltest.ByKey(t, sm, "mptcp.subflow.io", "network.local.address", side.role, side.dir)
 		var sum int64
 		for _, n := range perPath {
 			sum += n

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
@@ -80,7 +81,7 @@ func TestPathEventsRemovalLatency(t *testing.T) {
 			}
 			c.Close()
 			s.Close()
-			removed := events(tel.span(t, roleClient), "mptcp.subflow.removed")
+			removed := oteltest.Events(tel.Span(t, roleClient), "mptcp.subflow.removed")
 			if len(removed) != mode.trials {
 				t.Fatalf("%d mptcp.subflow.removed events for %d deletions", len(removed), mode.trials)
 			}
@@ -124,15 +125,15 @@ func TestPathEventsShortSubflows(t *testing.T) {
 	tel.waitSubflowsActive(t, 1, 1)
 	c.Close()
 	s.Close()
-	span := tel.span(t, roleClient)
+	span := tel.Span(t, roleClient)
 	path1 := b.ClientAddr(1)
 	var added, removed int
-	for _, e := range subflowEvents(t, span, "mptcp.subflow.added") {
+	for _, e := range oteltest.SubflowEvents(t, span, "mptcp.subflow.added") {
 		if e.Local.Addr() == path1 {
 			added++
 		}
 	}
-	for _, e := range subflowEvents(t, span, "mptcp.subflow.removed") {
+	for _, e := range oteltest.SubflowEvents(t, span, "mptcp.subflow.removed") {
 		if e.Local.Addr() == path1 {
 			removed++
 		}
@@ -141,7 +142,7 @@ func TestPathEventsShortSubflows(t *testing.T) {
 	if added != n+1 || removed != n+1 {
 		t.Errorf("path 1: %d subflows added, %d removed; want %d and %d", added, removed, n+1, n+1)
 	}
-	checkClosedGauges(t, tel.metrics(t))
+	oteltest.CheckClosedGauges(t, tel.Metrics(t))
 }
 
 // TestPathEventsReasons: a subflow killed with `ss -K` (the socket
@@ -166,12 +167,12 @@ func TestPathEventsReasons(t *testing.T) {
 		role attribute.KeyValue
 		want []string
 	}{{roleClient, []string{"ECONNABORTED", "ECONNRESET"}}, {roleServer, []string{"ECONNRESET", "ECONNABORTED"}}} {
-		span := tel.span(t, side.role)
-		removed := events(span, "mptcp.subflow.removed")
+		span := tel.Span(t, side.role)
+		removed := oteltest.Events(span, "mptcp.subflow.removed")
 		if len(removed) != 1 {
 			t.Fatalf("%s: %d mptcp.subflow.removed events, want 1", side.role.Value.AsString(), len(removed))
 		}
-		et, _ := attr(removed[0].Attributes, "error.type")
+		et, _ := oteltest.Attr(removed[0].Attributes, "error.type")
 		t.Logf("%s: removed with error.type %q", side.role.Value.AsString(), et.AsString())
 		if !slices.Contains(side.want, et.AsString()) {
 			t.Errorf("%s: mptcp.subflow.removed error.type = %q, want one of %v", side.role.Value.AsString(), et.AsString(), side.want)
@@ -179,10 +180,10 @@ func TestPathEventsReasons(t *testing.T) {
 	}
 	// The client's second subflow is bound to its path's device (the
 	// endpoint names it): the event says which.
-	for _, ev := range events(tel.span(t, roleClient), "mptcp.subflow.added") {
-		if e := subflowEvent(t, ev); e.Local.Addr() == path1 {
-			name, _ := attr(ev.Attributes, "network.interface.name")
-			backup, ok := attr(ev.Attributes, "mptcp.subflow.backup")
+	for _, ev := range oteltest.Events(tel.Span(t, roleClient), "mptcp.subflow.added") {
+		if e := oteltest.SubflowEvent(t, ev); e.Local.Addr() == path1 {
+			name, _ := oteltest.Attr(ev.Attributes, "network.interface.name")
+			backup, ok := oteltest.Attr(ev.Attributes, "mptcp.subflow.backup")
 			if name.AsString() != testbed.Iface(1) || !ok || backup.AsBool() {
 				t.Errorf("added subflow from %v: network.interface.name %q, mptcp.subflow.backup %v (present %v); want %s and false", path1, name.AsString(), backup.AsBool(), ok, testbed.Iface(1))
 			}
@@ -209,14 +210,14 @@ func TestPathEventsAddresses(t *testing.T) {
 	tel.waitSubflowsActive(t, 1, 1)
 	c.Close()
 	s.Close()
-	span := tel.span(t, roleClient)
-	ann, rem := events(span, "mptcp.address.announced"), events(span, "mptcp.address.removed")
+	span := tel.Span(t, roleClient)
+	ann, rem := oteltest.Events(span, "mptcp.address.announced"), oteltest.Events(span, "mptcp.address.removed")
 	if len(ann) != 1 || len(rem) != 1 {
 		t.Fatalf("%d mptcp.address.announced and %d mptcp.address.removed events, want 1 and 1: %v", len(ann), len(rem), span.Events())
 	}
-	id, _ := attr(ann[0].Attributes, "mptcp.address.id")
-	addr, _ := attr(ann[0].Attributes, "network.peer.address")
-	rid, _ := attr(rem[0].Attributes, "mptcp.address.id")
+	id, _ := oteltest.Attr(ann[0].Attributes, "mptcp.address.id")
+	addr, _ := oteltest.Attr(ann[0].Attributes, "network.peer.address")
+	rid, _ := oteltest.Attr(rem[0].Attributes, "mptcp.address.id")
 	if id.AsInt64() != int64(testbed.EndpointID(1)) || addr.AsString() != b.ServerAddr(1).String() || rid.AsInt64() != id.AsInt64() {
 		t.Errorf("announced id %d address %q, removed id %d; want id %d, address %v", id.AsInt64(), addr.AsString(), rid.AsInt64(), testbed.EndpointID(1), b.ServerAddr(1))
 	}
@@ -253,7 +254,7 @@ func TestPathEventsUnprivileged(t *testing.T) {
 		time.Sleep(3 * interval)
 		c.Close()
 		sc.Close()
-		if n := len(tel.spans(roleClient)) + len(tel.spans(roleServer)); n != 2 {
+		if n := len(tel.Spans(roleClient)) + len(tel.Spans(roleServer)); n != 2 {
 			t.Fatalf("%d connection spans, want 2", n)
 		}
 		return

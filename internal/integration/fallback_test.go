@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 )
 
@@ -115,33 +116,33 @@ func exchange(t *testing.T, c, s halfCloser) {
 func checkFallback(t *testing.T, tel *telemetry, role attribute.KeyValue, reason string) {
 	t.Helper()
 	r := role.Value.AsString()
-	span := tel.span(t, role)
-	fb := events(span, "mptcp.fallback")
+	span := tel.Span(t, role)
+	fb := oteltest.Events(span, "mptcp.fallback")
 	if len(fb) != 1 {
 		t.Fatalf("%s span: %d mptcp.fallback events, want 1; events %v", r, len(fb), span.Events())
 	}
-	if v, _ := attr(fb[0].Attributes, "mptcp.fallback.reason"); v.AsString() != reason {
+	if v, _ := oteltest.Attr(fb[0].Attributes, "mptcp.fallback.reason"); v.AsString() != reason {
 		t.Errorf("%s span: mptcp.fallback.reason = %q, want %s", r, v.String(), reason)
 	}
-	if n := len(events(span, "mptcp.subflow.added")); n != 0 {
+	if n := len(oteltest.Events(span, "mptcp.subflow.added")); n != 0 {
 		t.Errorf("%s span: %d mptcp.subflow.added events on a plain TCP connection", r, n)
 	}
-	if v, _ := attr(span.Attributes(), "mptcp.fallback"); !v.AsBool() {
+	if v, _ := oteltest.Attr(span.Attributes(), "mptcp.fallback"); !v.AsBool() {
 		t.Errorf("%s span: mptcp.fallback = %s, want true", r, v.String())
 	}
 
-	sm := tel.metrics(t)
-	if v := total(t, sm, "mptcp.connection.fallbacks", role, attribute.String("mptcp.fallback.reason", reason)); v != 1 {
+	sm := tel.Metrics(t)
+	if v := oteltest.Total(t, sm, "mptcp.connection.fallbacks", role, attribute.String("mptcp.fallback.reason", reason)); v != 1 {
 		t.Errorf("mptcp.connection.fallbacks{%s,%s} = %d, want 1", r, reason, v)
 	}
-	if v := total(t, sm, "mptcp.connection.fallbacks", role); v != 1 {
+	if v := oteltest.Total(t, sm, "mptcp.connection.fallbacks", role); v != 1 {
 		t.Errorf("mptcp.connection.fallbacks{%s} = %d over every reason, want 1", r, v)
 	}
-	if v := total(t, sm, "mptcp.subflow.opened", role); v != 0 {
+	if v := oteltest.Total(t, sm, "mptcp.subflow.opened", role); v != 0 {
 		t.Errorf("mptcp.subflow.opened{%s} = %d, want 0", r, v)
 	}
-	if n := histCount(t, sm, "mptcp.connection.duration", role, attribute.Bool("mptcp.fallback", true)); n != 1 {
+	if n := oteltest.HistCount(t, sm, "mptcp.connection.duration", role, attribute.Bool("mptcp.fallback", true)); n != 1 {
 		t.Errorf("mptcp.connection.duration{%s,fallback=true}: %d values, want 1", r, n)
 	}
-	checkClosedGauges(t, sm)
+	oteltest.CheckClosedGauges(t, sm)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
@@ -47,13 +48,13 @@ func TestIdleChangesCaught(t *testing.T) {
 	within("a path added", tel.waitSubflowsActive(t, 2, 2))
 
 	idle()
-	before := total(t, tel.metrics(t), "mptcp.io", roleClient, transmitDir)
+	before := oteltest.Total(t, tel.Metrics(t), "mptcp.io", roleClient, transmitDir)
 	start := time.Now()
 	if err := snd.send(1 << 20); err != nil {
 		t.Fatal(err)
 	}
 	err := testbed.WaitFor(waitTimeout, func() (bool, error) {
-		return total(t, tel.metrics(t), "mptcp.io", roleClient, transmitDir) >= before+1<<20, nil
+		return oteltest.Total(t, tel.Metrics(t), "mptcp.io", roleClient, transmitDir) >= before+1<<20, nil
 	})
 	if err != nil {
 		t.Fatal(err)

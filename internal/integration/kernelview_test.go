@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
@@ -68,12 +69,12 @@ func TestKernelView(t *testing.T) {
 	c.Close()
 	s.Close()
 	for i, role := range []attribute.KeyValue{roleClient, roleServer} {
-		span := tel.span(t, role)
+		span := tel.Span(t, role)
 		sent := []int64{up.sent(), down.sent()}[i]
-		if v, _ := attr(span.Attributes(), "mptcp.token"); v.AsString() != fmt.Sprintf("%08x", tokens[i]) {
+		if v, _ := oteltest.Attr(span.Attributes(), "mptcp.token"); v.AsString() != fmt.Sprintf("%08x", tokens[i]) {
 			t.Errorf("%s span: mptcp.token = %q, Info said %08x", role.Value.AsString(), v.String(), tokens[i])
 		}
-		if v, _ := attr(span.Attributes(), "mptcp.bytes.sent"); mptcpinfo.KernelMethod() == mptcpinfo.MethodFullInfo && v.AsInt64() != sent {
+		if v, _ := oteltest.Attr(span.Attributes(), "mptcp.bytes.sent"); mptcpinfo.KernelMethod() == mptcpinfo.MethodFullInfo && v.AsInt64() != sent {
 			t.Errorf("%s span: mptcp.bytes.sent = %s, want %d", role.Value.AsString(), v.String(), sent)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -199,27 +200,27 @@ func TestManyConnections(t *testing.T) {
 	ln.Close()
 	phase("everything closed")
 
-	sm := tel.metrics(t)
-	checkClosedGauges(t, sm)
+	sm := tel.Metrics(t)
+	oteltest.CheckClosedGauges(t, sm)
 	for _, role := range []attribute.KeyValue{roleClient, roleServer} {
 		r := role.Value.AsString()
 		// The initial subflow, the first join, and one join each time
 		// path 1 came back.
-		if v := total(t, sm, "mptcp.subflow.opened", role); v != int64(4*manyConns) {
+		if v := oteltest.Total(t, sm, "mptcp.subflow.opened", role); v != int64(4*manyConns) {
 			t.Errorf("mptcp.subflow.opened{%s} = %d, want %d", r, v, 4*manyConns)
 		}
-		if v := histCount(t, sm, "mptcp.connection.duration", role); v != uint64(manyConns) {
+		if v := oteltest.HistCount(t, sm, "mptcp.connection.duration", role); v != uint64(manyConns) {
 			t.Errorf("mptcp.connection.duration{%s}: %d values, want %d", r, v, manyConns)
 		}
-		if v := total(t, sm, "mptcp.connection.fallbacks", role); v != 0 {
+		if v := oteltest.Total(t, sm, "mptcp.connection.fallbacks", role); v != 0 {
 			t.Errorf("mptcp.connection.fallbacks{%s} = %d, want 0", r, v)
 		}
-		spans := tel.spans(role)
+		spans := tel.Spans(role)
 		if len(spans) != manyConns {
 			t.Errorf("%d %s spans ended, want %d", len(spans), r, manyConns)
 		}
 		for _, s := range spans {
-			added, removed := len(events(s, "mptcp.subflow.added")), len(events(s, "mptcp.subflow.removed"))
+			added, removed := len(oteltest.Events(s, "mptcp.subflow.added")), len(oteltest.Events(s, "mptcp.subflow.removed"))
 			if added != 4 || removed != 2 {
 				t.Errorf("a %s span has %d mptcp.subflow.added and %d mptcp.subflow.removed events, want 4 and 2", r, added, removed)
 				break

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
@@ -62,8 +63,8 @@ func testPaths(t *testing.T, paths int, v6 bool) {
 	// The client's view: one subflow per path, each from that path's
 	// address to the address dialed, the first from the connection's own
 	// local address.
-	cs, ss := tel.span(t, roleClient), tel.span(t, roleServer)
-	added := subflowEvents(t, cs, "mptcp.subflow.added")
+	cs, ss := tel.Span(t, roleClient), tel.Span(t, roleServer)
+	added := oteltest.SubflowEvents(t, cs, "mptcp.subflow.added")
 	var locals []netip.Addr
 	var ids []int64
 	for _, e := range added {
@@ -84,10 +85,10 @@ func testPaths(t *testing.T, paths int, v6 bool) {
 	if len(added) > 0 && added[0].Local != addrPort(c.LocalAddr()) {
 		t.Errorf("first client subflow from %s, the connection's local address is %s", added[0].Local, c.LocalAddr())
 	}
-	if rm := events(cs, "mptcp.subflow.removed"); len(rm) != 0 {
+	if rm := oteltest.Events(cs, "mptcp.subflow.removed"); len(rm) != 0 {
 		t.Errorf("client span: %d mptcp.subflow.removed events, want none: %v", len(rm), rm)
 	}
-	if v, _ := attr(cs.Attributes(), "mptcp.subflows.max"); v.AsInt64() != int64(paths) {
+	if v, _ := oteltest.Attr(cs.Attributes(), "mptcp.subflows.max"); v.AsInt64() != int64(paths) {
 		t.Errorf("client span: mptcp.subflows.max = %s, want %d", v.String(), paths)
 	}
 
@@ -97,7 +98,7 @@ func testPaths(t *testing.T, paths int, v6 bool) {
 	for _, e := range added {
 		fromClient = append(fromClient, pair{e.Local, e.Peer})
 	}
-	for _, e := range subflowEvents(t, ss, "mptcp.subflow.added") {
+	for _, e := range oteltest.SubflowEvents(t, ss, "mptcp.subflow.added") {
 		fromServer = append(fromServer, pair{e.Peer, e.Local})
 	}
 	cmp := func(x, y pair) int {
@@ -113,8 +114,8 @@ func testPaths(t *testing.T, paths int, v6 bool) {
 	}
 
 	// Metrics: bytes per local address, adding up.
-	sm := tel.metrics(t)
-	perAddr := byKey(t, sm, "mptcp.subflow.io", "network.local.address", roleClient, transmitDir)
+	sm := tel.Metrics(t)
+	perAddr := oteltest.ByKey(t, sm, "mptcp.subflow.io", "network.local.address", roleClient, transmitDir)
 	t.Logf("client mptcp.subflow.io transmit by local address: %v", perAddr)
 	var subSent int64
 	used := 0
@@ -130,19 +131,19 @@ func testPaths(t *testing.T, paths int, v6 bool) {
 	if used < 2 {
 		t.Errorf("mptcp.subflow.io{client,transmit}: %v; want at least two local addresses with 1%% of the %d bytes or more", perAddr, size)
 	}
-	if conn := total(t, sm, "mptcp.io", roleClient, transmitDir); !exactIO(conn, snd.sent()) || subSent < conn {
+	if conn := oteltest.Total(t, sm, "mptcp.io", roleClient, transmitDir); !exactIO(conn, snd.sent()) || subSent < conn {
 		t.Errorf("client transmit: mptcp.io = %d (wrote %d), subflows' mptcp.subflow.io = %d: want mptcp.io exact and the subflows at least as much", conn, snd.sent(), subSent)
 	}
-	subRecv := total(t, sm, "mptcp.subflow.io", roleServer, receiveDir)
-	if conn := total(t, sm, "mptcp.io", roleServer, receiveDir); !exactIO(conn, snd.sent()) || subRecv < conn {
+	subRecv := oteltest.Total(t, sm, "mptcp.subflow.io", roleServer, receiveDir)
+	if conn := oteltest.Total(t, sm, "mptcp.io", roleServer, receiveDir); !exactIO(conn, snd.sent()) || subRecv < conn {
 		t.Errorf("server receive: mptcp.io = %d (sent %d), subflows' mptcp.subflow.io = %d: want mptcp.io exact and the subflows at least as much", conn, snd.sent(), subRecv)
 	}
 	for _, role := range []attribute.KeyValue{roleClient, roleServer} {
-		if v := total(t, sm, "mptcp.subflow.opened", role); v != int64(paths) {
+		if v := oteltest.Total(t, sm, "mptcp.subflow.opened", role); v != int64(paths) {
 			t.Errorf("mptcp.subflow.opened{%s} = %d, want %d", role.Value.AsString(), v, paths)
 		}
 	}
-	checkClosedGauges(t, sm)
+	oteltest.CheckClosedGauges(t, sm)
 }
 
 // exactIO says whether mptcp.io counted want bytes. Exact on every kernel:

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
@@ -96,9 +97,9 @@ func TestRemoval(t *testing.T) {
 	c.Close()
 	s.Close()
 
-	cs, ss := tel.span(t, roleClient), tel.span(t, roleServer)
+	cs, ss := tel.Span(t, roleClient), tel.Span(t, roleServer)
 	var goneID int64 = -1
-	for _, e := range subflowEvents(t, cs, "mptcp.subflow.added") {
+	for _, e := range oteltest.SubflowEvents(t, cs, "mptcp.subflow.added") {
 		if e.Local.Addr() == gone {
 			goneID = e.ID
 		}
@@ -106,34 +107,34 @@ func TestRemoval(t *testing.T) {
 	if goneID < 0 {
 		t.Fatalf("client span: no mptcp.subflow.added event from %s", gone)
 	}
-	removed := events(cs, "mptcp.subflow.removed")
+	removed := oteltest.Events(cs, "mptcp.subflow.removed")
 	if len(removed) != 1 {
 		t.Fatalf("client span: %d mptcp.subflow.removed events, want 1: %v", len(removed), removed)
 	}
-	ev, e := removed[0], subflowEvent(t, removed[0])
+	ev, e := removed[0], oteltest.SubflowEvent(t, removed[0])
 	if e.ID != goneID || e.Local.Addr() != gone || e.Peer != target(b, ln) {
 		t.Errorf("client span: removed subflow %d %s -> %s, want %d from %s to %s", e.ID, e.Local, e.Peer, goneID, gone, target(b, ln))
 	}
 	if ev.Time.Before(before) || ev.Time.After(deleted.Add(2*interval)) {
 		t.Errorf("mptcp.subflow.removed at %v after the deletion ended, want within two sample intervals (%v)", ev.Time.Sub(deleted), 2*interval)
 	}
-	sent, ok := attr(ev.Attributes, "mptcp.subflow.bytes.sent")
-	if _, ok2 := attr(ev.Attributes, "mptcp.subflow.rtt"); !ok || !ok2 || sent.AsInt64() < 0 {
+	sent, ok := oteltest.Attr(ev.Attributes, "mptcp.subflow.bytes.sent")
+	if _, ok2 := oteltest.Attr(ev.Attributes, "mptcp.subflow.rtt"); !ok || !ok2 || sent.AsInt64() < 0 {
 		t.Errorf("client span: removed event without its last counters: %v", ev.Attributes)
 	}
 	t.Logf("subflow removed %v after the deletion; it had sent %d bytes", ev.Time.Sub(deleted).Round(time.Millisecond), sent.AsInt64())
 
-	removed = events(ss, "mptcp.subflow.removed")
+	removed = oteltest.Events(ss, "mptcp.subflow.removed")
 	if len(removed) != 1 {
 		t.Fatalf("server span: %d mptcp.subflow.removed events, want 1: %v", len(removed), removed)
 	}
-	if e := subflowEvent(t, removed[0]); e.Peer.Addr() != gone {
+	if e := oteltest.SubflowEvent(t, removed[0]); e.Peer.Addr() != gone {
 		t.Errorf("server span: removed subflow %s -> %s, want the one from %s", e.Local, e.Peer, gone)
 	}
 
-	sm := tel.metrics(t)
-	checkClosedGauges(t, sm)
-	if v := total(t, sm, "mptcp.subflow.opened", roleClient); v != 3 {
+	sm := tel.Metrics(t)
+	oteltest.CheckClosedGauges(t, sm)
+	if v := oteltest.Total(t, sm, "mptcp.subflow.opened", roleClient); v != 3 {
 		t.Errorf("mptcp.subflow.opened{client} = %d, want 3", v)
 	}
 }

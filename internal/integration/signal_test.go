@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
@@ -80,13 +81,13 @@ func testServerSignal(t *testing.T, v6, clientEndpoints bool, subflows int) {
 	slices.SortFunc(want, cmp)
 	port := target(b, ln).Port()
 	var fromClient, fromServer []pair
-	for _, e := range subflowEvents(t, tel.span(t, roleClient), "mptcp.subflow.added") {
+	for _, e := range oteltest.SubflowEvents(t, tel.Span(t, roleClient), "mptcp.subflow.added") {
 		fromClient = append(fromClient, pair{e.Local.Addr(), e.Peer.Addr()})
 		if e.Peer.Port() != port {
 			t.Errorf("client subflow %d to %s: want the listener's port %d", e.ID, e.Peer, port)
 		}
 	}
-	for _, e := range subflowEvents(t, tel.span(t, roleServer), "mptcp.subflow.added") {
+	for _, e := range oteltest.SubflowEvents(t, tel.Span(t, roleServer), "mptcp.subflow.added") {
 		fromServer = append(fromServer, pair{e.Peer.Addr(), e.Local.Addr()})
 	}
 	slices.SortFunc(fromClient, cmp)
@@ -97,5 +98,5 @@ func testServerSignal(t *testing.T, v6, clientEndpoints bool, subflows int) {
 	if !slices.Equal(fromServer, want) {
 		t.Errorf("mptcp.subflow.added on the server, (client, server) addresses: %v, want %v", fromServer, want)
 	}
-	checkClosedGauges(t, tel.metrics(t))
+	oteltest.CheckClosedGauges(t, tel.Metrics(t))
 }

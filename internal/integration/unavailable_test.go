@@ -8,6 +8,7 @@ import (
 
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
@@ -91,8 +92,8 @@ func TestMPTCPDisabledWhileRunning(t *testing.T) {
 		exchange(t, c, s)
 		if on {
 			for _, role := range []attribute.KeyValue{roleClient, roleServer} {
-				span := tel.span(t, role)
-				if v, _ := attr(span.Attributes(), "mptcp.fallback"); v.AsBool() || len(events(span, "mptcp.fallback")) != 0 {
+				span := tel.Span(t, role)
+				if v, _ := oteltest.Attr(span.Attributes(), "mptcp.fallback"); v.AsBool() || len(oteltest.Events(span, "mptcp.fallback")) != 0 {
 					t.Errorf("dial %d, MPTCP enabled: %s span reports a fallback", i+1, role.Value.AsString())
 				}
 			}

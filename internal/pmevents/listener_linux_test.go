@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/mdlayher/genetlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/internal/testenv"
-	"golang.org/x/sys/unix"
 )
 
 // TestCloseUnblocksReceive closes a Listener while another goroutine is

@@ -7,9 +7,10 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/internal/testenv"
-	"golang.org/x/sys/unix"
 )
 
 // queuedBytes returns the memory the kernel charges for the datagrams

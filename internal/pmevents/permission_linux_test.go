@@ -9,8 +9,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/mptcpx/mptcpx/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
 // Exit codes of childOpen. The child prints nothing when the outcome is the

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mptcpx/mptcpx/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
 // clientIndex and serverIndex are the interface indexes of path 0's ends;

@@ -1,9 +1,11 @@
 // Package otelenv sets up the OpenTelemetry SDK the way the standard OTEL_*
 // environment variables describe, as any instrumented program would: it is
 // not specific to mptcpx. autoexport picks the span exporter from
-// OTEL_TRACES_EXPORTER (otlp by default, console, none) and the metric
-// reader from OTEL_METRICS_EXPORTER (otlp by default, prometheus, console,
-// none); OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES name the program.
+// OTEL_TRACES_EXPORTER (otlp by default, console, none), the metric reader
+// from OTEL_METRICS_EXPORTER (otlp by default, prometheus, console, none)
+// and the log exporter from OTEL_LOGS_EXPORTER (otlp by default, console,
+// none): mptcpx emits its connection events as log records too.
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES name the program.
 package otelenv
 
 import (
@@ -13,11 +15,13 @@ import (
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
+	logglobal "go.opentelemetry.io/otel/log/global"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-// Setup installs global tracer and meter providers that export through the
+// Setup installs global tracer, meter and logger providers that export through the
 // exporters the environment names; mptcpx records through the global
 // providers unless told otherwise. When the environment names an exporter
 // that cannot be set up, Setup logs why and exits, as fits an example.
@@ -35,12 +39,19 @@ func Setup(ctx context.Context) (shutdown func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
+	logs, err := autoexport.NewLogExporter(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics))
+	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewBatchProcessor(logs)))
 	otel.SetTracerProvider(tp)
 	otel.SetMeterProvider(mp)
+	logglobal.SetLoggerProvider(lp)
 	return func() {
-		if err := errors.Join(tp.Shutdown(context.Background()), mp.Shutdown(context.Background())); err != nil {
+		ctx := context.Background()
+		if err := errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx), lp.Shutdown(ctx)); err != nil {
 			log.Print(err)
 		}
 	}

@@ -15,16 +15,16 @@ import (
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
 
-// connTracker follows one connection for the sampler and the
+// follower follows one connection for the sampler and the
 // instrumentation, from the dial or accept to the connection's end. A nil
-// *connTracker follows nothing.
+// *follower follows nothing.
 //
 // A connection ends exactly once, in endLocked, in one of three ways
 // (conntrace.End): the program calls Close; the sampler finds the socket
 // closed underneath (through NetConn or File); or the garbage collector
 // finds the *Conn dropped without Close. Each takes a final sample, calls
 // the Closed hook, leaves the sampler's schedule and lets go of the socket.
-type connTracker struct {
+type follower struct {
 	// Scheduling, guarded by sampler.mu.
 	due      time.Duration // next sample, as an offset from sampler.epoch
 	interval time.Duration
@@ -82,7 +82,7 @@ type connEvents struct {
 	q       *[]conntrace.PathEvent // made with the first event
 }
 
-// Bits of connTracker.flags.
+// Bits of follower.flags.
 const (
 	flagHookRunning = 1 << iota // a hook of the connection runs
 	flagCloseAsked              // a hook called Close
@@ -93,13 +93,13 @@ const (
 	flagClosed                  // Close was called on the *Conn
 )
 
-func (cfg *config) newTracker(role conntrace.Role) *connTracker {
-	return &connTracker{sampler: defaultSampler, index: -1, interval: cfg.interval, role: role, wantEvents: !cfg.noPathEvents}
+func (cfg *config) newFollower(role conntrace.Role) *follower {
+	return &follower{sampler: defaultSampler, index: -1, interval: cfg.interval, role: role, wantEvents: !cfg.noPathEvents}
 }
 
 // dialStart is called before a dial; the returned context is used for the dial.
-func (cfg *config) dialStart(ctx context.Context, network, address string) (context.Context, *connTracker) {
-	t := cfg.newTracker(conntrace.RoleClient)
+func (cfg *config) dialStart(ctx context.Context, network, address string) (context.Context, *follower) {
+	t := cfg.newFollower(conntrace.RoleClient)
 	if cfg.tracer != nil {
 		ctx, t.hooks = cfg.tracer.DialStart(ctx, conntrace.DialStart{Network: network, Address: address, Time: time.Now()})
 	}
@@ -108,8 +108,8 @@ func (cfg *config) dialStart(ctx context.Context, network, address string) (cont
 
 // accepted is called for each connection a Listener accepts; plain says
 // whether the listener is known to be plain TCP.
-func (cfg *config) accepted(c *Conn, plain bool) *connTracker {
-	t := cfg.newTracker(conntrace.RoleServer)
+func (cfg *config) accepted(c *Conn, plain bool) *follower {
+	t := cfg.newFollower(conntrace.RoleServer)
 	t.det.plainListener = plain
 	if cfg.tracer != nil {
 		t.hooks = cfg.tracer.Accepted(c, time.Now())
@@ -117,7 +117,7 @@ func (cfg *config) accepted(c *Conn, plain bool) *connTracker {
 	return t
 }
 
-func (t *connTracker) dialFailed(err error) {
+func (t *follower) dialFailed(err error) {
 	if t != nil && t.hooks != nil {
 		t.hooks.DialFailed(err, time.Now())
 	}
@@ -125,7 +125,7 @@ func (t *connTracker) dialFailed(err error) {
 
 // established starts following c, whose socket is tc: the Established hook,
 // the first sample at once, then a place in the sampler's schedule.
-func (t *connTracker) established(c *Conn, tc *net.TCPConn) {
+func (t *follower) established(c *Conn, tc *net.TCPConn) {
 	rc, err := tc.SyscallConn()
 	if err == nil {
 		t.rc, t.tc = rc, *tc
@@ -158,14 +158,14 @@ func (t *connTracker) established(c *Conn, tc *net.TCPConn) {
 	}
 	t.sampler.schedule(t)
 	// The *Conn is the program's handle: once it is unreachable, the
-	// connection ends. Nothing the tracker holds points back to it.
-	runtime.AddCleanup(c, (*connTracker).collected, t)
+	// connection ends. Nothing the follower holds points back to it.
+	runtime.AddCleanup(c, (*follower).collected, t)
 }
 
 // collected is the cleanup of a *Conn that became unreachable. It only
-// marks the tracker: the sampler's goroutine ends it, so that cleanups,
+// marks the follower: the sampler's goroutine ends it, so that cleanups,
 // which the runtime runs one at a time, never wait on a hook.
-func (t *connTracker) collected() {
+func (t *follower) collected() {
 	t.flags.Or(flagDropped)
 	t.sampler.dueNow(t)
 }
@@ -175,7 +175,7 @@ func (t *connTracker) collected() {
 // side does too, the kernel frees the subflows, and their counters with
 // them. This reading, taken while they are still listed, keeps what each
 // path carried, for the next sample to report (see detector.observe).
-func (t *connTracker) sawEOF() {
+func (t *follower) sawEOF() {
 	if t != nil && t.flags.Or(flagEOFRead)&flagEOFRead == 0 {
 		t.observe()
 	}
@@ -183,14 +183,14 @@ func (t *connTracker) sawEOF() {
 
 // shuttingDown takes a reading of the subflows before the program shuts
 // down the writing side (see sawEOF).
-func (t *connTracker) shuttingDown() {
+func (t *follower) shuttingDown() {
 	if t != nil && t.flags.Load()&flagFinSent == 0 {
 		t.observe()
 	}
 }
 
 // sentFIN notes that the program shut down the writing side.
-func (t *connTracker) sentFIN() {
+func (t *follower) sentFIN() {
 	if t != nil {
 		t.flags.Or(flagFinSent)
 	}
@@ -200,7 +200,7 @@ func (t *connTracker) sentFIN() {
 // notes their counters for the next sample. It calls no hook: those run on
 // the goroutines that own the connection's life (its dial, accept or
 // close) and on the sampler's.
-func (t *connTracker) observe() {
+func (t *follower) observe() {
 	sc := scratchPool.Get().(*scratch)
 	t.mu.Lock()
 	if !t.ended && t.flags.Load()&flagDropped == 0 && sc.reader.Read(t.rc, &sc.snap) == nil {
@@ -212,13 +212,13 @@ func (t *connTracker) observe() {
 
 // enterHook and leaveHook bracket every hook call, made by the goroutine
 // that holds mu (t.hookG); leaveHook reports whether the hook called Close.
-func (t *connTracker) enterHook() { t.flags.Or(flagHookRunning) }
+func (t *follower) enterHook() { t.flags.Or(flagHookRunning) }
 
-func (t *connTracker) leaveHook() bool {
+func (t *follower) leaveHook() bool {
 	return t.flags.And(^uint32(flagHookRunning|flagCloseAsked))&flagCloseAsked != 0
 }
 
-// close carries out Conn.Close. done is false when the tracker has nothing
+// close carries out Conn.Close. done is false when the follower has nothing
 // to do (the connection already ended another way, or an earlier Close
 // ended it): the caller then closes the socket itself and returns that
 // error.
@@ -228,7 +228,7 @@ func (t *connTracker) leaveHook() bool {
 // for mu would deadlock). It is told apart from a Close on another
 // goroutine, which waits for the hook to return, by the goroutine's id,
 // read only when a hook runs.
-func (t *connTracker) close() (err error, done bool) {
+func (t *follower) close() (err error, done bool) {
 	for {
 		s := t.flags.Load()
 		if s&flagHookRunning == 0 || t.hookG.Load() != goid() {
@@ -270,7 +270,7 @@ const safetyNet = 16
 // completion moves no counter), and every safetyNet samples in any case. A
 // connection that is plain TCP has nothing more to tell: its samples only
 // check that the socket is still open.
-func (t *connTracker) sampleLocked(sc *scratch, full bool) {
+func (t *follower) sampleLocked(sc *scratch, full bool) {
 	if t.flags.Load()&flagDropped != 0 {
 		t.endLocked(conntrace.EndDropped, sc)
 		return
@@ -338,7 +338,7 @@ func infoFingerprint(info *mptcpinfo.Info) uint32 {
 // sample (closing the socket on the way when the program called Close),
 // calls Closed and lets go of the socket. It returns the error of closing
 // the socket. t.mu is held.
-func (t *connTracker) endLocked(how conntrace.End, sc *scratch) error {
+func (t *follower) endLocked(how conntrace.End, sc *scratch) error {
 	if t.ended {
 		return nil
 	}
@@ -373,7 +373,7 @@ func (t *connTracker) endLocked(how conntrace.End, sc *scratch) error {
 // report turns the reading in sc (or, when read is false, no reading: the
 // connection ended without one) into a sample for the hooks. It reports
 // whether Close was called from the hook.
-func (t *connTracker) report(sc *scratch, read bool, end conntrace.End) (closeAsked bool) {
+func (t *follower) report(sc *scratch, read bool, end conntrace.End) (closeAsked bool) {
 	sc.events = t.takeEvents(sc.events[:0])
 	f := t.flags.Load()
 	stream := streamState{finSent: f&flagFinSent != 0, eofRead: f&flagEOFRead != 0, final: end != conntrace.EndNone}
@@ -381,7 +381,7 @@ func (t *connTracker) report(sc *scratch, read bool, end conntrace.End) (closeAs
 		t.det.detect(&sc.snap, t.role, &sc.sample, stream, sc.events)
 	} else {
 		sc.snap = mptcpinfo.Snapshot{Subflows: sc.snap.Subflows[:0]}
-		t.det.unchanged(&sc.snap, t.role, &sc.sample, sc.events)
+		t.det.quietSample(&sc.snap, t.role, &sc.sample, sc.events)
 	}
 	if sc.sample.FallbackChanged {
 		t.fallback.Store(uint32(sc.sample.Fallback))
@@ -421,7 +421,7 @@ const maxQueuedEvents = 32
 
 // pathEvent queues e for the connection's next sample and has it taken at
 // once. It runs on the watcher's goroutine.
-func (t *connTracker) pathEvent(e *conntrace.PathEvent) {
+func (t *follower) pathEvent(e *conntrace.PathEvent) {
 	ev := t.ev
 	ev.mu.Lock()
 	if ev.q == nil {
@@ -435,14 +435,14 @@ func (t *connTracker) pathEvent(e *conntrace.PathEvent) {
 }
 
 // resampleSoon has a full sample of the connection taken at once.
-func (t *connTracker) resampleSoon() {
+func (t *follower) resampleSoon() {
 	t.flags.Or(flagEventNews)
 	t.sampler.dueNow(t)
 }
 
 // takeEvents appends the queued path events to dst and empties the queue.
 // t.mu is held.
-func (t *connTracker) takeEvents(dst []conntrace.PathEvent) []conntrace.PathEvent {
+func (t *follower) takeEvents(dst []conntrace.PathEvent) []conntrace.PathEvent {
 	ev := t.ev
 	if ev == nil {
 		return dst

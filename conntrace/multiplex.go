@@ -1,0 +1,122 @@
+package conntrace
+
+import (
+	"context"
+	"net"
+	"time"
+)
+
+// NopTracer follows nothing. Embed it in a Tracer to implement only some of
+// its methods, and to keep compiling when methods are added.
+type NopTracer struct{}
+
+// DialStart returns ctx and no ConnTracer.
+func (NopTracer) DialStart(ctx context.Context, _ DialStart) (context.Context, ConnTracer) {
+	return ctx, nil
+}
+
+// Accepted returns no ConnTracer.
+func (NopTracer) Accepted(net.Conn, time.Time) ConnTracer { return nil }
+
+// NopConnTracer does nothing. Embed it in a ConnTracer to implement only
+// some of its methods, and to keep compiling when methods are added.
+type NopConnTracer struct{}
+
+func (NopConnTracer) DialFailed(error, time.Time)     {}
+func (NopConnTracer) Established(net.Conn, time.Time) {}
+func (NopConnTracer) Sampled(*Sample)                 {}
+func (NopConnTracer) Closed(time.Time)                {}
+
+// Multiplex returns a Tracer that hands every call to each of tracers, in
+// order; nil tracers are left out. A connection is followed by the
+// ConnTracers the tracers return (those that return nil are left out of
+// it): one, as it is, or several behind one that calls each in turn. With no
+// tracer left, Multiplex returns nil.
+func Multiplex(tracers ...Tracer) Tracer {
+	var ts []Tracer
+	for _, t := range tracers {
+		if t != nil {
+			ts = append(ts, t)
+		}
+	}
+	switch len(ts) {
+	case 0:
+		return nil
+	case 1:
+		return ts[0]
+	}
+	return multiTracer(ts)
+}
+
+type multiTracer []Tracer
+
+func (m multiTracer) DialStart(ctx context.Context, start DialStart) (context.Context, ConnTracer) {
+	var cts []ConnTracer
+	for _, t := range m {
+		var ct ConnTracer
+		ctx, ct = t.DialStart(ctx, start)
+		if ct != nil {
+			cts = append(cts, ct)
+		}
+	}
+	return ctx, MultiplexConn(cts...)
+}
+
+func (m multiTracer) Accepted(conn net.Conn, start time.Time) ConnTracer {
+	var cts []ConnTracer
+	for _, t := range m {
+		if ct := t.Accepted(conn, start); ct != nil {
+			cts = append(cts, ct)
+		}
+	}
+	return MultiplexConn(cts...)
+}
+
+// MultiplexConn returns a ConnTracer that hands every call to each of cts,
+// in order; nil ones are left out. With one left it returns it as it is,
+// with none, nil.
+func MultiplexConn(cts ...ConnTracer) ConnTracer {
+	var kept multiConn
+	for _, ct := range cts {
+		if ct != nil {
+			kept = append(kept, ct)
+		}
+	}
+	switch len(kept) {
+	case 0:
+		return nil
+	case 1:
+		return kept[0]
+	}
+	return kept
+}
+
+type multiConn []ConnTracer
+
+func (m multiConn) DialFailed(err error, at time.Time) {
+	for _, ct := range m {
+		ct.DialFailed(err, at)
+	}
+}
+
+func (m multiConn) Established(conn net.Conn, at time.Time) {
+	for _, ct := range m {
+		ct.Established(conn, at)
+	}
+}
+
+func (m multiConn) Sampled(s *Sample) {
+	for _, ct := range m {
+		ct.Sampled(s)
+	}
+}
+
+func (m multiConn) Closed(at time.Time) {
+	for _, ct := range m {
+		ct.Closed(at)
+	}
+}
+
+// Unwrap returns the ConnTracers m calls, so that an instrumentation can
+// find its own among them (see mptcpx.Conn.Hooks).
+func (m multiConn) Unwrap() []ConnTracer { return m }

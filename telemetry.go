@@ -1,0 +1,45 @@
+package mptcpx
+
+import (
+	"github.com/mptcpx/mptcpx/conntrace"
+	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+)
+
+// This file is the one place where the core package meets OpenTelemetry:
+// every connection is recorded by package otel's instrumentation unless
+// WithoutTelemetry says otherwise, so that swapping net.Dial for
+// mptcpx.Dial is enough to get spans, events and metrics through the
+// global providers. The rest of the package knows only conntrace.
+
+// telemetryConfig is what WithTelemetry and WithoutTelemetry set.
+type telemetryConfig struct {
+	off  bool
+	opts []mptcpxotel.Option
+}
+
+// tracer returns the default instrumentation, nil when it is off. Package
+// otel shares one instrumentation among every Dialer and Listener with the
+// same options (mptcpxotel.Shared), so that instruments are made once.
+func (c telemetryConfig) tracer() conntrace.Tracer {
+	if c.off {
+		return nil
+	}
+	return mptcpxotel.Shared(c.opts...)
+}
+
+// WithTelemetry sets the options of the OpenTelemetry instrumentation
+// that records every connection (package
+// github.com/mptcpx/mptcpx/otel): the tracer, meter and logger providers
+// (the global ones by default), per-peer metric attributes, span events or
+// log-based events. Later calls add to earlier ones.
+func WithTelemetry(opts ...mptcpxotel.Option) Option {
+	return optionFunc(func(c *config) {
+		c.telemetry.opts = append(c.telemetry.opts, opts...)
+	})
+}
+
+// WithoutTelemetry leaves the OpenTelemetry instrumentation out: the
+// connections are followed by the hooks of WithTracer only.
+func WithoutTelemetry() Option {
+	return optionFunc(func(c *config) { c.telemetry.off = true })
+}
