@@ -101,8 +101,8 @@ func TestRPCs(t *testing.T) {
 			clientConns := waitConnSpans(t, tel, oteltest.RoleClient, 1)
 			serverConns := waitConnSpans(t, tel, oteltest.RoleServer, 1)
 			for _, name := range []string{unarySpan, streamSpan} {
-				checkLinked(t, "client "+name, rpcSpans(tel, name, trace.SpanKindClient), clientConns)
-				server := rpcSpans(tel, name, trace.SpanKindServer)
+				checkLinked(t, "client "+name, waitRPCSpans(t, tel, name, trace.SpanKindClient, 1), clientConns)
+				server := waitRPCSpans(t, tel, name, trace.SpanKindServer, 1)
 				checkLinked(t, "server "+name, server, serverConns)
 				// The handler's context held the span that got the link,
 				// and the connection span it links to.

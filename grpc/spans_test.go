@@ -29,6 +29,22 @@ func rpcSpans(tel *oteltest.Telemetry, name string, kind trace.SpanKind) []sdktr
 	return out
 }
 
+// waitRPCSpans waits until n spans named name of kind have ended (a
+// server reports the end of an RPC after its response is on the way, so
+// the client may have it first) and returns them.
+func waitRPCSpans(t testing.TB, tel *oteltest.Telemetry, name string, kind trace.SpanKind, n int) []sdktrace.ReadOnlySpan {
+	t.Helper()
+	var spans []sdktrace.ReadOnlySpan
+	err := waitFor(10*time.Second, func() bool {
+		spans = rpcSpans(tel, name, kind)
+		return len(spans) >= n
+	})
+	if err != nil || len(spans) != n {
+		t.Fatalf("%d ended %v spans %s, want %d", len(spans), kind, name, n)
+	}
+	return spans
+}
+
 // waitConnSpans waits until n connection spans of role have ended (the
 // server side closes its connections shortly after the client), and
 // returns them.
