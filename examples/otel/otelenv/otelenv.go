@@ -4,6 +4,9 @@
 // OTEL_TRACES_EXPORTER (otlp by default, console, none) and the metric
 // reader from OTEL_METRICS_EXPORTER (otlp by default, prometheus, console,
 // none); OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES name the program.
+// Trace context travels between programs in W3C traceparent headers (the
+// default of OTEL_PROPAGATORS), so that a gRPC server's RPC spans are
+// children of its client's.
 package otelenv
 
 import (
@@ -13,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
@@ -39,6 +43,7 @@ func Setup(ctx context.Context) (shutdown func()) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics))
 	otel.SetTracerProvider(tp)
 	otel.SetMeterProvider(mp)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	return func() {
 		if err := errors.Join(tp.Shutdown(context.Background()), mp.Shutdown(context.Background())); err != nil {
 			log.Print(err)
