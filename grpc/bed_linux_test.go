@@ -21,6 +21,13 @@ import (
 	"github.com/mptcpx/mptcpx/internal/testbed"
 )
 
+// This module's tests use the test bed of the library's module
+// (internal/testbed): Go decides whether an internal package may be imported
+// by import path, and github.com/mptcpx/mptcpx/grpc lies under
+// github.com/mptcpx/mptcpx, in whichever module. The bed is then the one
+// the library's own tests run on, and grpc-go stays out of the library's
+// go.mod.
+
 // The streaming test's transfer: streamMsgs messages of streamMsgSize
 // bytes, over two paths of pathRate each.
 const (
