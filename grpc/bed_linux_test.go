@@ -82,6 +82,7 @@ func TestStreamSurvivesPathRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &receiver{stream: stream}
+	began := time.Now()
 	done := r.receive()
 	if err := waitFor(time.Minute, func() bool { return r.received() > 0 }); err != nil {
 		t.Fatal("no message on the stream")
@@ -148,8 +149,11 @@ func TestStreamSurvivesPathRemoval(t *testing.T) {
 	for _, p := range []netip.Addr{path0, path1} {
 		t.Logf("path %v: %s before the removal, %s after (client, received)", p, fmtMiB(before[p]), fmtMiB(max(total[p]-before[p], 0)))
 	}
-	t.Logf("stream: %s in %d messages, %s after the removal, which took %v on path 0 alone",
-		fmtMiB(streamMsgs*streamMsgSize), streamMsgs, fmtMiB(streamMsgs*streamMsgSize-atRemoval), took.Round(10*time.Millisecond))
+	both := removed.Sub(began)
+	t.Logf("stream: %s in %d messages: %s in %v on both paths (%.0f Mbit/s), then %s in %v on path 0 alone (%.0f Mbit/s)",
+		fmtMiB(streamMsgs*streamMsgSize), streamMsgs,
+		fmtMiB(atRemoval), both.Round(10*time.Millisecond), mbits(atRemoval, both),
+		fmtMiB(streamMsgs*streamMsgSize-atRemoval), took.Round(10*time.Millisecond), mbits(streamMsgs*streamMsgSize-atRemoval, took))
 	if after := total[path1] - before[path1]; after > mib {
 		t.Errorf("path 1 received %s after its endpoint was deleted", fmtMiB(after))
 	}
@@ -213,5 +217,8 @@ func pathBytes(t testing.TB, tel *oteltest.Telemetry) map[netip.Addr]int64 {
 	}
 	return out
 }
+
+// mbits returns the rate of n bytes in d, in Mbit/s.
+func mbits(n int64, d time.Duration) float64 { return float64(n) * 8 / d.Seconds() / 1e6 }
 
 func fmtMiB[N int | int64](n N) string { return fmt.Sprintf("%.1f MiB", float64(n)/mib) }
