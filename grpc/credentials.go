@@ -14,9 +14,9 @@ import (
 //
 // grpc-go runs the credentials' handshake on every new connection, with the
 // raw net.Conn that the dialer returned or the listener accepted: the one
-// place where grpc-go shows an integration the connection itself. Afterwards
-// RPCs see only a peer.Peer, with the addresses and the AuthInfo the
-// handshake returned. So the handshakes of the returned credentials run
+// place where grpc-go lets code outside it see the connection itself.
+// Afterwards RPCs see only a peer.Peer, with the addresses and the AuthInfo
+// the handshake returned. So the handshakes of the returned credentials run
 // inner's handshake unchanged (the TLS handshake, or nothing for
 // insecure.NewCredentials()) on the same raw connection, keep the
 // connection inner returns (a *tls.Conn over the *mptcpx.Conn, or the
@@ -28,7 +28,8 @@ import (
 // finds it: the raw connection itself when dialed with a mptcpx Dialer (see
 // WithDialer) or accepted by a mptcpx Listener, or the connection a wrapper
 // returns from NetConn or embeds. When there is none (a plain net.Listener,
-// grpc-go's own dialer) the handshakes return inner's AuthInfo untouched.
+// grpc-go's own dialer) the handshakes return inner's AuthInfo untouched,
+// and a failed handshake returns inner's error as it is.
 //
 // inner must not be nil: pass insecure.NewCredentials() for plaintext, or
 // credentials.NewTLS(cfg) (or NewClientTLSFromCert, NewServerTLSFromCert,

@@ -21,13 +21,13 @@ import (
 // WithStatsHandler of this package.
 //
 // grpc-go calls a stats handler's TagRPC when an RPC starts (on a server
-// before any interceptor, on a client for each attempt, inside the
+// before any interceptor; on a client for each attempt, inside the
 // interceptors) and hands the context it returns to every later event of
-// the RPC and to the handler; otelgrpc starts the RPC's span there. SpanLinks calls h.TagRPC,
-// takes the span it started (the span in the returned context, if it is
-// not the one that was already there: an RPC that h's filter leaves out
-// gets no link), and adds the link (trace.Span.AddLink) once the
-// connection is known:
+// the RPC and to the handler; otelgrpc starts the RPC's span there.
+// SpanLinks calls h.TagRPC, takes the span it started (the span in the
+// returned context, if it is not the one that was already there: an RPC
+// that h's filter leaves out gets no link), and adds the link
+// (trace.Span.AddLink) once the connection is known:
 //
 //   - on a server, at the RPC's first event (stats.InHeader, which grpc-go
 //     reports right after TagRPC): the connection is the one the request
@@ -41,11 +41,17 @@ import (
 //     passed first) has no link.
 //
 // The connection must be a *mptcpx.Conn whose handshake ran through
-// NewCredentials (see Creds and WithTransportCredentials) and whose
-// mptcp.connection span records (mptcpxotel.ConnSpanContext); otherwise no
-// link is added and the RPC is traced as h alone traces it. The link has
-// no attributes. The connection span does not link back: a connection may
-// carry millions of RPCs.
+// NewCredentials (see Creds and WithTransportCredentials), or, on a
+// grpc.Server served through an http.Server, the connection that
+// mptcpx.ConnContext put in the request's context; and its mptcp.connection
+// span must record (mptcpxotel.ConnSpanContext). Otherwise no link is added
+// and the RPC is traced as h alone traces it. The link has no attributes.
+// The connection span does not link back: a connection may carry millions
+// of RPCs.
+//
+// otelgrpc reads its span back from the context at the end of the RPC:
+// install stats handlers that start spans of their own before it, not
+// after.
 //
 // SpanLinks panics when h is nil.
 func SpanLinks(h stats.Handler) stats.Handler {
