@@ -9,9 +9,11 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/status"
 
 	"github.com/mptcpx/mptcpx"
 	mptcpxgrpc "github.com/mptcpx/mptcpx/grpc"
@@ -147,5 +149,37 @@ func TestPlainConnections(t *testing.T) {
 		if s := waitRPCSpans(t, tel, unarySpan, kind, 1)[0]; len(s.Links()) != 0 {
 			t.Errorf("%v RPC span: links %v, want none", kind, links(s))
 		}
+	}
+}
+
+// TestHandshakeFailure checks that a TLS handshake that fails (a plaintext
+// client at a TLS server) fails the RPC as it would without the wrapper,
+// and that both connections are closed.
+func TestHandshakeFailure(t *testing.T) {
+	testenv.RequireMPTCP(t)
+	testenv.CheckSockets(t)
+	tel := oteltest.New(t)
+	tlsServer, _ := tlsCredentials(t)
+	ln := listen(t, tel)
+	ts, stop := serve(t, ln, serverOptions(tel, tlsServer)...)
+	cc := newClient(t, ln.Addr().String(), clientOptions(tel, mptcpx.NewDialer(nil, mptcpxOptions(tel)...), insecure.NewCredentials())...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := testgrpc.NewTestServiceClient(cc).UnaryCall(ctx, &testgrpc.SimpleRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("plaintext UnaryCall to a TLS server: %v, want Unavailable", err)
+	}
+	if n := len(ts.seen()); n != 0 {
+		t.Errorf("%d RPCs reached the handlers", n)
+	}
+	cc.Close()
+	stop()
+	// Every connection, dialed and accepted, ended.
+	err = waitFor(10*time.Second, func() bool {
+		c, s := len(tel.Spans(oteltest.RoleClient)), len(tel.Spans(oteltest.RoleServer))
+		return c > 0 && c == s
+	})
+	if err != nil {
+		t.Errorf("%d client and %d server connection spans ended, want as many, at least one", len(tel.Spans(oteltest.RoleClient)), len(tel.Spans(oteltest.RoleServer)))
 	}
 }
