@@ -2,7 +2,9 @@
 // httpclient against real backends: a Jaeger all-in-one (built from source
 // at the version internal/jaegertool pins, cached between runs) receives
 // their spans over OTLP, and a Prometheus server (the Debian package's
-// binary) scrapes their metrics. Everything listens on 127.0.0.1 only.
+// binary) scrapes their metrics. The examples grpcserver and grpcclient then
+// export to the same Jaeger, which must show their RPC spans linked to
+// their connections' spans. Everything listens on 127.0.0.1 only.
 //
 // The test is opt-in because its first run builds Jaeger, which takes
 // minutes; scripts/e2e at the repository root runs it:

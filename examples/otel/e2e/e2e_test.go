@@ -33,7 +33,8 @@ const (
 // both backends' HTTP APIs for what mptcpx must have recorded: connection
 // spans with their subflow events, the connection, byte and fallback
 // metrics with values that agree with what the client logged, and data for
-// every panel of the Grafana dashboard.
+// every panel of the Grafana dashboard. Then it runs grpcserver and
+// grpcclient against the same Jaeger (see testGRPC).
 func TestEndToEnd(t *testing.T) {
 	if os.Getenv("MPTCPX_E2E") != "1" {
 		t.Skip("end-to-end test against Jaeger and Prometheus, opt-in: MPTCPX_E2E=1 (scripts/e2e sets it)")
@@ -56,7 +57,9 @@ func TestEndToEnd(t *testing.T) {
 	var jaegerErr, buildErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { jaegerPath, jaegerBuilt, jaegerErr = jaegerBinary() })
-	wg.Go(func() { buildErr = goBuild("..", "-race", "-o", bin+"/", "./httpserver", "./httpclient") })
+	wg.Go(func() {
+		buildErr = goBuild("..", "-race", "-o", bin+"/", "./httpserver", "./httpclient", "./grpcserver", "./grpcclient")
+	})
 	wg.Wait()
 	if jaegerErr != nil || buildErr != nil {
 		t.Fatalf("build: jaeger: %v; examples: %v", jaegerErr, buildErr)
@@ -203,6 +206,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("httpserver: %v", err)
 	}
 	t.Logf("timing: run and checks %v", time.Since(began).Round(time.Millisecond))
+
+	// The gRPC examples, against the same Jaeger.
+	t.Run("grpc", func(t *testing.T) { testGRPC(t, j, bin) })
 }
 
 // phase returns a context for one phase of the test, ended after d.

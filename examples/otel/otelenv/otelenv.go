@@ -5,7 +5,10 @@
 // from OTEL_METRICS_EXPORTER (otlp by default, prometheus, console, none)
 // and the log exporter from OTEL_LOGS_EXPORTER (otlp by default, console,
 // none): mptcpx emits its connection events as log records too.
-// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES name the program.
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES name the program. Trace
+// context travels between programs in W3C traceparent headers (the default
+// of OTEL_PROPAGATORS), so that a gRPC server's RPC spans are children of
+// its client's.
 package otelenv
 
 import (
@@ -16,6 +19,7 @@ import (
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
 	logglobal "go.opentelemetry.io/otel/log/global"
+	"go.opentelemetry.io/otel/propagation"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -49,6 +53,7 @@ func Setup(ctx context.Context) (shutdown func()) {
 	otel.SetTracerProvider(tp)
 	otel.SetMeterProvider(mp)
 	logglobal.SetLoggerProvider(lp)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	return func() {
 		ctx := context.Background()
 		if err := errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx), lp.Shutdown(ctx)); err != nil {
