@@ -43,10 +43,15 @@
 // program dropped without Close. A sample is a few
 // getsockopt(SOL_MPTCP) calls, read by package
 // github.com/mptcpx/mptcpx/mptcpinfo into reused buffers. Changes between
-// samples become OpenTelemetry span events on the connection's span
-// (subflow added or removed, fallback) and metric updates (bytes per path,
-// subflow round-trip times, active subflows); WithTracerProvider and
-// WithMeterProvider choose where they go, the global providers by default.
+// samples become events of the connection (subflow added or removed,
+// fallback), recorded as OpenTelemetry span events on the connection's span
+// and as log records, and metric updates (bytes per path, subflow
+// round-trip times, active subflows): package
+// github.com/mptcpx/mptcpx/otel records them through the global providers
+// by default, WithTelemetry chooses others or turns parts off, and
+// WithoutTelemetry leaves it out. WithTracer adds hooks of the program's own
+// (package github.com/mptcpx/mptcpx/conntrace), which follow every
+// connection beside the telemetry.
 //
 // # Platforms
 //

@@ -41,12 +41,12 @@ func writeReport(w io.Writer, cfg config, nw *network, tr *transfer, rec *record
 	rec.mu.Unlock()
 
 	fmt.Fprintln(bw, `
-OpenTelemetry: this demo installs no OpenTelemetry SDK and exports nothing; the report above
-comes from a conntrace.Tracer installed with mptcpx.WithTracer (which takes the place of the
-OpenTelemetry instrumentation). In your own program mptcpx sends its mptcp.connection spans and
-mptcp.* metrics to the globally registered providers (otel.SetTracerProvider,
-otel.SetMeterProvider) or to those given with WithTracerProvider and WithMeterProvider; see
-examples/otel/httpserver and examples/otel/httpclient, which export wherever the OTEL_* environment
+OpenTelemetry: the report above comes from a conntrace.Tracer of this demo, installed with
+mptcpx.WithTracer beside the OpenTelemetry instrumentation that mptcpx installs on every connection.
+That instrumentation records mptcp.connection spans, their events (also as log records) and mptcp.*
+metrics through the global providers (otel.SetTracerProvider, otel.SetMeterProvider, the global
+LoggerProvider), or through those given with mptcpx.WithTelemetry; this demo installs no SDK, so
+nothing is exported. See examples/otel (HTTP and gRPC), which export wherever the OTEL_* environment
 variables say (for example OTEL_EXPORTER_OTLP_ENDPOINT).`)
 	return bw.Flush()
 }

@@ -82,6 +82,7 @@ func TestEndToEnd(t *testing.T) {
 			"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 			"OTEL_EXPORTER_OTLP_ENDPOINT=" + j.otlp,
 			"OTEL_BSP_SCHEDULE_DELAY=200",
+			"OTEL_LOGS_EXPORTER=console", // connection events as log records, one JSON object per line
 			"OTEL_METRICS_EXPORTER=prometheus",
 			"OTEL_EXPORTER_PROMETHEUS_HOST=" + host,
 			"OTEL_EXPORTER_PROMETHEUS_PORT=" + port,
@@ -204,6 +205,19 @@ func TestEndToEnd(t *testing.T) {
 
 	if err := server.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("httpserver: %v", err)
+	}
+	// Every span event came out as a log record too, tied to its span.
+	for _, p := range []*proc{client, server} {
+		var n int
+		err := eventually(time.Minute, func(ctx context.Context) error {
+			var err error
+			n, err = checkLogEvents(ctx, j, p.name, p.output())
+			return err
+		})
+		if err != nil {
+			t.Fatalf("logs: %v", err)
+		}
+		t.Logf("logs: %s: %d event log records, each the twin of a span event of its connection span", p.name, n)
 	}
 	t.Logf("timing: run and checks %v", time.Since(began).Round(time.Millisecond))
 

@@ -28,6 +28,7 @@ func testGRPC(t *testing.T, j *jaeger, bin string) {
 			"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 			"OTEL_EXPORTER_OTLP_ENDPOINT=" + j.otlp,
 			"OTEL_BSP_SCHEDULE_DELAY=200",
+			"OTEL_LOGS_EXPORTER=console",
 			"OTEL_METRICS_EXPORTER=none",
 		}
 	}
@@ -75,6 +76,15 @@ func testGRPC(t *testing.T, j *jaeger, bin string) {
 	})
 	if err != nil {
 		t.Fatalf("jaeger: %v", err)
+	}
+	for _, p := range []*proc{client, server} {
+		err := eventually(time.Minute, func(ctx context.Context) error {
+			_, err := checkLogEvents(ctx, j, p.name, p.output())
+			return err
+		})
+		if err != nil {
+			t.Fatalf("logs: %v", err)
+		}
 	}
 	t.Logf("jaeger: %d rounds; %d client and %d server RPC spans, each linked to an mptcp.connection span with its subflow (%v)",
 		rounds, clientRPCs, serverRPCs, time.Since(began).Round(time.Millisecond))
