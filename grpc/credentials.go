@@ -2,6 +2,7 @@ package mptcpxgrpc
 
 import (
 	"context"
+	"errors"
 	"net"
 
 	"google.golang.org/grpc/credentials"
@@ -31,16 +32,34 @@ import (
 // grpc-go's own dialer) the handshakes return inner's AuthInfo untouched,
 // and a failed handshake returns inner's error as it is.
 //
-// inner must not be nil: pass insecure.NewCredentials() for plaintext, or
+// inner is insecure.NewCredentials() for plaintext, or
 // credentials.NewTLS(cfg) (or NewClientTLSFromCert, NewServerTLSFromCert,
-// ...) for TLS. NewCredentials panics when it is nil, as a nil inner is a
-// programming error that would otherwise surface at the first handshake.
+// ...) for TLS. With a nil inner every handshake fails with ErrNoInner,
+// which grpc-go reports on the RPCs: nil never means plaintext.
 func NewCredentials(inner credentials.TransportCredentials) credentials.TransportCredentials {
 	if inner == nil {
-		panic("mptcpxgrpc: NewCredentials(nil): pass insecure.NewCredentials() or TLS credentials")
+		return nilCredentials{}
 	}
 	return &transportCredentials{inner: inner}
 }
+
+// ErrNoInner is the error of every handshake of NewCredentials(nil).
+var ErrNoInner = errors.New("mptcpxgrpc: NewCredentials(nil): no inner transport credentials (pass insecure.NewCredentials() or TLS credentials)")
+
+// nilCredentials are NewCredentials(nil): they refuse every connection.
+type nilCredentials struct{}
+
+func (nilCredentials) ClientHandshake(context.Context, string, net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	return nil, nil, ErrNoInner
+}
+
+func (nilCredentials) ServerHandshake(net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	return nil, nil, ErrNoInner
+}
+
+func (nilCredentials) Info() credentials.ProtocolInfo          { return credentials.ProtocolInfo{} }
+func (nilCredentials) Clone() credentials.TransportCredentials { return nilCredentials{} }
+func (nilCredentials) OverrideServerName(string) error         { return ErrNoInner }
 
 // transportCredentials wraps inner. It is safe for concurrent use as long
 // as inner is, which grpc-go requires of all transport credentials.

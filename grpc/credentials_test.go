@@ -2,6 +2,7 @@ package mptcpxgrpc_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/mptcpx/mptcpx"
@@ -22,7 +24,7 @@ import (
 )
 
 // TestCredentialsPassOn checks that the wrapper is the wrapped credentials
-// in every respect grpc-go asks about, and refuses a nil inner.
+// in every respect grpc-go asks about, and that nil inputs fail cleanly.
 func TestCredentialsPassOn(t *testing.T) {
 	_, tlsClient := tlsCredentials(t)
 	c := mptcpxgrpc.NewCredentials(tlsClient)
@@ -37,20 +39,35 @@ func TestCredentialsPassOn(t *testing.T) {
 	if err := clone.OverrideServerName("example.net"); err != nil {
 		t.Errorf("OverrideServerName: %v", err)
 	}
-	for name, f := range map[string]func(){
-		"NewCredentials(nil)": func() { mptcpxgrpc.NewCredentials(nil) },
-		"SpanLinks(nil)":      func() { mptcpxgrpc.SpanLinks(nil) },
-	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("%s did not panic", name)
-				}
-			}()
-			f()
-		}()
+	// nil inner credentials: every handshake fails with ErrNoInner, nothing
+	// goes through in plaintext, nothing panics.
+	nilCreds := mptcpxgrpc.NewCredentials(nil)
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if conn, ai, err := nilCreds.ClientHandshake(context.Background(), "example.net", a); !errors.Is(err, mptcpxgrpc.ErrNoInner) || conn != nil || ai != nil {
+		t.Errorf("NewCredentials(nil).ClientHandshake = %v, %v, %v; want ErrNoInner", conn, ai, err)
 	}
+	if conn, ai, err := nilCreds.Clone().ServerHandshake(b); !errors.Is(err, mptcpxgrpc.ErrNoInner) || conn != nil || ai != nil {
+		t.Errorf("NewCredentials(nil).Clone().ServerHandshake = %v, %v, %v; want ErrNoInner", conn, ai, err)
+	}
+	if p := nilCreds.Info().SecurityProtocol; p != "" {
+		t.Errorf("NewCredentials(nil).Info().SecurityProtocol = %q, want none", p)
+	}
+	// SpanLinks(nil) links nothing and passes contexts through.
+	h := mptcpxgrpc.SpanLinks(nil)
+	ctx := context.WithValue(context.Background(), ctxKey{}, 1)
+	if got := h.TagRPC(ctx, &stats.RPCTagInfo{FullMethodName: "/x/y"}); got != ctx {
+		t.Error("SpanLinks(nil).TagRPC changed the context")
+	}
+	h.HandleRPC(ctx, &stats.Begin{})
+	if got := h.TagConn(ctx, &stats.ConnTagInfo{}); got != ctx {
+		t.Error("SpanLinks(nil).TagConn changed the context")
+	}
+	h.HandleConn(ctx, &stats.ConnBegin{})
 }
+
+type ctxKey struct{}
 
 // TestSecurityLevel checks that per-RPC credentials see the wrapped
 // credentials' security level: a token that must travel encrypted goes

@@ -53,13 +53,22 @@ import (
 // install stats handlers that start spans of their own before it, not
 // after.
 //
-// SpanLinks panics when h is nil.
+// SpanLinks(nil) returns a stats.Handler that does nothing: with no
+// handler that starts RPC spans, there is nothing to link.
 func SpanLinks(h stats.Handler) stats.Handler {
 	if h == nil {
-		panic("mptcpxgrpc: SpanLinks(nil): pass the stats.Handler that traces RPCs, such as otelgrpc.NewServerHandler()")
+		return nopHandler{}
 	}
 	return &linkHandler{inner: h}
 }
+
+// nopHandler is SpanLinks(nil).
+type nopHandler struct{}
+
+func (nopHandler) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
+func (nopHandler) HandleRPC(context.Context, stats.RPCStats)                         {}
+func (nopHandler) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (nopHandler) HandleConn(context.Context, stats.ConnStats)                       {}
 
 // linkHandler is the stats.Handler of SpanLinks.
 type linkHandler struct {
