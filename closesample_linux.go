@@ -23,20 +23,20 @@ import (
 //
 // gone reports a socket that was already closed underneath: nothing was
 // read, and closeErr is what closing it again returns.
-func closeAndRead(tc *net.TCPConn, rc syscall.RawConn, sc *scratch) (closeErr error, read, gone bool) {
+func closeAndRead(tc *net.TCPConn, rc syscall.RawConn, sc *scratch) (read, gone bool, closeErr error) {
 	dup, dupErr := -1, error(nil)
 	err := rc.Control(func(fd uintptr) {
 		dup, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
 	})
 	if errors.Is(err, net.ErrClosed) {
-		return tc.Close(), false, true
+		return false, true, tc.Close()
 	}
 	if err != nil || dupErr != nil {
 		read = sc.reader.Read(rc, &sc.snap) == nil
-		return tc.Close(), read, false
+		return read, false, tc.Close()
 	}
 	closeErr = tc.Close()
 	read = sc.reader.ReadFD(dup, &sc.snap) == nil
 	unix.Close(dup)
-	return closeErr, read, false
+	return read, false, closeErr
 }

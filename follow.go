@@ -352,7 +352,7 @@ func (t *follower) endLocked(how conntrace.End, sc *scratch) error {
 	switch how {
 	case conntrace.EndClose:
 		var gone bool
-		if closeErr, read, gone = closeAndRead(&t.tc, t.rc, sc); gone {
+		if read, gone, closeErr = closeAndRead(&t.tc, t.rc, sc); gone {
 			how = conntrace.EndClosedUnderneath
 		}
 	case conntrace.EndDropped:

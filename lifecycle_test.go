@@ -66,7 +66,7 @@ func waitSpans(t *testing.T, tel *oteltest.Telemetry, n int, within time.Duratio
 
 func closeReason(s sdktrace.ReadOnlySpan) string {
 	v, _ := oteltest.Attr(s.Attributes(), "mptcp.close.reason")
-	return v.Emit()
+	return v.String()
 }
 
 // TestClosedUnderneath: a connection whose socket is closed without Close

@@ -176,7 +176,7 @@ func (w *eventWatcher) deliver(e *pmevents.Event) {
 		return // the connection's own creation and closing: the sampler knows
 	}
 	if h := testDeliverHook.Load(); h != nil {
-		(*h)()
+		(*h)(w)
 	}
 	w.mu.Lock()
 	t := w.tokens[e.Token]
@@ -216,9 +216,9 @@ func (w *eventWatcher) interfaceName(i int32) string {
 }
 
 // testDeliverHook, when set by a test, runs before each subflow or address
-// event is delivered: a test blocks the watcher with it to make the
-// kernel drop events.
-var testDeliverHook atomic.Pointer[func()]
+// event is delivered, with the watcher that delivers it: a test blocks a
+// watcher with it to make the kernel drop events.
+var testDeliverHook atomic.Pointer[func(*eventWatcher)]
 
 // netnsCookie returns the cookie of the network namespace of the socket
 // behind rc (SO_NETNS_COOKIE, Linux 5.14+): the same for every socket of a

@@ -6,7 +6,6 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/log"
-	logglobal "go.opentelemetry.io/otel/log/global"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -39,7 +38,7 @@ func newConfig(opts []Option) config {
 		c.meterProvider = otel.GetMeterProvider()
 	}
 	if c.loggerProvider == nil {
-		c.loggerProvider = logglobal.GetLoggerProvider()
+		c.loggerProvider = otel.GetLoggerProvider()
 	}
 	return c
 }
@@ -79,7 +78,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 
 // WithLoggerProvider sets the provider of the logger that emits the
 // connection events as log records (see the package documentation). nil
-// is ignored: the global provider (go.opentelemetry.io/otel/log/global) is
+// is ignored: the global provider (otel.GetLoggerProvider) is
 // used, which drops everything until a program installs an SDK.
 func WithLoggerProvider(lp log.LoggerProvider) Option {
 	return optionFunc(func(c *config) {

@@ -11,9 +11,8 @@
 // Package mptcpx installs this instrumentation on every connection of its
 // Dialers and Listeners, recording through the global OpenTelemetry
 // providers: a program that installs an SDK (otel.SetTracerProvider,
-// otel.SetMeterProvider, global.SetLoggerProvider of
-// go.opentelemetry.io/otel/log/global) gets the telemetry with no other
-// change. The options of this package choose other providers and turn
+// otel.SetMeterProvider, otel.SetLoggerProvider) gets the telemetry with no
+// other change. The options of this package choose other providers and turn
 // parts off; give them to mptcpx.WithTelemetry:
 //
 //	ln, err := mptcpx.Listen("tcp", ":8080", mptcpx.WithTelemetry(

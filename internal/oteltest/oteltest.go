@@ -198,7 +198,7 @@ func ByKey(t testing.TB, sm metricdata.ScopeMetrics, name string, key attribute.
 	for _, p := range d.DataPoints {
 		if Has(p.Attributes, match) {
 			v, _ := p.Attributes.Value(key)
-			out[v.Emit()] += p.Value
+			out[v.String()] += p.Value
 		}
 	}
 	return out
