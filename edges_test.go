@@ -14,16 +14,24 @@ import (
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
 
-// slowReader reads c to the end, slowly at first, and reports how much it
-// read.
-func slowReader(c net.Conn, pause time.Duration) <-chan int64 {
+// slowReader reads c to the end and reports how much it read: slowly (a
+// pause before each read) until slow is closed, or for the first 20 reads
+// when slow is nil, then as fast as it can.
+func slowReader(c net.Conn, pause time.Duration, slow <-chan struct{}) <-chan int64 {
 	got := make(chan int64, 1)
 	go func() {
 		var n int64
 		buf := make([]byte, 64<<10)
 		for i := 0; ; i++ {
-			if i < 20 {
+			switch {
+			case slow == nil && i < 20:
 				time.Sleep(pause)
+			case slow != nil:
+				select {
+				case <-slow:
+					slow = closedChan
+				case <-time.After(pause):
+				}
 			}
 			k, err := c.Read(buf)
 			n += int64(k)
@@ -37,6 +45,8 @@ func slowReader(c net.Conn, pause time.Duration) <-chan int64 {
 	return got
 }
 
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // TestBytesQueuedAtClose: Write(4 MB) and Close at once, to a slow reader.
 // The reader gets every byte; the client's mptcp.io counts every one, once,
 // and the span says how many were still queued when Close was called.
@@ -44,12 +54,21 @@ func TestBytesQueuedAtClose(t *testing.T) {
 	testenv.CheckSockets(t)
 	tel := oteltest.New(t)
 	c, s := otelPair(t, tel)
-	got := slowReader(s, 10*time.Millisecond)
+	// The reader stays slow until Close, behind a small receive buffer, so
+	// that bytes are still queued when Close is called on any kernel and
+	// machine (on a fast one, or in a slow virtual machine, a reader that
+	// speeds up too soon or a large buffer takes everything in first).
+	if err := s.SetReadBuffer(256 << 10); err != nil {
+		t.Fatal(err)
+	}
+	closing := make(chan struct{})
+	got := slowReader(s, 10*time.Millisecond, closing)
 	const size = 4_000_000
 	if n, err := c.Write(make([]byte, size)); err != nil || n != size {
 		t.Fatalf("Write: %d, %v", n, err)
 	}
 	c.Close()
+	close(closing)
 	if n := <-got; n != size {
 		t.Fatalf("the server read %d bytes, want %d", n, size)
 	}
@@ -102,7 +121,7 @@ func TestBytesWhileClosing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wg.Go(func() { read.Add(<-slowReader(s, time.Millisecond)) })
+		wg.Go(func() { read.Add(<-slowReader(s, time.Millisecond, nil)) })
 		wg.Go(func() {
 			buf := make([]byte, 256<<10)
 			for {
