@@ -55,8 +55,11 @@ func TestSampleAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(500, func() { c.Write(buf); tr.sample(sc, 0) }); n != 0 {
 		t.Fatalf("busy: %v allocations per sample", n)
 	}
-	if h.samples < 100 {
-		t.Fatalf("hooks saw %d samples of a busy connection", h.samples)
+	// Not every one: before 6.5 the bytes count once acknowledged, and a
+	// sample right after a write may come before the acknowledgement (90
+	// of 500 in the 6.1 virtual machine).
+	if h.samples < 10 {
+		t.Fatalf("hooks saw %d samples of a busy connection, want the full readings to reach them", h.samples)
 	}
 	tr.mu.Lock()
 	tr.endLocked(conntrace.EndClosedUnderneath, sc)
