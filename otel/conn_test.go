@@ -199,9 +199,11 @@ func TestConnection(t *testing.T) {
 		if d.Count != 1 || d.Sum <= 0 {
 			t.Errorf("mptcp.connection.duration{%s}: count %d, sum %v", name, d.Count, d.Sum)
 		}
-		// One RTT per sample: the first, the final, the periodic ones.
+		// One RTT per sample in which the subflow carried data: at least
+		// one, since bytes moved both ways (a slow machine may see the
+		// whole transfer between two samples).
 		rtt := hist(t, sm, "mptcp.subflow.rtt", role, loopback)
-		if rtt.Count < 2 || rtt.Sum <= 0 || rtt.Sum/float64(rtt.Count) > 1 {
+		if rtt.Count < 1 || rtt.Sum <= 0 || rtt.Sum/float64(rtt.Count) > 1 {
 			t.Errorf("mptcp.subflow.rtt{%s}: count %d, sum %v s", name, rtt.Count, rtt.Sum)
 		}
 	}
