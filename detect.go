@@ -38,6 +38,10 @@ type detector struct {
 	// connection is not the client's doing.
 	plainListener bool
 	connKind      counterKind
+	// awaitEvents: the path manager's events about the connection are
+	// received, so a join's SubflowEstablished event is worth waiting
+	// for (see detectSubflows).
+	awaitEvents bool
 }
 
 // subflowState is what the detector remembers of one subflow.
@@ -60,6 +64,9 @@ type subflowState struct {
 	closeErr                uint8
 	reset                   bool
 	resetReason, resetFlags uint8
+	// held counts the samples that found the subflow established and held
+	// back its report, waiting for the path manager's event about it.
+	held uint8
 }
 
 // counterKind says which kernel values the connection-level deltas come from.
@@ -331,8 +338,14 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 			}
 			continue
 		}
-		established++
 		cs, cr := sf.BytesSent(), sf.BytesReceived()
+		if !st.reported && !final && d.holdJoin(st, out) {
+			// Reported at a later sample, with everything it carried.
+			st.seenSent, st.seenRecv = cs, cr
+			out.SubflowDeltas = append(out.SubflowDeltas, conntrace.SubflowDelta{})
+			continue
+		}
+		established++
 		var ds conntrace.SubflowDelta
 		if !st.reported {
 			st.reported = true
@@ -369,6 +382,49 @@ func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 	d.subflows = kept
 	d.peak = max(d.peak, established)
 	return sent, recv
+}
+
+// holdJoin reports whether the report of st, an established subflow not
+// reported yet, waits for a later sample. A join's SubflowEstablished
+// event says what only the path manager knows (the interface, the backup
+// flag), and comes milliseconds after the kernel lists the subflow as
+// established at most; a reading taken in between (an event about something
+// else, a periodic sample) would report the subflow without it. When the
+// connection's events are received, such a join waits for its event, for at
+// most heldSamples samples (the event may have been lost). The connection's
+// first subflow has no such event: it is never held.
+func (d *detector) holdJoin(st *subflowState, out *conntrace.Sample) bool {
+	if !d.awaitEvents || st.held >= heldSamples || !d.anyReported() {
+		return false
+	}
+	for _, e := range out.PathEvents {
+		if e.Kind == conntrace.SubflowEstablished && st.local == endpointOf(e.Local) && st.remote == endpointOf(e.Remote) {
+			return false
+		}
+	}
+	if d.unmatched != nil {
+		for _, p := range *d.unmatched {
+			if st.local == endpointOf(p.e.Local) && st.remote == endpointOf(p.e.Remote) {
+				return false
+			}
+		}
+	}
+	st.held++
+	return true
+}
+
+// heldSamples is how many samples a join's report waits for its event.
+const heldSamples = 3
+
+// anyReported reports whether a subflow of the connection was reported
+// added: whether a subflow seen now is a join rather than the first.
+func (d *detector) anyReported() bool {
+	for i := range d.subflows {
+		if d.subflows[i].reported {
+			return true
+		}
+	}
+	return false
 }
 
 // failedJoin describes a join that never completed, as last read.
@@ -572,7 +628,7 @@ func (d *detector) joinPending() bool {
 		return true
 	}
 	for i := range d.subflows {
-		if d.subflows[i].joining {
+		if st := &d.subflows[i]; st.joining || st.held > 0 && !st.reported {
 			return true
 		}
 	}

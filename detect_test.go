@@ -402,3 +402,55 @@ func TestDetectObserve(t *testing.T) {
 		t.Errorf("both still there: added %v deltas %+v removed %+v", got, out.SubflowDeltas, out.Removed)
 	}
 }
+
+// With the path manager's events received, an established join is
+// reported with its SubflowEstablished event (which says what only the
+// path manager knows), waiting for it a few samples at most; the first
+// subflow, which has no such event, never waits, and the join's bytes are
+// all reported once it is.
+func TestDetectJoinWaitsForItsEvent(t *testing.T) {
+	d := detector{awaitEvents: true}
+	var out conntrace.Sample
+	d.detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	if len(out.Added) != 1 {
+		t.Fatalf("first subflow: added %v", ids(&out, out.Added))
+	}
+	two := func(sent uint64) *mptcpinfo.Snapshot {
+		return snap(100+sent, 0, [3]uint64{1, 100, 0}, [3]uint64{2, sent, 0})
+	}
+	d.detect(two(10), conntrace.RoleClient, &out, streamState{}, nil)
+	if len(out.Added) != 0 || out.SubflowDeltas[1] != (conntrace.SubflowDelta{}) || out.SubflowsMax != 1 || !d.joinPending() {
+		t.Fatalf("join listed before its event: added %v, deltas %+v, max %d", ids(&out, out.Added), out.SubflowDeltas, out.SubflowsMax)
+	}
+	s := two(30)
+	ev := conntrace.PathEvent{Kind: conntrace.SubflowEstablished, Local: s.Subflows[1].Local, Remote: s.Subflows[1].Remote, Interface: "eth1"}
+	d.detect(s, conntrace.RoleClient, &out, streamState{}, []conntrace.PathEvent{ev})
+	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 2 || out.SubflowDeltas[1].Sent != 30 || len(out.PathEvents) != 1 || out.PathEvents[0].SubflowID != 2 || out.SubflowsMax != 2 {
+		t.Fatalf("with its event: added %v, deltas %+v, events %+v", got, out.SubflowDeltas, out.PathEvents)
+	}
+	// An event that never comes: the join is reported after heldSamples.
+	s = snap(200, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 30, 0}, [3]uint64{3, 70, 0})
+	for range heldSamples {
+		d.detect(s, conntrace.RoleClient, &out, streamState{}, nil)
+		if len(out.Added) != 0 {
+			t.Fatalf("held join reported early: %v", ids(&out, out.Added))
+		}
+	}
+	d.detect(s, conntrace.RoleClient, &out, streamState{}, nil)
+	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 3 || out.SubflowDeltas[2].Sent != 70 {
+		t.Fatalf("event lost: added %v, deltas %+v", got, out.SubflowDeltas)
+	}
+	// Gone while held: reported added and removed, with its bytes.
+	d.detect(snap(300, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 30, 0}, [3]uint64{3, 70, 0}, [3]uint64{4, 60, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.detect(snap(300, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 30, 0}, [3]uint64{3, 70, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	if len(out.Removed) != 1 || out.Removed[0].ID != 4 || !out.Removed[0].New || out.Removed[0].Unsampled.Sent != 60 {
+		t.Fatalf("gone while held: %+v", out.Removed)
+	}
+	// Without events nothing waits.
+	d = detector{}
+	d.detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.detect(two(10), conntrace.RoleClient, &out, streamState{}, nil)
+	if len(out.Added) != 1 {
+		t.Fatalf("polling only: added %v", ids(&out, out.Added))
+	}
+}

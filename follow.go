@@ -378,6 +378,7 @@ func (t *follower) report(sc *scratch, read bool, end conntrace.End) (closeAsked
 	f := t.flags.Load()
 	stream := streamState{finSent: f&flagFinSent != 0, eofRead: f&flagEOFRead != 0, final: end != conntrace.EndNone}
 	if read {
+		t.det.awaitEvents = t.ev != nil
 		t.det.detect(&sc.snap, t.role, &sc.sample, stream, sc.events)
 	} else {
 		sc.snap = mptcpinfo.Snapshot{Subflows: sc.snap.Subflows[:0]}

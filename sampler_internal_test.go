@@ -217,3 +217,53 @@ func TestSamplerOncePerWakeUp(t *testing.T) {
 	}
 	t.Logf("%d wake-ups in 200ms, %d samples of connection 0", wakeups, hooks[0].n.Load())
 }
+
+// TestSchedulerScales: with 100,000 connections (followers of one socket,
+// so that the limit of open files does not apply) at a one-second interval,
+// every one is sampled within its first interval and the sampler wakes up
+// at most slotsPerInterval times per interval: the number of wake-ups does
+// not grow with the number of connections, and the heap keeps up.
+func TestSchedulerScales(t *testing.T) {
+	c := loopbackPair(t)
+	n := 100_000
+	if testing.Short() {
+		n = 10_000
+	}
+	const interval = time.Second
+	sm := newSampler()
+	ts := make([]*follower, n)
+	start := time.Now()
+	for i := range ts {
+		ts[i] = newTestFollower(sm, c, interval, nil)
+		sm.schedule(ts[i])
+	}
+	// Each is due within one interval of its registration; a loaded
+	// machine (or -race) may take longer to get through them.
+	deadline := start.Add(30 * interval)
+	for pending := n; pending > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections not sampled after %v", pending, n, time.Since(start))
+		}
+		time.Sleep(interval / 10)
+		pending = 0
+		for _, tr := range ts {
+			tr.mu.Lock()
+			if tr.det.samples == 0 {
+				pending++
+			}
+			tr.mu.Unlock()
+		}
+	}
+	elapsed := time.Since(start)
+	sm.mu.Lock()
+	wakeups := sm.wakeups
+	sm.mu.Unlock()
+	if most := uint64(elapsed*slotsPerInterval/interval) + 2; wakeups > most {
+		t.Errorf("%d wake-ups in %v for %d connections, want at most %d", wakeups, elapsed, n, most)
+	}
+	t.Logf("%d connections sampled in %v with %d wake-ups", n, elapsed.Round(time.Millisecond), wakeups)
+	for _, tr := range ts {
+		sm.unschedule(tr)
+	}
+	waitStopped(t, sm)
+}
