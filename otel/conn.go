@@ -1,6 +1,7 @@
 package mptcpxotel
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -55,8 +56,19 @@ type subflowRef struct {
 var _ conntrace.ConnTracer = (*connTracer)(nil)
 
 func (t *Tracer) newConn(span trace.Span, role conntrace.Role, start time.Time) *connTracer {
-	return &connTracer{t: t, span: span, recording: span.IsRecording(), role: role, start: start}
+	recording := span.IsRecording()
+	if !recording && !span.SpanContext().IsValid() {
+		// A span that records nothing and has no identity (no tracer
+		// provider installed, the connection outside any trace) is not
+		// worth its memory for the connection's life: Ending it does
+		// nothing, and the shared no-op span says the same.
+		span = noSpan
+	}
+	return &connTracer{t: t, span: span, recording: recording, role: role, start: start}
 }
+
+// noSpan is the no-op span, shared.
+var noSpan = trace.SpanFromContext(context.Background())
 
 // DialFailed ends the span with status Error and error.type.
 func (c *connTracer) DialFailed(err error, at time.Time) {
