@@ -2,6 +2,7 @@ package mptcpx
 
 import (
 	"net/netip"
+	"slices"
 	"syscall"
 	"time"
 
@@ -309,7 +310,8 @@ func joining(sf *mptcpinfo.Subflow) bool {
 // A subflow is added once it is established. A join the kernel has not
 // completed (SYN_SENT: the peer has not answered; SYN_RECV) is not a path
 // yet: it is followed, but reported only if it never completes, as a failed
-// join, when it disappears or when the connection ends.
+// join, when it disappears or when the connection ends. An established
+// join may also wait a few samples for its path event (see holdJoin).
 func (d *detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, final bool, events []conntrace.PathEvent) (sent, recv uint64) {
 	kernelIDs := s.Has(mptcpinfo.FieldSubflowID)
 	for i := range d.subflows {
@@ -402,12 +404,8 @@ func (d *detector) holdJoin(st *subflowState, out *conntrace.Sample) bool {
 			return false
 		}
 	}
-	if d.unmatched != nil {
-		for _, p := range *d.unmatched {
-			if st.local == endpointOf(p.e.Local) && st.remote == endpointOf(p.e.Remote) {
-				return false
-			}
-		}
+	if d.unmatchedIndex(st.local, st.remote) >= 0 {
+		return false
 	}
 	st.held++
 	return true
@@ -511,14 +509,22 @@ func (d *detector) matchEvents(out *conntrace.Sample) {
 // takeUnmatched removes the waiting SubflowEstablished event with these
 // ends, reporting whether there was one.
 func (d *detector) takeUnmatched(local, remote netip.AddrPort) bool {
-	waiting := *d.unmatched
-	for i, p := range waiting {
-		if sameEnd(p.e.Local, local) && sameEnd(p.e.Remote, remote) {
-			*d.unmatched = append(waiting[:i], waiting[i+1:]...)
-			return true
-		}
+	i := d.unmatchedIndex(endpointOf(local), endpointOf(remote))
+	if i >= 0 {
+		*d.unmatched = slices.Delete(*d.unmatched, i, i+1)
 	}
-	return false
+	return i >= 0
+}
+
+// unmatchedIndex returns the index of the waiting SubflowEstablished event
+// with these ends, -1 if none.
+func (d *detector) unmatchedIndex(local, remote endpoint) int {
+	if d.unmatched == nil {
+		return -1
+	}
+	return slices.IndexFunc(*d.unmatched, func(p pendingEvent) bool {
+		return endpointOf(p.e.Local) == local && endpointOf(p.e.Remote) == remote
+	})
 }
 
 // findEnds returns the index of the subflow with these ends, -1 if none.
@@ -532,8 +538,6 @@ func (d *detector) findEnds(local, remote netip.AddrPort) int {
 	}
 	return -1
 }
-
-func sameEnd(a, b netip.AddrPort) bool { return endpointOf(a) == endpointOf(b) }
 
 // endpoint is one end of a subflow as the detector keeps it: a
 // netip.AddrPort in 20 bytes rather than 32, with an IPv4-mapped address
