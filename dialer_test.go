@@ -12,7 +12,7 @@ import (
 
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/internal/testenv"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // echoOnce accepts one connection on ln, echoes it until EOF and closes it.

@@ -47,7 +47,7 @@
 // fallback), recorded as OpenTelemetry span events on the connection's span
 // and as log records, and metric updates (bytes per path, subflow
 // round-trip times, active subflows): package
-// github.com/mptcpx/mptcpx/otel records them through the global providers
+// github.com/mptcpx/mptcpx/mptcpxotel records them through the global providers
 // by default, WithTelemetry chooses others or turns parts off, and
 // WithoutTelemetry leaves it out. WithTracer adds hooks of the program's own
 // (package github.com/mptcpx/mptcpx/conntrace), which follow every

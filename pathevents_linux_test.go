@@ -11,7 +11,7 @@ import (
 	"github.com/mptcpx/mptcpx/internal/pmevents"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/internal/testenv"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // TestPathEventsLost: the kernel drops path events when they come faster

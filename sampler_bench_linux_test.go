@@ -20,7 +20,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/mptcpx/mptcpx/conntrace"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 
 	"golang.org/x/sys/unix"
 

@@ -2,11 +2,11 @@ package mptcpx
 
 import (
 	"github.com/mptcpx/mptcpx/conntrace"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // This file is the one place where the core package meets OpenTelemetry:
-// every connection is recorded by package otel's instrumentation unless
+// every connection is recorded by package mptcpxotel's instrumentation unless
 // WithoutTelemetry says otherwise, so that swapping net.Dial for
 // mptcpx.Dial is enough to get spans, events and metrics through the
 // global providers. The rest of the package knows only conntrace.
@@ -29,7 +29,7 @@ func (c telemetryConfig) tracer() conntrace.Tracer {
 
 // WithTelemetry sets the options of the OpenTelemetry instrumentation
 // that records every connection (package
-// github.com/mptcpx/mptcpx/otel): the tracer, meter and logger providers
+// github.com/mptcpx/mptcpx/mptcpxotel): the tracer, meter and logger providers
 // (the global ones by default), per-peer metric attributes, span events or
 // log-based events. Later calls add to earlier ones.
 func WithTelemetry(opts ...mptcpxotel.Option) Option {

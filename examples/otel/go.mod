@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/mptcpx/mptcpx v0.0.0
-	github.com/mptcpx/mptcpx/grpc v0.0.0
+	github.com/mptcpx/mptcpx/mptcpxgrpc v0.0.0
 	go.opentelemetry.io/contrib/exporters/autoexport v0.72.0
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.72.0
 	go.opentelemetry.io/otel v1.47.0
@@ -61,4 +61,4 @@ require (
 
 replace github.com/mptcpx/mptcpx => ../..
 
-replace github.com/mptcpx/mptcpx/grpc => ../../grpc
+replace github.com/mptcpx/mptcpx/mptcpxgrpc => ../../mptcpxgrpc

@@ -2,7 +2,7 @@
 // ways Go's wrappers expose what they wrap: a NetConn method (as
 // crypto/tls.Conn has) or an exported embedded net.Conn field (as the
 // connections of golang.org/x/net/netutil's LimitListener have). Package
-// mptcpx uses it to find its *Conn under a wrapper, package otel to find a
+// mptcpx uses it to find its *Conn under a wrapper, package mptcpxotel to find a
 // connection's span.
 package connwrap
 

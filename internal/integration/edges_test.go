@@ -13,7 +13,7 @@ import (
 	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // connectWith is connect with the Dialer's and the Listener's options

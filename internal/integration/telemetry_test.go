@@ -7,7 +7,7 @@ import (
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // interval is the sampling interval of the tests' connections: short, so

@@ -26,7 +26,7 @@ import (
 
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/examples/otel/otelenv"
-	mptcpxgrpc "github.com/mptcpx/mptcpx/grpc"
+	"github.com/mptcpx/mptcpx/mptcpxgrpc"
 )
 
 func main() {

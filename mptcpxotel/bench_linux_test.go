@@ -14,7 +14,7 @@ import (
 	"github.com/mptcpx/mptcpx/internal/benchcmp"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // mptcpConn returns the raw client end of a loopback MPTCP connection.

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/mptcpx/mptcpx"
-	mptcpxgrpc "github.com/mptcpx/mptcpx/grpc"
+	"github.com/mptcpx/mptcpx/mptcpxgrpc"
 )
 
 // A server on a mptcpx listener: handlers reach the connection of their

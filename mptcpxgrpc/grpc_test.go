@@ -11,9 +11,9 @@ import (
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 
 	"github.com/mptcpx/mptcpx"
-	mptcpxgrpc "github.com/mptcpx/mptcpx/grpc"
 	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testenv"
+	"github.com/mptcpx/mptcpx/mptcpxgrpc"
 )
 
 // TestRPCs runs a unary and a server-streaming RPC from a grpc-go client

@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mptcpx/mptcpx"
-	mptcpxgrpc "github.com/mptcpx/mptcpx/grpc"
 	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testenv"
+	"github.com/mptcpx/mptcpx/mptcpxgrpc"
 )
 
 // TestCredentialsPassOn checks that the wrapper is the wrapped credentials

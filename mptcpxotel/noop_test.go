@@ -10,7 +10,7 @@ import (
 
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // steady returns a connection with one subflow, past its first sample, and

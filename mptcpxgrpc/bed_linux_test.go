@@ -16,14 +16,14 @@ import (
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 
 	"github.com/mptcpx/mptcpx"
-	mptcpxgrpc "github.com/mptcpx/mptcpx/grpc"
 	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
+	"github.com/mptcpx/mptcpx/mptcpxgrpc"
 )
 
 // This module's tests use the test bed of the library's module
 // (internal/testbed): Go decides whether an internal package may be imported
-// by import path, and github.com/mptcpx/mptcpx/grpc lies under
+// by import path, and github.com/mptcpx/mptcpx/mptcpxgrpc lies under
 // github.com/mptcpx/mptcpx, in whichever module. The bed is then the one
 // the library's own tests run on, and grpc-go stays out of the library's
 // go.mod.

@@ -12,9 +12,9 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/mptcpx/mptcpx"
-	mptcpxgrpc "github.com/mptcpx/mptcpx/grpc"
 	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testenv"
+	"github.com/mptcpx/mptcpx/mptcpxgrpc"
 )
 
 // TestFilteredRPC checks that an RPC that otelgrpc's filter leaves

@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mptcpx/mptcpx"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // wrapper stands for a connection wrapper with a NetConn method, as

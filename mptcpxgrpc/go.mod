@@ -1,4 +1,4 @@
-module github.com/mptcpx/mptcpx/grpc
+module github.com/mptcpx/mptcpx/mptcpxgrpc
 
 go 1.26.0
 

@@ -4,9 +4,8 @@
 // connections, subflows and bytes, all fed by the samples mptcpx takes of
 // the kernel's MPTCP state.
 //
-// The package lives in the otel directory of the module
-// (github.com/mptcpx/mptcpx/otel) but is named mptcpxotel, so that a program
-// can import it next to go.opentelemetry.io/otel without renaming either.
+// Its name, mptcpxotel, lets a program import it next to
+// go.opentelemetry.io/otel without renaming either.
 //
 // Package mptcpx installs this instrumentation on every connection of its
 // Dialers and Listeners, recording through the global OpenTelemetry

@@ -16,7 +16,7 @@ import (
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/internal/testenv"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // logRecords is a log exporter that keeps what it is given.

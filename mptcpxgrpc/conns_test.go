@@ -24,10 +24,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mptcpx/mptcpx"
-	mptcpxgrpc "github.com/mptcpx/mptcpx/grpc"
 	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testenv"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxgrpc"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // TestRoundRobin spreads RPCs over two servers with grpc-go's round_robin

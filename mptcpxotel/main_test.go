@@ -15,7 +15,7 @@ import (
 
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/internal/testenv"
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // TestMain fails the run if the tests leave goroutines (the sampler's

@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/stats"
 
-	mptcpxotel "github.com/mptcpx/mptcpx/otel"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // SpanLinks returns a stats.Handler that does everything h does and links

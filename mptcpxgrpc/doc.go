@@ -1,10 +1,9 @@
 // Package mptcpxgrpc runs grpc-go over Multipath TCP connections of
 // mptcpx, and ties every RPC to the connection that carried it.
 //
-// The package lives in the grpc directory of the repository, a module of
-// its own (github.com/mptcpx/mptcpx/grpc), so that grpc-go stays out of the
-// library's go.mod; it is named mptcpxgrpc so that a program can import it
-// next to google.golang.org/grpc without renaming either.
+// It is a module of its own (github.com/mptcpx/mptcpx/mptcpxgrpc), so that
+// grpc-go stays out of the library's go.mod; its name, mptcpxgrpc, lets a
+// program import it next to google.golang.org/grpc without renaming either.
 //
 // grpc-go's HTTP/2 connections live long and carry many RPCs, often
 // concurrently: the case where a connection that survives the loss of a
