@@ -21,10 +21,10 @@ type closeTracer struct {
 	finalBeforeClosed      atomic.Bool
 }
 
-func (ct *closeTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+func (ct *closeTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	return ctx, ct
 }
-func (ct *closeTracer) Accepted(net.Conn, time.Time) conntrace.ConnTracer { return nil }
+func (ct *closeTracer) Accepted(net.Conn, time.Time) conntrace.ConnHooks { return nil }
 func (ct *closeTracer) DialFailed(error, time.Time)                       { ct.failed.Add(1) }
 func (ct *closeTracer) Established(c net.Conn, _ time.Time)               { ct.conn.Store(c.(*mptcpx.Conn)) }
 func (ct *closeTracer) Sampled(s *conntrace.Sample) {
@@ -50,7 +50,7 @@ func TestCloseTracksOnce(t *testing.T) {
 		}
 	}()
 	ct := &closeTracer{}
-	c, err := mptcpx.NewDialer(nil, mptcpx.WithTracer(ct)).Dial("tcp", ln.Addr().String())
+	c, err := mptcpx.NewDialer(nil, mptcpx.WithHooks(ct)).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestCloseTracksOnce(t *testing.T) {
 	// A failed dial reports DialFailed and nothing else.
 	ct = &closeTracer{}
 	ln.Close()
-	if _, err := mptcpx.NewDialer(nil, mptcpx.WithTracer(ct)).Dial("tcp", ln.Addr().String()); err == nil {
+	if _, err := mptcpx.NewDialer(nil, mptcpx.WithHooks(ct)).Dial("tcp", ln.Addr().String()); err == nil {
 		t.Fatal("dial to a closed listener succeeded")
 	}
 	if ct.failed.Load() != 1 || ct.closed.Load() != 0 || ct.conn.Load() != nil {

@@ -159,12 +159,12 @@ func (c *Conn) FallbackReason() conntrace.FallbackReason {
 }
 
 // Hooks returns the hooks that follow the connection: those of the
-// OpenTelemetry instrumentation and of WithTracer, behind one that calls
+// OpenTelemetry instrumentation and of WithHooks, behind one that calls
 // each in turn when there are several (conntrace.Multiplex). An
 // instrumentation finds its own state among them: package mptcpxotel's
 // ConnSpanContext returns the connection's span this way. nil when nothing
 // follows the connection.
-func (c *Conn) Hooks() conntrace.ConnTracer {
+func (c *Conn) Hooks() conntrace.ConnHooks {
 	if c.follower == nil {
 		return nil
 	}

@@ -49,7 +49,7 @@
 // round-trip times, active subflows): package
 // github.com/mptcpx/mptcpx/mptcpxotel records them through the global providers
 // by default, WithTelemetry chooses others or turns parts off, and
-// WithoutTelemetry leaves it out. WithTracer adds hooks of the program's own
+// WithoutTelemetry leaves it out. WithHooks adds hooks of the program's own
 // (package github.com/mptcpx/mptcpx/conntrace), which follow every
 // connection beside the telemetry.
 //

@@ -56,7 +56,7 @@ type follower struct {
 	fp uint32
 
 	sampler *sampler
-	hooks   conntrace.ConnTracer // nil: sample for nothing but Info
+	hooks   conntrace.ConnHooks // nil: sample for nothing but Info
 
 	mu  sync.Mutex      // serialises samples, hook calls and the end
 	rc  syscall.RawConn // the socket, while the connection lives

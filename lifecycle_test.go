@@ -172,10 +172,10 @@ type closingTracer struct {
 	final    atomic.Int32
 }
 
-func (ct *closingTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+func (ct *closingTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	return ctx, ct
 }
-func (ct *closingTracer) Accepted(net.Conn, time.Time) conntrace.ConnTracer { return nil }
+func (ct *closingTracer) Accepted(net.Conn, time.Time) conntrace.ConnHooks { return nil }
 func (ct *closingTracer) DialFailed(error, time.Time)                       {}
 func (ct *closingTracer) Established(c net.Conn, _ time.Time) {
 	ct.conn.Store(c.(*mptcpx.Conn))
@@ -226,7 +226,7 @@ func TestHooksMayClose(t *testing.T) {
 	// A bystander on the same sampler, which must keep being sampled: it
 	// keeps sending, so that every sample of it has news for its hooks.
 	bystander := &closingTracer{}
-	bc, err := mptcpx.NewDialer(nil, mptcpx.WithTracer(bystander), mptcpx.WithInterval(lifecycleInterval)).Dial("tcp", ln.Addr().String())
+	bc, err := mptcpx.NewDialer(nil, mptcpx.WithHooks(bystander), mptcpx.WithInterval(lifecycleInterval)).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestHooksMayClose(t *testing.T) {
 	for _, when := range []string{"established", "sampled", "closed"} {
 		t.Run(when, func(t *testing.T) {
 			ct := &closingTracer{when: when}
-			d := mptcpx.NewDialer(nil, mptcpx.WithTracer(ct), mptcpx.WithInterval(lifecycleInterval))
+			d := mptcpx.NewDialer(nil, mptcpx.WithHooks(ct), mptcpx.WithInterval(lifecycleInterval))
 			dialed := make(chan net.Conn, 1)
 			go func() {
 				c, err := d.Dial("tcp", ln.Addr().String())

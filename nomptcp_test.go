@@ -19,7 +19,7 @@ func TestWithoutMPTCP(t *testing.T) {
 		t.Fatal("mptcpinfo.Available() on a kernel that opens no MPTCP socket")
 	}
 	rec := &recorder{}
-	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithTracer(rec))
+	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithHooks(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestWithoutMPTCP(t *testing.T) {
 			c.Close()
 		}
 	}()
-	c, err := mptcpx.NewDialer(nil, mptcpx.WithTracer(rec)).Dial("tcp", ln.Addr().String())
+	c, err := mptcpx.NewDialer(nil, mptcpx.WithHooks(rec)).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,13 +18,13 @@ const MinInterval = time.Millisecond
 // own copy, built once by newConfig.
 type config struct {
 	interval     time.Duration
-	tracers      []conntrace.Tracer // WithTracer, in order
+	tracers      []conntrace.Hooks // WithHooks, in order
 	telemetry    telemetryConfig    // the default instrumentation (telemetry.go)
 	noPathEvents bool               // poll only, even where path events can be received
 
 	// tracer is what follows the connections: the default instrumentation
-	// and the tracers of WithTracer, multiplexed.
-	tracer conntrace.Tracer
+	// and the tracers of WithHooks, multiplexed.
+	tracer conntrace.Hooks
 
 	// err is the first invalid option. The constructors that return no
 	// error (NewDialer, NewListener) keep it here and report it from every
@@ -41,7 +41,7 @@ func newConfig(opts []Option) *config {
 		}
 	}
 	if cfg.err == nil {
-		cfg.tracer = conntrace.Multiplex(append([]conntrace.Tracer{cfg.telemetry.tracer()}, cfg.tracers...)...)
+		cfg.tracer = conntrace.Multiplex(append([]conntrace.Hooks{cfg.telemetry.tracer()}, cfg.tracers...)...)
 	}
 	return cfg
 }
@@ -79,12 +79,12 @@ func WithInterval(d time.Duration) Option {
 	})
 }
 
-// WithTracer adds hooks that follow every connection: dial start and
+// WithHooks adds hooks that follow every connection: dial start and
 // failure, establishment, every sample with news, and close (see package
-// conntrace). Several WithTracer add up, and all follow each connection
+// conntrace). Several WithHooks add up, and all follow each connection
 // along with the OpenTelemetry instrumentation (WithoutTelemetry leaves
 // that out). nil is ignored.
-func WithTracer(t conntrace.Tracer) Option {
+func WithHooks(t conntrace.Hooks) Option {
 	return optionFunc(func(c *config) {
 		if t != nil {
 			c.tracers = append(c.tracers, t)

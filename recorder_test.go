@@ -9,7 +9,7 @@ import (
 	"github.com/mptcpx/mptcpx/conntrace"
 )
 
-// recorder is a conntrace.Tracer that keeps, per connection, what the hooks
+// recorder is a conntrace.Hooks that keeps, per connection, what the hooks
 // saw, copied out of the sampler's reused buffers.
 type recorder struct {
 	mu    sync.Mutex
@@ -48,11 +48,11 @@ func (r *recorder) add(role conntrace.Role) *connRecord {
 	return c
 }
 
-func (r *recorder) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+func (r *recorder) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	return ctx, r.add(conntrace.RoleClient)
 }
 
-func (r *recorder) Accepted(net.Conn, time.Time) conntrace.ConnTracer {
+func (r *recorder) Accepted(net.Conn, time.Time) conntrace.ConnHooks {
 	return r.add(conntrace.RoleServer)
 }
 

@@ -148,7 +148,7 @@ func BenchmarkSampler(b *testing.B) {
 // benchTracer returns the hooks a BenchmarkSampler case attaches: none, the
 // OpenTelemetry instrumentation on no-op providers, or on the SDK with every
 // span sampled and metrics read by a ManualReader.
-func benchTracer(b *testing.B, hooks string) conntrace.Tracer {
+func benchTracer(b *testing.B, hooks string) conntrace.Hooks {
 	switch hooks {
 	case "otel-noop":
 		return mptcpxotel.NewTracer(mptcpxotel.WithTracerProvider(tracenoop.NewTracerProvider()), mptcpxotel.WithMeterProvider(metricnoop.NewMeterProvider()))

@@ -33,7 +33,7 @@ func (h *nopHooks) Sampled(*conntrace.Sample)       { h.samples++ }
 func (h *nopHooks) Closed(time.Time)                {}
 
 // newTestFollower returns a follower of c on sampler sm, not yet scheduled.
-func newTestFollower(sm *sampler, c *net.TCPConn, interval time.Duration, hooks conntrace.ConnTracer) *follower {
+func newTestFollower(sm *sampler, c *net.TCPConn, interval time.Duration, hooks conntrace.ConnHooks) *follower {
 	rc, _ := c.SyscallConn()
 	return &follower{sampler: sm, rc: rc, tc: *c, interval: interval, hooks: hooks, index: -1}
 }

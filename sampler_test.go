@@ -23,7 +23,7 @@ func TestSamplerCountsEveryByte(t *testing.T) {
 	testenv.RequireMPTCP(t)
 	testenv.CheckSockets(t)
 	rec := &recorder{}
-	opts := []mptcpx.Option{mptcpx.WithTracer(rec), mptcpx.WithInterval(5 * time.Millisecond)}
+	opts := []mptcpx.Option{mptcpx.WithHooks(rec), mptcpx.WithInterval(5 * time.Millisecond)}
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestSamplerFallback(t *testing.T) {
 			c.Close()
 		}
 	}()
-	c, err := mptcpx.NewDialer(nil, mptcpx.WithTracer(rec)).Dial("tcp", ln.Addr().String())
+	c, err := mptcpx.NewDialer(nil, mptcpx.WithHooks(rec)).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestSamplerFallback(t *testing.T) {
 	}
 	// And a plain client to an mptcpx listener.
 	rec2 := &recorder{}
-	mln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithTracer(rec2))
+	mln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithHooks(rec2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestSamplerChurn(t *testing.T) {
 		d = 2 * time.Second
 	}
 	rec := &recorder{}
-	opts := []mptcpx.Option{mptcpx.WithTracer(rec), mptcpx.WithInterval(time.Millisecond)}
+	opts := []mptcpx.Option{mptcpx.WithHooks(rec), mptcpx.WithInterval(time.Millisecond)}
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +264,7 @@ func TestSamplerChurn(t *testing.T) {
 	}
 }
 
-func ExampleWithTracer() {
+func ExampleWithHooks() {
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Println(err)
@@ -279,7 +279,7 @@ func ExampleWithTracer() {
 		}
 	}()
 	logger := &logTracer{}
-	c, err := mptcpx.NewDialer(nil, mptcpx.WithTracer(logger)).Dial("tcp", ln.Addr().String())
+	c, err := mptcpx.NewDialer(nil, mptcpx.WithHooks(logger)).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -292,11 +292,11 @@ func ExampleWithTracer() {
 // logTracer notes the hooks it receives, in order.
 type logTracer struct{ events []string }
 
-func (l *logTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+func (l *logTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	l.events = append(l.events, "dial")
 	return ctx, l
 }
-func (l *logTracer) Accepted(net.Conn, time.Time) conntrace.ConnTracer { return nil }
+func (l *logTracer) Accepted(net.Conn, time.Time) conntrace.ConnHooks { return nil }
 func (l *logTracer) DialFailed(error, time.Time)                       { l.events = append(l.events, "failed") }
 func (l *logTracer) Established(net.Conn, time.Time)                   { l.events = append(l.events, "established") }
 func (l *logTracer) Closed(time.Time)                                  { l.events = append(l.events, "closed") }

@@ -49,7 +49,7 @@ func TestSoak(t *testing.T) {
 	tel := oteltest.New(t)
 	defer tp.Shutdown(context.Background())
 	policy := &closingPolicy{inner: mptcpxotel.NewTracer(mptcpxotel.WithTracerProvider(tp), mptcpxotel.WithMeterProvider(tel.MP))}
-	opts := []mptcpx.Option{mptcpx.WithTracer(policy), mptcpx.WithInterval(mptcpx.MinInterval)}
+	opts := []mptcpx.Option{mptcpx.WithHooks(policy), mptcpx.WithInterval(mptcpx.MinInterval)}
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func copyOf(r *mptcpinfo.Reader) *mptcpinfo.Reader {
 // closingPolicy is the OpenTelemetry instrumentation plus a policy that
 // closes chosen connections from their Sampled hook.
 type closingPolicy struct {
-	inner conntrace.Tracer
+	inner conntrace.Hooks
 	mu    sync.Mutex
 	chose map[*mptcpx.Conn]bool
 	// twice counts connections whose Closed hook ran more than once
@@ -270,20 +270,20 @@ func (p *closingPolicy) take(c *mptcpx.Conn) bool {
 	return chosen
 }
 
-func (p *closingPolicy) DialStart(ctx context.Context, s conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+func (p *closingPolicy) DialStart(ctx context.Context, s conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	ctx, ct := p.inner.DialStart(ctx, s)
-	return ctx, &policyConn{ConnTracer: ct, p: p}
+	return ctx, &policyConn{ConnHooks: ct, p: p}
 }
 
-func (p *closingPolicy) Accepted(c net.Conn, at time.Time) conntrace.ConnTracer {
-	return &policyConn{ConnTracer: p.inner.Accepted(c, at), p: p}
+func (p *closingPolicy) Accepted(c net.Conn, at time.Time) conntrace.ConnHooks {
+	return &policyConn{ConnHooks: p.inner.Accepted(c, at), p: p}
 }
 
 // policyConn closes its connection from Sampled when the policy chose it.
 // It holds the connection weakly: a hook that kept it would keep a dropped
 // connection from being collected.
 type policyConn struct {
-	conntrace.ConnTracer
+	conntrace.ConnHooks
 	p      *closingPolicy
 	conn   weak.Pointer[mptcpx.Conn]
 	closed atomic.Int32
@@ -291,11 +291,11 @@ type policyConn struct {
 
 func (pc *policyConn) Established(c net.Conn, at time.Time) {
 	pc.conn = weak.Make(c.(*mptcpx.Conn))
-	pc.ConnTracer.Established(c, at)
+	pc.ConnHooks.Established(c, at)
 }
 
 func (pc *policyConn) Sampled(s *conntrace.Sample) {
-	pc.ConnTracer.Sampled(s)
+	pc.ConnHooks.Sampled(s)
 	if c := pc.conn.Value(); c != nil && !s.Final && pc.p.take(c) {
 		c.Close()
 	}
@@ -308,7 +308,7 @@ func (pc *policyConn) Closed(at time.Time) {
 	if c := pc.conn.Value(); c != nil {
 		pc.p.take(c)
 	}
-	pc.ConnTracer.Closed(at)
+	pc.ConnHooks.Closed(at)
 }
 
 // spanCounter counts the mptcp.connection spans that end, by role. It

@@ -20,7 +20,7 @@ type telemetryConfig struct {
 // tracer returns the default instrumentation, nil when it is off. Package
 // otel shares one instrumentation among every Dialer and Listener with the
 // same options (mptcpxotel.Shared), so that instruments are made once.
-func (c telemetryConfig) tracer() conntrace.Tracer {
+func (c telemetryConfig) tracer() conntrace.Hooks {
 	if c.off {
 		return nil
 	}
@@ -39,7 +39,7 @@ func WithTelemetry(opts ...mptcpxotel.Option) Option {
 }
 
 // WithoutTelemetry leaves the OpenTelemetry instrumentation out: the
-// connections are followed by the hooks of WithTracer only.
+// connections are followed by the hooks of WithHooks only.
 func WithoutTelemetry() Option {
 	return optionFunc(func(c *config) { c.telemetry.off = true })
 }

@@ -3,21 +3,21 @@
 // shared sampler, that know nothing of any telemetry backend. The otel
 // package implements them with OpenTelemetry, and mptcpx installs that
 // implementation by default; a program adds its own (for logs, tests,
-// policies or another backend) with mptcpx.WithTracer, as many as it
-// likes: every installed Tracer follows every connection (Multiplex).
+// policies or another backend) with mptcpx.WithHooks, as many as it
+// likes: every installed Hooks follows every connection (Multiplex).
 //
 // # Interfaces, and why
 //
-// The hooks are two interfaces, Tracer and ConnTracer, rather than structs
+// The hooks are two interfaces, Hooks and ConnHooks, rather than structs
 // of optional func fields (the design of quic-go's logging package). A
 // connection is followed for its whole life, and a struct of func fields
 // costs a closure per hook per connection (bound methods of the
 // implementation's per-connection state): some 130 bytes per connection
 // with four hooks, a fifth of all mptcpx adds to an idle connection,
 // against one interface value. Composition comes from Multiplex, which
-// allocates only when more than one Tracer is installed. Hooks can be added
-// without breaking anyone in two ways: an implementation embeds NopTracer or
-// NopConnTracer, as gRPC's generated servers embed their Unimplemented
+// allocates only when more than one Hooks is installed. Hooks can be added
+// without breaking anyone in two ways: an implementation embeds NopHooks or
+// NopConnHooks, as gRPC's generated servers embed their Unimplemented
 // types, and so gains every method added to the interfaces later with an
 // empty body; and a new kind of call comes as an optional interface, which
 // mptcpx looks for once per connection (as io.Copy looks for io.WriterTo).
@@ -63,15 +63,15 @@ func (r Role) String() string {
 	return "client"
 }
 
-// Tracer is told of every connection a Dialer or Listener makes and returns
+// Hooks is told of every connection a Dialer or Listener makes and returns
 // the hooks that follow it.
-type Tracer interface {
+type Hooks interface {
 	// DialStart is called before a dial. The returned context is the one
-	// the dial uses (a tracer may put its span in it). ConnTracer may be
+	// the dial uses (a tracer may put its span in it). ConnHooks may be
 	// nil to follow nothing.
-	DialStart(ctx context.Context, start DialStart) (context.Context, ConnTracer)
+	DialStart(ctx context.Context, start DialStart) (context.Context, ConnHooks)
 	// Accepted is called for each connection a Listener accepts.
-	Accepted(conn net.Conn, start time.Time) ConnTracer
+	Accepted(conn net.Conn, start time.Time) ConnHooks
 }
 
 // DialStart describes a dial about to begin.
@@ -80,8 +80,8 @@ type DialStart struct {
 	Time             time.Time
 }
 
-// ConnTracer follows one connection.
-type ConnTracer interface {
+// ConnHooks follows one connection.
+type ConnHooks interface {
 	// DialFailed ends a dial that opened nothing.
 	DialFailed(err error, at time.Time)
 	// Established is called once the connection exists, before its first

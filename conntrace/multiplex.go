@@ -6,34 +6,34 @@ import (
 	"time"
 )
 
-// NopTracer follows nothing. Embed it in a Tracer to implement only some of
+// NopHooks follows nothing. Embed it in a Hooks to implement only some of
 // its methods, and to keep compiling when methods are added.
-type NopTracer struct{}
+type NopHooks struct{}
 
-// DialStart returns ctx and no ConnTracer.
-func (NopTracer) DialStart(ctx context.Context, _ DialStart) (context.Context, ConnTracer) {
+// DialStart returns ctx and no ConnHooks.
+func (NopHooks) DialStart(ctx context.Context, _ DialStart) (context.Context, ConnHooks) {
 	return ctx, nil
 }
 
-// Accepted returns no ConnTracer.
-func (NopTracer) Accepted(net.Conn, time.Time) ConnTracer { return nil }
+// Accepted returns no ConnHooks.
+func (NopHooks) Accepted(net.Conn, time.Time) ConnHooks { return nil }
 
-// NopConnTracer does nothing. Embed it in a ConnTracer to implement only
+// NopConnHooks does nothing. Embed it in a ConnHooks to implement only
 // some of its methods, and to keep compiling when methods are added.
-type NopConnTracer struct{}
+type NopConnHooks struct{}
 
-func (NopConnTracer) DialFailed(error, time.Time)     {}
-func (NopConnTracer) Established(net.Conn, time.Time) {}
-func (NopConnTracer) Sampled(*Sample)                 {}
-func (NopConnTracer) Closed(time.Time)                {}
+func (NopConnHooks) DialFailed(error, time.Time)     {}
+func (NopConnHooks) Established(net.Conn, time.Time) {}
+func (NopConnHooks) Sampled(*Sample)                 {}
+func (NopConnHooks) Closed(time.Time)                {}
 
-// Multiplex returns a Tracer that hands every call to each of tracers, in
+// Multiplex returns a Hooks that hands every call to each of tracers, in
 // order; nil tracers are left out. A connection is followed by the
 // ConnTracers the tracers return (those that return nil are left out of
 // it): one, as it is, or several behind one that calls each in turn. With no
 // tracer left, Multiplex returns nil.
-func Multiplex(tracers ...Tracer) Tracer {
-	var ts []Tracer
+func Multiplex(tracers ...Hooks) Hooks {
+	var ts []Hooks
 	for _, t := range tracers {
 		if t != nil {
 			ts = append(ts, t)
@@ -48,12 +48,12 @@ func Multiplex(tracers ...Tracer) Tracer {
 	return multiTracer(ts)
 }
 
-type multiTracer []Tracer
+type multiTracer []Hooks
 
-func (m multiTracer) DialStart(ctx context.Context, start DialStart) (context.Context, ConnTracer) {
-	var cts []ConnTracer
+func (m multiTracer) DialStart(ctx context.Context, start DialStart) (context.Context, ConnHooks) {
+	var cts []ConnHooks
 	for _, t := range m {
-		var ct ConnTracer
+		var ct ConnHooks
 		ctx, ct = t.DialStart(ctx, start)
 		if ct != nil {
 			cts = append(cts, ct)
@@ -62,8 +62,8 @@ func (m multiTracer) DialStart(ctx context.Context, start DialStart) (context.Co
 	return ctx, MultiplexConn(cts...)
 }
 
-func (m multiTracer) Accepted(conn net.Conn, start time.Time) ConnTracer {
-	var cts []ConnTracer
+func (m multiTracer) Accepted(conn net.Conn, start time.Time) ConnHooks {
+	var cts []ConnHooks
 	for _, t := range m {
 		if ct := t.Accepted(conn, start); ct != nil {
 			cts = append(cts, ct)
@@ -72,10 +72,10 @@ func (m multiTracer) Accepted(conn net.Conn, start time.Time) ConnTracer {
 	return MultiplexConn(cts...)
 }
 
-// MultiplexConn returns a ConnTracer that hands every call to each of cts,
+// MultiplexConn returns a ConnHooks that hands every call to each of cts,
 // in order; nil ones are left out. With one left it returns it as it is,
 // with none, nil.
-func MultiplexConn(cts ...ConnTracer) ConnTracer {
+func MultiplexConn(cts ...ConnHooks) ConnHooks {
 	var kept multiConn
 	for _, ct := range cts {
 		if ct != nil {
@@ -91,7 +91,7 @@ func MultiplexConn(cts ...ConnTracer) ConnTracer {
 	return kept
 }
 
-type multiConn []ConnTracer
+type multiConn []ConnHooks
 
 func (m multiConn) DialFailed(err error, at time.Time) {
 	for _, ct := range m {
@@ -119,4 +119,4 @@ func (m multiConn) Closed(at time.Time) {
 
 // Unwrap returns the ConnTracers m calls, so that an instrumentation can
 // find its own among them (see mptcpx.Conn.Hooks).
-func (m multiConn) Unwrap() []ConnTracer { return m }
+func (m multiConn) Unwrap() []ConnHooks { return m }

@@ -21,7 +21,7 @@ type logTracer struct {
 	skip bool
 }
 
-func (l logTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+func (l logTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	*l.log = append(*l.log, l.name+".DialStart saw "+valueOr(ctx))
 	ctx = context.WithValue(ctx, ctxKey("last"), l.name)
 	if l.skip {
@@ -30,7 +30,7 @@ func (l logTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (contex
 	return ctx, logConn(l)
 }
 
-func (l logTracer) Accepted(net.Conn, time.Time) conntrace.ConnTracer {
+func (l logTracer) Accepted(net.Conn, time.Time) conntrace.ConnHooks {
 	*l.log = append(*l.log, l.name+".Accepted")
 	if l.skip {
 		return nil
@@ -52,9 +52,9 @@ func (l logConn) Established(net.Conn, time.Time) { *l.log = append(*l.log, l.na
 func (l logConn) Sampled(*conntrace.Sample)       { *l.log = append(*l.log, l.name+".Sampled") }
 func (l logConn) Closed(time.Time)                { *l.log = append(*l.log, l.name+".Closed") }
 
-// partial implements only Closed; NopConnTracer gives it the rest.
+// partial implements only Closed; NopConnHooks gives it the rest.
 type partial struct {
-	conntrace.NopConnTracer
+	conntrace.NopConnHooks
 	closed *int
 }
 
@@ -69,7 +69,7 @@ func TestMultiplex(t *testing.T) {
 	if conntrace.Multiplex() != nil || conntrace.Multiplex(nil, nil) != nil {
 		t.Error("Multiplex of no tracer is not nil")
 	}
-	if got := conntrace.Multiplex(nil, a, nil); got != conntrace.Tracer(a) {
+	if got := conntrace.Multiplex(nil, a, nil); got != conntrace.Hooks(a) {
 		t.Errorf("Multiplex of one tracer = %#v, want it as it is", got)
 	}
 
@@ -92,30 +92,30 @@ func TestMultiplex(t *testing.T) {
 	if !slices.Equal(log, want) {
 		t.Errorf("calls:\n got %q\nwant %q", log, want)
 	}
-	u, ok := ct.(interface{ Unwrap() []conntrace.ConnTracer })
+	u, ok := ct.(interface{ Unwrap() []conntrace.ConnHooks })
 	if !ok || len(u.Unwrap()) != 2 {
-		t.Errorf("the multiplexed ConnTracer does not unwrap to the two that follow: %#v", ct)
+		t.Errorf("the multiplexed ConnHooks does not unwrap to the two that follow: %#v", ct)
 	}
 
 	log = nil
-	if ct := conntrace.Multiplex(skip, a).Accepted(nil, time.Now()); ct != conntrace.ConnTracer(logConn(a)) {
-		t.Errorf("with one ConnTracer left, Accepted returns %#v, want it as it is", ct)
+	if ct := conntrace.Multiplex(skip, a).Accepted(nil, time.Now()); ct != conntrace.ConnHooks(logConn(a)) {
+		t.Errorf("with one ConnHooks left, Accepted returns %#v, want it as it is", ct)
 	}
 	if ct := conntrace.Multiplex(skip, skip).Accepted(nil, time.Now()); ct != nil {
-		t.Errorf("with no ConnTracer left, Accepted returns %#v, want nil", ct)
+		t.Errorf("with no ConnHooks left, Accepted returns %#v, want nil", ct)
 	}
 
 	var closed int
 	p := partial{closed: &closed}
-	pc := conntrace.MultiplexConn(nil, p, conntrace.NopConnTracer{})
+	pc := conntrace.MultiplexConn(nil, p, conntrace.NopConnHooks{})
 	pc.Established(nil, time.Now())
 	pc.Sampled(&conntrace.Sample{})
 	pc.Closed(time.Now())
 	if closed != 1 {
-		t.Errorf("Closed reached the partial ConnTracer %d times, want 1", closed)
+		t.Errorf("Closed reached the partial ConnHooks %d times, want 1", closed)
 	}
-	var nop conntrace.NopTracer
+	var nop conntrace.NopHooks
 	if ctx, ct := nop.DialStart(context.Background(), conntrace.DialStart{}); ctx == nil || ct != nil {
-		t.Error("NopTracer.DialStart follows something")
+		t.Error("NopHooks.DialStart follows something")
 	}
 }

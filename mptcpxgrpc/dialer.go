@@ -17,7 +17,7 @@ import (
 // which records through the global OpenTelemetry providers; build d with
 // mptcpx.NewDialer(base, opts...) to choose the net.Dialer fields (timeout,
 // local address, TCP keep-alive) and the mptcpx options (WithInterval,
-// WithTelemetry, WithTracer, ...), or to share one Dialer with an http.Transport.
+// WithTelemetry, WithHooks, ...), or to share one Dialer with an http.Transport.
 //
 // grpc-go calls the dialer (grpc.WithContextDialer) once per connection it
 // opens, with the resolved "host:port" of one backend and a context that

@@ -51,7 +51,7 @@ func bareFullInfo(b *testing.B, rc syscall.RawConn) func(n int) {
 // sampleLoop returns the candidate: what the sampler does for one
 // connection-sample, with ct as the hooks: Reader.Read, the change set (here
 // a steady one: the same subflow, bytes both ways) and ct.Sampled.
-func sampleLoop(b *testing.B, rc syscall.RawConn, ct conntrace.ConnTracer) func(n int) {
+func sampleLoop(b *testing.B, rc syscall.RawConn, ct conntrace.ConnHooks) func(n int) {
 	var r mptcpinfo.Reader
 	var snap mptcpinfo.Snapshot
 	var sm conntrace.Sample
@@ -75,8 +75,8 @@ func sampleLoop(b *testing.B, rc syscall.RawConn, ct conntrace.ConnTracer) func(
 	}
 }
 
-// nopConn is a ConnTracer that does nothing.
-type nopConn struct{ conntrace.ConnTracer }
+// nopConn is a ConnHooks that does nothing.
+type nopConn struct{ conntrace.ConnHooks }
 
 func (nopConn) Sampled(*conntrace.Sample) {}
 
@@ -98,7 +98,7 @@ func BenchmarkSample(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			rc := mptcpConn(b)
-			var ct conntrace.ConnTracer = nopConn{}
+			var ct conntrace.ConnHooks = nopConn{}
 			if c.tracer != nil {
 				ct = dial(b, c.tracer(b), "127.0.0.1:5000", "127.0.0.1:443")
 			}

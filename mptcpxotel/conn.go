@@ -53,7 +53,7 @@ type subflowRef struct {
 	as *addrSeries
 }
 
-var _ conntrace.ConnTracer = (*connTracer)(nil)
+var _ conntrace.ConnHooks = (*connTracer)(nil)
 
 func (t *Tracer) newConn(span trace.Span, role conntrace.Role, start time.Time) *connTracer {
 	recording := span.IsRecording()

@@ -286,7 +286,7 @@ func TestDialErrorType(t *testing.T) {
 		{"127.0.0.1:99999", "*net.AddrError"},
 	} {
 		e := newEnv(t)
-		d := mptcpx.NewDialer(&net.Dialer{Resolver: noDNS}, mptcpx.WithoutTelemetry(), mptcpx.WithTracer(e.tracer))
+		d := mptcpx.NewDialer(&net.Dialer{Resolver: noDNS}, mptcpx.WithoutTelemetry(), mptcpx.WithHooks(e.tracer))
 		if conn, err := d.Dial("tcp", c.address); err == nil {
 			conn.Close()
 			t.Fatalf("dial %s: connected", c.address)

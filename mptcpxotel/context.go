@@ -20,7 +20,7 @@ import (
 //		trace.SpanFromContext(r.Context()).AddLink(trace.Link{SpanContext: mptcpxotel.ConnSpanContext(c)})
 //	}
 func ConnSpanContext(c net.Conn) trace.SpanContext {
-	type hooked interface{ Hooks() conntrace.ConnTracer }
+	type hooked interface{ Hooks() conntrace.ConnHooks }
 	h, ok := connwrap.Find(c, func(c net.Conn) bool { _, ok := c.(hooked); return ok }).(hooked)
 	if !ok {
 		return trace.SpanContext{}
@@ -31,11 +31,11 @@ func ConnSpanContext(c net.Conn) trace.SpanContext {
 // spanContextOf returns the first valid span context among this package's
 // per-connection states in hooks (several Tracers may follow a connection:
 // the default one, on providers that may not record, and a program's own).
-func spanContextOf(hooks conntrace.ConnTracer) trace.SpanContext {
+func spanContextOf(hooks conntrace.ConnHooks) trace.SpanContext {
 	switch h := hooks.(type) {
 	case *connTracer:
 		return h.SpanContext()
-	case interface{ Unwrap() []conntrace.ConnTracer }:
+	case interface{ Unwrap() []conntrace.ConnHooks }:
 		for _, inner := range h.Unwrap() {
 			if sc := spanContextOf(inner); sc.IsValid() {
 				return sc

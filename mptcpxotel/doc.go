@@ -21,7 +21,7 @@
 //	))
 //
 // mptcpx.WithoutTelemetry leaves it out. A Tracer built with NewTracer and
-// installed with mptcpx.WithTracer records alongside the default one (with
+// installed with mptcpx.WithHooks records alongside the default one (with
 // WithoutTelemetry, instead of it). With the default no-op providers it
 // costs a few atomic additions per sample.
 //

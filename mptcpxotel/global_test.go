@@ -108,7 +108,7 @@ func TestGlobalProviders(t *testing.T) {
 	}
 
 	mine := &lineHooks{}
-	c := dialAndClose(mptcpx.WithoutTelemetry(), mptcpx.WithTracer(mine))
+	c := dialAndClose(mptcpx.WithoutTelemetry(), mptcpx.WithHooks(mine))
 	if n := clientSpans(); n != 1 {
 		t.Errorf("WithoutTelemetry: %d client spans in all, want still 1", n)
 	}
@@ -121,10 +121,10 @@ func TestGlobalProviders(t *testing.T) {
 	if mine.added != 1 {
 		t.Errorf("WithoutTelemetry: the program's hooks saw %d subflows added, want 1", mine.added)
 	}
-	if _, multi := c.Hooks().(interface{ Unwrap() []conntrace.ConnTracer }); multi {
+	if _, multi := c.Hooks().(interface{ Unwrap() []conntrace.ConnHooks }); multi {
 		t.Errorf("WithoutTelemetry: the connection is followed by several hooks (%T), want the program's alone", c.Hooks())
 	}
 	if c := dialAndClose(mptcpx.WithoutTelemetry()); c.Hooks() != nil {
-		t.Errorf("WithoutTelemetry and no WithTracer: the connection is followed by %T", c.Hooks())
+		t.Errorf("WithoutTelemetry and no WithHooks: the connection is followed by %T", c.Hooks())
 	}
 }

@@ -129,17 +129,17 @@ func TestLogEvents(t *testing.T) {
 
 // lineHooks is a program's own hooks: they note every subflow added.
 type lineHooks struct {
-	conntrace.NopTracer
+	conntrace.NopHooks
 	mu    sync.Mutex
 	added int
 }
 
-func (h *lineHooks) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+func (h *lineHooks) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	return ctx, &lineConn{h: h}
 }
 
 type lineConn struct {
-	conntrace.NopConnTracer
+	conntrace.NopConnHooks
 	h *lineHooks
 }
 
@@ -149,7 +149,7 @@ func (c *lineConn) Sampled(s *conntrace.Sample) {
 	c.h.mu.Unlock()
 }
 
-// TestHooksCompose: a program's hooks (WithTracer) and the OpenTelemetry
+// TestHooksCompose: a program's hooks (WithHooks) and the OpenTelemetry
 // instrumentation both follow the connection: the program logs, and the
 // telemetry is exported. ConnSpanContext finds the span among them.
 func TestHooksCompose(t *testing.T) {
@@ -158,7 +158,7 @@ func TestHooksCompose(t *testing.T) {
 	mine := &lineHooks{}
 	ln := listen(t, e.tracer)
 	accepted := acceptOne(t, ln)
-	c, err := mptcpx.Dial("tcp", ln.Addr().String(), mptcpx.WithTracer(mine), mptcpx.WithTracer(e.tracer))
+	c, err := mptcpx.Dial("tcp", ln.Addr().String(), mptcpx.WithHooks(mine), mptcpx.WithHooks(e.tracer))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func noAttrs(t testing.TB, what string, kvs []attribute.KeyValue, keys ...string
 func listen(t testing.TB, tr *mptcpxotel.Tracer) net.Listener {
 	t.Helper()
 	testenv.RequireMPTCP(t)
-	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithoutTelemetry(), mptcpx.WithTracer(tr), mptcpx.WithInterval(interval))
+	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithoutTelemetry(), mptcpx.WithHooks(tr), mptcpx.WithInterval(interval))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func acceptOne(t testing.TB, ln net.Listener) <-chan net.Conn {
 
 // dialer returns an mptcpx dialer traced by tr.
 func dialer(tr *mptcpxotel.Tracer) *mptcpx.Dialer {
-	return mptcpx.NewDialer(nil, mptcpx.WithoutTelemetry(), mptcpx.WithTracer(tr), mptcpx.WithInterval(interval))
+	return mptcpx.NewDialer(nil, mptcpx.WithoutTelemetry(), mptcpx.WithHooks(tr), mptcpx.WithInterval(interval))
 }
 
 func addrPort(t testing.TB, a net.Addr) netip.AddrPort {

@@ -19,7 +19,7 @@ import (
 func TestWithoutMPTCP(t *testing.T) {
 	testenv.RequireNoMPTCP(t)
 	e := newEnv(t)
-	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithoutTelemetry(), mptcpx.WithTracer(e.tracer))
+	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", mptcpx.WithoutTelemetry(), mptcpx.WithHooks(e.tracer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestWithoutMPTCP(t *testing.T) {
 			c.Close()
 		}
 	}()
-	c, err := mptcpx.NewDialer(nil, mptcpx.WithoutTelemetry(), mptcpx.WithTracer(e.tracer)).Dial("tcp", ln.Addr().String())
+	c, err := mptcpx.NewDialer(nil, mptcpx.WithoutTelemetry(), mptcpx.WithHooks(e.tracer)).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 // steady returns a connection with one subflow, past its first sample, and
 // the sample the sampler would hand it in steady state: bytes both ways,
 // no subflow added or removed.
-func steady(t testing.TB, tr *mptcpxotel.Tracer) (conntrace.ConnTracer, *conntrace.Sample) {
+func steady(t testing.TB, tr *mptcpxotel.Tracer) (conntrace.ConnHooks, *conntrace.Sample) {
 	t.Helper()
 	ct := dial(t, tr, "127.0.0.1:5000", "127.0.0.1:443")
 	s := newSynth()

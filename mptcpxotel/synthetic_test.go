@@ -76,11 +76,11 @@ func (s *synth) next() *conntrace.Sample {
 }
 
 // dial starts a client connection through the hooks, as a Dialer would.
-func dial(t testing.TB, tr *mptcpxotel.Tracer, local, peer string) conntrace.ConnTracer {
+func dial(t testing.TB, tr *mptcpxotel.Tracer, local, peer string) conntrace.ConnHooks {
 	t.Helper()
 	_, ct := tr.DialStart(context.Background(), conntrace.DialStart{Network: "tcp", Address: peer, Time: t0})
 	if ct == nil {
-		t.Fatal("DialStart returned no ConnTracer")
+		t.Fatal("DialStart returned no ConnHooks")
 	}
 	ct.Established(&fakeConn{local: tcpAddr(local), remote: tcpAddr(peer)}, t0)
 	return ct
@@ -256,7 +256,7 @@ func TestPeerAttributes(t *testing.T) {
 	e := newEnv(t, mptcpxotel.WithPeerAttributes())
 	a := dial(t, e.tracer, "127.0.0.1:5000", "127.0.0.1:443")
 	b := dial(t, e.tracer, "127.0.0.1:5001", "127.0.0.2:8443")
-	for i, ct := range []conntrace.ConnTracer{a, b} {
+	for i, ct := range []conntrace.ConnHooks{a, b} {
 		s := newSynth()
 		s.snap.Subflows = []mptcpinfo.Subflow{subflow(1, "127.0.0.1:5000", time.Millisecond)}
 		sm := s.next()
@@ -308,7 +308,7 @@ func TestPeerAttributesShareSeries(t *testing.T) {
 	peer := []attribute.KeyValue{client, transmit, attribute.String("network.peer.address", "127.0.0.1"), attribute.Int64("network.peer.port", 443)}
 	a := dial(t, e.tracer, "127.0.0.1:5000", "127.0.0.1:443")
 	b := dial(t, e.tracer, "127.0.0.1:5001", "127.0.0.1:443")
-	for i, ct := range []conntrace.ConnTracer{a, b} {
+	for i, ct := range []conntrace.ConnHooks{a, b} {
 		s := newSynth()
 		s.snap.Subflows = []mptcpinfo.Subflow{subflow(1, "127.0.0.1:5000", time.Millisecond)}
 		sm := s.next()

@@ -15,9 +15,9 @@ import (
 
 // Tracer records the telemetry of every connection it is told of: one
 // mptcp.connection span per connection, its events as span events and as
-// log records, and the mptcp.* metrics. It implements conntrace.Tracer;
+// log records, and the mptcp.* metrics. It implements conntrace.Hooks;
 // package mptcpx installs one by default (see mptcpx.WithTelemetry), and a
-// program may install more with mptcpx.WithTracer. A Tracer is safe for
+// program may install more with mptcpx.WithHooks. A Tracer is safe for
 // concurrent use and meant to be shared: its instruments and attribute
 // sets are made once.
 type Tracer struct {
@@ -28,7 +28,7 @@ type Tracer struct {
 	eventEnabled log.EnabledParameters
 }
 
-var _ conntrace.Tracer = (*Tracer)(nil)
+var _ conntrace.Hooks = (*Tracer)(nil)
 
 // NewTracer returns a Tracer that records through the configured providers,
 // the global ones by default (resolved now: the global providers delegate
@@ -59,7 +59,7 @@ func newTracer(cfg config) *Tracer {
 // DialStart starts the span of a dial. Its parent is the span in ctx (an
 // http.Client request's, for example); the returned context carries the new
 // span, so that what the dial does (name resolution, ...) nests in it.
-func (t *Tracer) DialStart(ctx context.Context, start conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+func (t *Tracer) DialStart(ctx context.Context, start conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	kv := make([]attribute.KeyValue, 0, 5)
 	kv = append(kv, semconv.NetworkTransportTCP, keyRole.String(conntrace.RoleClient.String()))
 	switch start.Network {
@@ -79,7 +79,7 @@ func (t *Tracer) DialStart(ctx context.Context, start conntrace.DialStart) (cont
 // Accepted starts the span of an accepted connection: the root of a trace
 // of its own, since nothing links a connection to the trace of whoever
 // dialed it. server.address and server.port are the local end's.
-func (t *Tracer) Accepted(conn net.Conn, start time.Time) conntrace.ConnTracer {
+func (t *Tracer) Accepted(conn net.Conn, start time.Time) conntrace.ConnHooks {
 	local, peer := addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr())
 	kv := make([]attribute.KeyValue, 0, 9)
 	kv = append(kv, semconv.NetworkTransportTCP, keyRole.String(conntrace.RoleServer.String()))

@@ -128,7 +128,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (err error) {
 
 	dialOpts := []mptcpx.Option{mptcpx.WithInterval(cfg.Interval)}
 	mptcpDialer := mptcpx.NewDialer(&net.Dialer{Timeout: 5 * time.Second},
-		append(dialOpts, mptcpx.WithTracer(rec.tracer("HTTP client on mptcpx.NewDialer", "")))...)
+		append(dialOpts, mptcpx.WithHooks(rec.tracer("HTTP client on mptcpx.NewDialer", "")))...)
 	newClient := func(dial func(context.Context, string, string) (net.Conn, error)) *http.Client {
 		t := &http.Transport{
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -157,7 +157,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (err error) {
 	// client whose server does not answer it.
 	plain := newClient((&net.Dialer{Timeout: 5 * time.Second}).DialContext)
 	toPlain := newClient(mptcpx.NewDialer(&net.Dialer{Timeout: 5 * time.Second},
-		append(dialOpts, mptcpx.WithTracer(rec.tracer("HTTP client on mptcpx.NewDialer", "HTTP server on net.Listen (plain TCP)")))...).DialContext)
+		append(dialOpts, mptcpx.WithHooks(rec.tracer("HTTP client on mptcpx.NewDialer", "HTTP server on net.Listen (plain TCP)")))...).DialContext)
 	for _, c := range []struct {
 		client *http.Client
 		url    string
@@ -187,7 +187,7 @@ func startServers(nw *network, h http.Handler, cfg config, rec *recorder, tr *tr
 	err := nw.inServer(func() (err error) {
 		mln, err = mptcpx.Listen("tcp", net.JoinHostPort(nw.host, "0"),
 			mptcpx.WithInterval(cfg.Interval),
-			mptcpx.WithTracer(rec.tracer("HTTP server on mptcpx.Listen", "HTTP client on net.Dialer (plain TCP)")))
+			mptcpx.WithHooks(rec.tracer("HTTP server on mptcpx.Listen", "HTTP client on net.Dialer (plain TCP)")))
 		if err != nil {
 			return err
 		}

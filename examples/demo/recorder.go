@@ -31,10 +31,10 @@ func newRecorder(start time.Time) *recorder {
 	return &recorder{start: start, idle: make(chan struct{})}
 }
 
-// tracer returns a conntrace.Tracer whose connections are labelled with
+// tracer returns a conntrace.Hooks whose connections are labelled with
 // what this end is (self) and what the other end is when it is not traced
 // itself (peer).
-func (r *recorder) tracer(self, peer string) conntrace.Tracer {
+func (r *recorder) tracer(self, peer string) conntrace.Hooks {
 	return &labelTracer{r: r, self: self, peer: peer}
 }
 
@@ -78,11 +78,11 @@ type labelTracer struct {
 	self, peer string
 }
 
-func (t *labelTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+func (t *labelTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	return ctx, &connHooks{r: t.r, rec: &connRecord{role: "client", self: t.self, peer: t.peer}}
 }
 
-func (t *labelTracer) Accepted(net.Conn, time.Time) conntrace.ConnTracer {
+func (t *labelTracer) Accepted(net.Conn, time.Time) conntrace.ConnHooks {
 	return &connHooks{r: t.r, rec: &connRecord{role: "server", self: t.self, peer: t.peer}}
 }
 

@@ -41,8 +41,8 @@ func writeReport(w io.Writer, cfg config, nw *network, tr *transfer, rec *record
 	rec.mu.Unlock()
 
 	fmt.Fprintln(bw, `
-OpenTelemetry: the report above comes from a conntrace.Tracer of this demo, installed with
-mptcpx.WithTracer beside the OpenTelemetry instrumentation that mptcpx installs on every connection.
+OpenTelemetry: the report above comes from a conntrace.Hooks of this demo, installed with
+mptcpx.WithHooks beside the OpenTelemetry instrumentation that mptcpx installs on every connection.
 That instrumentation records mptcp.connection spans, their events (also as log records) and mptcp.*
 metrics through the global providers (otel.SetTracerProvider, otel.SetMeterProvider, the global
 LoggerProvider), or through those given with mptcpx.WithTelemetry; this demo installs no SDK, so

@@ -52,7 +52,7 @@ func main() {
 
 func run(listen bool, addr string, interval time.Duration) error {
 	paths := &pathLog{}
-	conn, err := connect(listen, addr, mptcpx.WithTracer(paths))
+	conn, err := connect(listen, addr, mptcpx.WithHooks(paths))
 	if err != nil {
 		return err
 	}

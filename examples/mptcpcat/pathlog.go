@@ -34,10 +34,10 @@ type path struct {
 	gone           string // "": open at the end; else how it went
 }
 
-func (p *pathLog) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnTracer) {
+func (p *pathLog) DialStart(ctx context.Context, _ conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	return ctx, p
 }
-func (p *pathLog) Accepted(net.Conn, time.Time) conntrace.ConnTracer { return p }
+func (p *pathLog) Accepted(net.Conn, time.Time) conntrace.ConnHooks { return p }
 func (p *pathLog) DialFailed(error, time.Time)                       {}
 func (p *pathLog) Established(net.Conn, time.Time)                   {}
 func (p *pathLog) Closed(time.Time)                                  {}
