@@ -4,9 +4,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"syscall"
 
 	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/follow"
 )
 
 // tcpConn names net.TCPConn so that Conn can embed it in an unexported
@@ -24,8 +26,8 @@ type tcpConn = net.TCPConn
 // [Conn.Info], [Conn.FallbackReason] and [Conn.Hooks]. It changes six, each
 // by a comparison or two around the inner method: [Conn.Close] is
 // idempotent and takes a last sample; [Conn.ReadFrom] keeps splice for
-// io.Copy between Conns; [Conn.Read], [Conn.WriteTo] and [Conn.CloseWrite]
-// note the ends of the stream, so that the byte counters of older kernels
+// io.Copy between Conns; [Conn.Read], [Conn.WriteTo], [Conn.ReadFrom] and
+// [Conn.CloseWrite] note the ends of the stream, so that the byte counters of older kernels
 // leave out the MPTCP DATA_FIN; [Conn.File] fails cleanly on a zero Conn.
 //
 // A Conn that a program drops without closing is closed by the garbage
@@ -38,11 +40,19 @@ type Conn struct {
 	// methods fail cleanly instead of dereferencing nil.
 	tcpConn
 
-	follower *follower // nil: followed by nothing
+	follower *follow.Follower // nil: followed by nothing
 }
 
-func newConn(c *net.TCPConn) *Conn {
-	return &Conn{tcpConn: *c}
+// newConn returns tc as a *Conn followed by f from now on: its first
+// sample, the Established hook, its place in the schedule, and, once the
+// *Conn is unreachable, its end (the follower holds nothing that points
+// back to it).
+func newConn(tc *net.TCPConn, f *follow.Follower) *Conn {
+	c := &Conn{tcpConn: *tc, follower: f}
+	if f.Established(c, tc) {
+		runtime.AddCleanup(c, (*follow.Follower).Collected, f)
+	}
+	return c
 }
 
 // NetConn returns the underlying connection, as crypto/tls.Conn.NetConn
@@ -55,22 +65,20 @@ func (c *Conn) NetConn() net.Conn { return &c.tcpConn }
 // Close closes the connection. The first call takes the last sample of the
 // MPTCP state, so that the final counters are known, including the bytes
 // written but still queued in the kernel, and returns the error of closing
-// the socket; concurrent callers wait for it. Later calls return the error
-// the closed *net.TCPConn returns (wrapping net.ErrClosed).
+// the socket (with SO_LINGER set, the kernel's close may wait, as with
+// net.TCPConn). A Close while another is under way waits until the socket
+// is closed; later calls return the error the closed *net.TCPConn returns
+// (wrapping net.ErrClosed).
 //
 // Close is safe to call while other goroutines are in Read, Write or Info:
-// they return with an error wrapping net.ErrClosed.
-//
-// Close may be called from a conntrace hook, even one of this connection:
-// it then returns nil at once, and the connection is closed as soon as the
-// hook returns. A Close on another goroutine while one of the
-// connection's hooks runs waits for the hook to return.
+// they return with an error wrapping net.ErrClosed. It may be called from
+// any hook, of this connection or another: it never waits for a hook. When
+// a hook of the connection runs on another goroutine at the time, the
+// final sample and Closed are delivered right after that hook returns,
+// possibly after Close returned.
 func (c *Conn) Close() error {
-	if t := c.follower; t != nil {
-		t.flags.Or(flagClosed)
-		if err, done := t.close(); done {
-			return err
-		}
+	if err, done := c.follower.Close(); done {
+		return err
 	}
 	return c.tcpConn.Close()
 }
@@ -79,7 +87,7 @@ func (c *Conn) Close() error {
 func (c *Conn) Read(b []byte) (int, error) {
 	n, err := c.tcpConn.Read(b)
 	if err == io.EOF {
-		c.follower.sawEOF()
+		c.follower.SawEOF()
 	}
 	return n, err
 }
@@ -89,7 +97,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	n, err := c.tcpConn.WriteTo(w)
 	if err == nil { // WriteTo returns a nil error at the end of the stream
-		c.follower.sawEOF()
+		c.follower.SawEOF()
 	}
 	return n, err
 }
@@ -100,12 +108,7 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 // is when Read returns the end of the stream: once both sides are shut
 // down the kernel closes the subflows, and this keeps what each carried.
 func (c *Conn) CloseWrite() error {
-	c.follower.shuttingDown()
-	err := c.tcpConn.CloseWrite()
-	if err == nil {
-		c.follower.sentFIN()
-	}
-	return err
+	return c.follower.ShutdownWrite(c.tcpConn.CloseWrite)
 }
 
 // File returns a copy of the underlying os.File, as net.TCPConn.File does.
@@ -131,12 +134,19 @@ func (c *Conn) File() (*os.File, error) {
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	switch src := r.(type) {
 	case *Conn:
-		return c.tcpConn.ReadFrom(&src.tcpConn)
+		n, err := c.tcpConn.ReadFrom(&src.tcpConn)
+		if err == nil { // ReadFrom returns a nil error at the source's end
+			src.follower.SawEOF()
+		}
+		return n, err
 	case *io.LimitedReader:
 		if inner, ok := src.R.(*Conn); ok {
 			lr := &io.LimitedReader{R: &inner.tcpConn, N: src.N}
 			n, err := c.tcpConn.ReadFrom(lr)
 			src.N = lr.N
+			if err == nil && lr.N > 0 { // stopped short of the limit: the end
+				inner.follower.SawEOF()
+			}
 			return n, err
 		}
 	}
@@ -152,10 +162,7 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 // kernels before 5.16 for a socket opened as MPTCP, whose fallback the
 // kernel does not report.
 func (c *Conn) FallbackReason() conntrace.FallbackReason {
-	if c.follower == nil {
-		return conntrace.FallbackNone
-	}
-	return conntrace.FallbackReason(c.follower.fallback.Load())
+	return c.follower.FallbackReason()
 }
 
 // Hooks returns the hooks that follow the connection: those of the
@@ -165,8 +172,5 @@ func (c *Conn) FallbackReason() conntrace.FallbackReason {
 // ConnSpanContext returns the connection's span this way. nil when nothing
 // follows the connection.
 func (c *Conn) Hooks() conntrace.ConnHooks {
-	if c.follower == nil {
-		return nil
-	}
-	return c.follower.hooks
+	return c.follower.Hooks()
 }

@@ -1,7 +1,6 @@
 package mptcpx_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -68,7 +66,7 @@ func BenchmarkProcessCPU(b *testing.B) {
 		variant string
 	}{{1000, "idle"}, {8000, "idle"}, {1000, "busy1pct"}, {8000, "busy1pct"}, {1000, "otel-sdk"}} {
 		b.Run(fmt.Sprintf("conns=%d/%s", c.conns, c.variant), func(b *testing.B) {
-			addr := startIdleServer(b)
+			addr := testenv.IdlePeer(b)
 			var bare, lib []cpuReading
 			for range rounds {
 				bare = append(bare, measureChild(b, "bare", c.conns, c.variant, addr, window))
@@ -107,28 +105,6 @@ func percents(rs []cpuReading) []string {
 		out = append(out, fmt.Sprintf("%.2f", r.percent))
 	}
 	return out
-}
-
-// startIdleServer starts the peer process (see idleserver_test.go).
-func startIdleServer(b *testing.B) string {
-	b.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), idleServerEnv+"=1")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatal(err)
-	}
-	return strings.TrimSpace(addr)
 }
 
 // measureChild runs one measured child process and reads its result.

@@ -4,16 +4,20 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
+
+	"github.com/mptcpx/mptcpx/internal/follow"
 )
 
 // Dialer opens Multipath TCP connections. Build one with NewDialer; its
 // Dial and DialContext have net.Dialer's signatures, so DialContext can be
-// assigned to http.Transport.DialContext.
+// assigned to http.Transport.DialContext, and DialConn returns the *Conn
+// itself. The zero Dialer dials as NewDialer(nil) does.
 //
 // A Dialer is safe for concurrent use.
 type Dialer struct {
 	d   net.Dialer
-	cfg *config
+	cfg *config // nil: the zero Dialer, which dials with the defaults
 }
 
 // NewDialer returns a Dialer that dials like a copy of base, taken now,
@@ -27,7 +31,7 @@ type Dialer struct {
 // is plain TCP, exactly as with net.Dialer, and its MultipathTCP method
 // reports false.
 //
-// An invalid option is reported by every Dial and DialContext.
+// An invalid option is reported by every Dial, DialContext and DialConn.
 func NewDialer(base *net.Dialer, opts ...Option) *Dialer {
 	d := &Dialer{cfg: newConfig(opts)}
 	if base != nil {
@@ -36,6 +40,9 @@ func NewDialer(base *net.Dialer, opts ...Option) *Dialer {
 	d.d.SetMultipathTCP(true)
 	return d
 }
+
+// defaultDialer is what the zero Dialer dials with.
+var defaultDialer = sync.OnceValue(func() *Dialer { return NewDialer(nil) })
 
 // Dial connects to address on the named network, which must be "tcp",
 // "tcp4" or "tcp6". It is DialContext with context.Background.
@@ -50,29 +57,39 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 //
 // Any other network is an error naming it, and nothing is opened.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := d.DialConn(ctx, network, address)
+	if err != nil {
+		return nil, err // a nil interface, not a nil *Conn in one
+	}
+	return c, nil
+}
+
+// DialConn is DialContext returning the *Conn, as net.DialTCP returns a
+// *net.TCPConn.
+func (d *Dialer) DialConn(ctx context.Context, network, address string) (*Conn, error) {
+	if d.cfg == nil {
+		return defaultDialer().DialConn(ctx, network, address)
+	}
 	if err := d.cfg.err; err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	if err := checkNetwork(network); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	ctx, tr := d.cfg.dialStart(ctx, network, address)
+	ctx, f := follow.DialStart(ctx, &d.cfg.follow, network, address)
 	nc, err := d.d.DialContext(ctx, network, address)
 	if err != nil {
-		tr.dialFailed(err)
+		f.DialFailed(err)
 		return nil, err
 	}
 	tc, ok := nc.(*net.TCPConn)
 	if !ok { // net.Dialer gives *net.TCPConn for every TCP network
 		nc.Close()
 		err := &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("mptcpx: net.Dialer returned a %T", nc)}
-		tr.dialFailed(err)
+		f.DialFailed(err)
 		return nil, err
 	}
-	c := newConn(tc)
-	c.follower = tr
-	tr.established(c, tc)
-	return c, nil
+	return newConn(tc, f), nil
 }
 
 // Dial connects to address on the named network ("tcp", "tcp4" or "tcp6")
@@ -87,6 +104,12 @@ func Dial(network, address string, opts ...Option) (net.Conn, error) {
 // for MPTCP. The returned net.Conn is a *Conn.
 func DialContext(ctx context.Context, network, address string, opts ...Option) (net.Conn, error) {
 	return NewDialer(nil, opts...).DialContext(ctx, network, address)
+}
+
+// DialConn is DialContext returning the *Conn, as net.DialTCP returns a
+// *net.TCPConn.
+func DialConn(ctx context.Context, network, address string, opts ...Option) (*Conn, error) {
+	return NewDialer(nil, opts...).DialConn(ctx, network, address)
 }
 
 // checkNetwork accepts the networks MPTCP runs on: the TCP ones.

@@ -18,7 +18,7 @@ import (
 // mptcpinfo.ErrNotSupported. After Close the error wraps net.ErrClosed.
 // Errors are *net.OpError values with Op "mptcpinfo".
 func (c *Conn) Info() (*mptcpinfo.Snapshot, error) {
-	if c.follower != nil && c.follower.flags.Load()&flagClosed != 0 {
+	if c.follower.CloseCalled() {
 		return nil, c.infoError(net.ErrClosed)
 	}
 	rc, err := c.SyscallConn()

@@ -176,7 +176,7 @@ func (ct *closingTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (
 	return ctx, ct
 }
 func (ct *closingTracer) Accepted(net.Conn, time.Time) conntrace.ConnHooks { return nil }
-func (ct *closingTracer) DialFailed(error, time.Time)                       {}
+func (ct *closingTracer) DialFailed(error, time.Time)                      {}
 func (ct *closingTracer) Established(c net.Conn, _ time.Time) {
 	ct.conn.Store(c.(*mptcpx.Conn))
 	if ct.when == "established" {
@@ -317,8 +317,9 @@ func TestHooksMayClose(t *testing.T) {
 	}
 }
 
-// TestZeroValues: a zero Conn and NewListener(nil) fail with errors, never
-// a nil dereference.
+// TestZeroValues: a zero Conn, a zero Listener and NewListener(nil) fail
+// with errors, never a nil dereference; a zero Dialer dials with the
+// defaults, as a zero net.Dialer does.
 func TestZeroValues(t *testing.T) {
 	var c mptcpx.Conn
 	v := reflect.ValueOf(&c)
@@ -354,9 +355,47 @@ func TestZeroValues(t *testing.T) {
 	if a := ln.Addr(); a != nil {
 		t.Errorf("NewListener(nil).Addr = %v", a)
 	}
-	if err := ln.(*mptcpx.Listener).SetDeadline(time.Now()); err == nil {
+	if err := ln.SetDeadline(time.Now()); err == nil {
 		t.Error("NewListener(nil).SetDeadline succeeded")
 	}
+
+	var zl mptcpx.Listener
+	if _, err := zl.Accept(); err == nil {
+		t.Error("zero Listener: Accept succeeded")
+	}
+	if _, err := zl.AcceptConn(); err == nil {
+		t.Error("zero Listener: AcceptConn succeeded")
+	}
+	if err := zl.Close(); err == nil {
+		t.Error("zero Listener: Close succeeded")
+	}
+	if a := zl.Addr(); a != nil {
+		t.Errorf("zero Listener: Addr = %v", a)
+	}
+	if err := zl.SetDeadline(time.Now()); err == nil {
+		t.Error("zero Listener: SetDeadline succeeded")
+	}
+
+	testenv.RequireMPTCP(t)
+	real, err := mptcpx.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer real.Close()
+	var zd mptcpx.Dialer
+	dc, err := zd.Dial("tcp", real.Addr().String())
+	if err != nil {
+		t.Fatalf("zero Dialer: %v", err)
+	}
+	defer dc.Close()
+	if ok, _ := dc.(*mptcpx.Conn).MultipathTCP(); !ok {
+		t.Error("zero Dialer: the connection is not MPTCP, want MPTCP asked for as NewDialer(nil) does")
+	}
+	sc, err := real.AcceptConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Close()
 }
 
 // errEINVAL is what a zero net.TCPConn's Read returns.

@@ -12,17 +12,18 @@ import (
 	"time"
 
 	"github.com/mptcpx/mptcpx/internal/connwrap"
+	"github.com/mptcpx/mptcpx/internal/follow"
 )
 
 // Listener wraps a net.Listener so that the TCP connections it accepts are
-// *Conn values. Listen and NewListener return one, typed as net.Listener;
-// assert to *Listener to reach SetDeadline, File and SyscallConn.
+// *Conn values. Listen and NewListener return one. The zero Listener wraps
+// nothing: its Accept returns an error.
 //
 // A Listener is safe for concurrent use.
 type Listener struct {
 	untracked atomic.Uint64 // see Untracked
 
-	inner net.Listener
+	inner net.Listener     // nil: the zero Listener
 	tcp   *net.TCPListener // inner, when it is one: Accept skips an interface conversion
 	cfg   *config
 	// plain: the inner listener is known to be a plain TCP socket, so its
@@ -36,8 +37,8 @@ type Listener struct {
 // or "tcp6". Where the kernel cannot open an MPTCP socket (no CONFIG_MPTCP,
 // or sysctl net.mptcp.enabled=0) the listener is plain TCP.
 //
-// The returned net.Listener is a *Listener.
-func Listen(network, address string, opts ...Option) (net.Listener, error) {
+// Serve it with http.Server.Serve or any server that takes a net.Listener.
+func Listen(network, address string, opts ...Option) (*Listener, error) {
 	cfg := newConfig(opts)
 	if cfg.err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: cfg.err}
@@ -70,9 +71,8 @@ func Listen(network, address string, opts ...Option) (net.Listener, error) {
 // counted by Untracked. Wrap the TCP listener, then TLS on top
 // (tls.NewListener(mptcpx.Listen(...))), to follow TLS connections.
 //
-// The returned net.Listener is a *Listener. An invalid option, or a nil
-// inner listener, is reported by every Accept.
-func NewListener(inner net.Listener, opts ...Option) net.Listener {
+// An invalid option, or a nil inner listener, is reported by every Accept.
+func NewListener(inner net.Listener, opts ...Option) *Listener {
 	cfg := newConfig(opts)
 	if inner == nil {
 		inner = nilListener{}
@@ -104,34 +104,58 @@ func newListener(inner net.Listener, cfg *config) *Listener {
 // Accept waits for and returns the next connection: a *Conn when the inner
 // listener returns a *net.TCPConn, any other connection unchanged.
 func (l *Listener) Accept() (net.Conn, error) {
-	if err := l.cfg.err; err != nil {
-		return nil, l.opError("accept", err)
+	if err := l.check(); err != nil {
+		return nil, err
 	}
-	var tc *net.TCPConn
 	if l.tcp != nil {
-		var err error
-		if tc, err = l.tcp.AcceptTCP(); err != nil {
-			return nil, err
-		}
-	} else {
-		nc, err := l.inner.Accept()
-		if err != nil {
-			return nil, err
-		}
-		var ok bool
-		if tc, ok = nc.(*net.TCPConn); !ok {
-			return l.followInside(nc), nil
-		}
+		return l.AcceptConn()
+	}
+	nc, err := l.inner.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		return l.follow(tc), nil
+	}
+	return l.followInside(nc), nil
+}
+
+// AcceptConn waits for and returns the next connection as a *Conn, as
+// net.TCPListener.AcceptTCP does. It needs a TCP listener inside (Listen's,
+// or one given to NewListener): with another, whose connections may come
+// wrapped, it fails with an error wrapping errors.ErrUnsupported, and
+// Accept is the way.
+func (l *Listener) AcceptConn() (*Conn, error) {
+	if err := l.check(); err != nil {
+		return nil, err
+	}
+	if l.tcp == nil {
+		return nil, l.unsupported("accept", "AcceptTCP")
+	}
+	tc, err := l.tcp.AcceptTCP()
+	if err != nil {
+		return nil, err
 	}
 	return l.follow(tc), nil
 }
 
+// check reports why the Listener cannot accept: it is the zero Listener, or
+// was built with an invalid option or a nil inner listener.
+func (l *Listener) check() error {
+	if l.inner == nil {
+		return &net.OpError{Op: "accept", Net: "tcp", Err: errZeroListener}
+	}
+	if err := l.cfg.err; err != nil {
+		return l.opError("accept", err)
+	}
+	return nil
+}
+
+var errZeroListener = errors.New("mptcpx: the zero Listener wraps no listener: use Listen or NewListener")
+
 // follow returns tc as a *Conn, followed from now on.
 func (l *Listener) follow(tc *net.TCPConn) *Conn {
-	c := newConn(tc)
-	c.follower = l.cfg.accepted(c, l.plain)
-	c.follower.established(c, tc)
-	return c
+	return newConn(tc, follow.Accepted(&l.cfg.follow, tc, l.plain))
 }
 
 // followInside follows the *net.TCPConn inside the wrapper nc, replacing it
@@ -168,10 +192,20 @@ func (l *Listener) followInside(nc net.Conn) net.Conn {
 func (l *Listener) Untracked() uint64 { return l.untracked.Load() }
 
 // Close closes the inner listener. Connections already accepted stay open.
-func (l *Listener) Close() error { return l.inner.Close() }
+func (l *Listener) Close() error {
+	if l.inner == nil {
+		return &net.OpError{Op: "close", Net: "tcp", Err: errZeroListener}
+	}
+	return l.inner.Close()
+}
 
-// Addr returns the inner listener's address.
-func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+// Addr returns the inner listener's address; nil for the zero Listener.
+func (l *Listener) Addr() net.Addr {
+	if l.inner == nil {
+		return nil
+	}
+	return l.inner.Addr()
+}
 
 // NetListener returns the wrapped listener.
 func (l *Listener) NetListener() net.Listener { return l.inner }
@@ -211,7 +245,7 @@ func (l *Listener) unsupported(op, method string) error {
 }
 
 func (l *Listener) opError(op string, err error) error {
-	a := l.inner.Addr()
+	a := l.Addr()
 	if a == nil {
 		return &net.OpError{Op: op, Net: "tcp", Err: err}
 	}

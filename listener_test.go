@@ -221,7 +221,7 @@ func TestListenerTCPMethods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := nl.(*mptcpx.Listener)
+	ln := nl
 	defer ln.Close()
 	if _, ok := ln.NetListener().(*net.TCPListener); !ok {
 		t.Fatalf("NetListener() is %T, want *net.TCPListener", ln.NetListener())
@@ -279,7 +279,7 @@ func TestListenerOtherInner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := mptcpx.NewListener(ul).(*mptcpx.Listener)
+	ln := mptcpx.NewListener(ul)
 	defer ln.Close()
 	if ln.Addr().String() != path {
 		t.Errorf("Addr() = %v, want %s", ln.Addr(), path)
@@ -307,7 +307,7 @@ func TestListenerOtherInner(t *testing.T) {
 
 	// A TCP listener whose extra methods are hidden: Accept still wraps
 	// the *net.TCPConn; the extra methods report ErrUnsupported.
-	hl := mptcpx.NewListener(hiddenListener{plainListen(t)}).(*mptcpx.Listener)
+	hl := mptcpx.NewListener(hiddenListener{plainListen(t)})
 	go func() {
 		c, err := net.Dial("tcp", hl.Addr().String())
 		if err == nil {

@@ -7,24 +7,21 @@ import (
 	"testing"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/netns"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
-// TestMain fails the run if the tests leave goroutines (the sampler's
+// TestMain fails the run if the tests leave goroutines (the scheduler's
 // goroutine must return once the last connection is closed) or file
-// descriptors behind. Started
-// with MPTCPX_IDLE_SERVER=1, the test binary is instead the server process
-// of the many-connection benchmarks (see idleserver_test.go).
+// descriptors behind. The test binary is also the peer process of the
+// many-connection benchmarks (testenv.IdlePeer) and their measured
+// processes (BenchmarkProcessCPU).
 func TestMain(m *testing.M) {
-	if os.Getenv(idleServerEnv) == "1" {
-		serveIdle()
-		return
-	}
 	if spec := os.Getenv(cpuChildEnv); spec != "" {
 		runCPUChild(spec)
 		return
 	}
-	testenv.RunWithoutLeaks(m)
+	testenv.RunWithoutLeaks(m, netns.Default.Flush)
 }
 
 // plainListen returns a TCP listener that does not accept MPTCP (net.Listen

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/follow"
+	"github.com/mptcpx/mptcpx/internal/netns"
 )
 
 // defaultInterval is how often a live connection's MPTCP state is sampled
@@ -15,39 +17,37 @@ const defaultInterval = time.Second
 const MinInterval = time.Millisecond
 
 // config holds what the options set. Dialers and listeners each keep their
-// own copy, built once by newConfig.
+// own, built once by newConfig.
 type config struct {
-	interval     time.Duration
-	tracers      []conntrace.Hooks // WithHooks, in order
-	telemetry    telemetryConfig    // the default instrumentation (telemetry.go)
-	noPathEvents bool               // poll only, even where path events can be received
-
-	// tracer is what follows the connections: the default instrumentation
-	// and the tracers of WithHooks, multiplexed.
-	tracer conntrace.Hooks
+	follow    follow.Config     // what the engine needs: interval, hooks, path events
+	hooks     []conntrace.Hooks // WithHooks, in order
+	telemetry telemetryConfig   // the OpenTelemetry instrumentation (telemetry.go)
 
 	// err is the first invalid option. The constructors that return no
 	// error (NewDialer, NewListener) keep it here and report it from every
-	// Dial, DialContext and Accept, before anything is opened.
+	// Dial, DialContext, DialConn and Accept, before anything is opened.
 	err error
 }
 
 // newConfig applies opts, in order, over the defaults.
 func newConfig(opts []Option) *config {
-	cfg := &config{interval: defaultInterval}
+	cfg := &config{follow: follow.Config{Interval: defaultInterval}}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(cfg)
 		}
 	}
 	if cfg.err == nil {
-		cfg.tracer = conntrace.Multiplex(append([]conntrace.Hooks{cfg.telemetry.tracer()}, cfg.tracers...)...)
+		cfg.follow.Hooks = conntrace.Multiplex(append([]conntrace.Hooks{cfg.telemetry.hooks()}, cfg.hooks...)...)
+	}
+	if !cfg.follow.NoPathEvents {
+		netns.Default.Warm()
 	}
 	return cfg
 }
 
 // Option configures a Dialer, a Listener, or the connections of Dial,
-// DialContext and Listen.
+// DialContext, DialConn and Listen.
 type Option interface {
 	apply(*config)
 }
@@ -61,12 +61,14 @@ func (f optionFunc) apply(c *config) { f(c) }
 // second. A final sample is always taken as a connection ends, so even
 // connections shorter than the interval report their last counters; where
 // the process receives the kernel's path events (PathEvents), path changes
-// are sampled at once too.
+// are sampled at once too. Connections of different intervals are sampled
+// each at its own pace.
 //
 // d must be at least MinInterval (one millisecond): a smaller duration
 // (zero, negative, or time.Nanosecond written for time.Second) makes Listen
-// fail, and makes every Dial, DialContext and Accept of a Dialer or Listener
-// built with it fail, rather than sampling in a busy loop.
+// and DialConn fail, and makes every Dial, DialContext and Accept of a
+// Dialer or Listener built with it fail, rather than sampling in a busy
+// loop.
 func WithInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d < MinInterval {
@@ -75,7 +77,7 @@ func WithInterval(d time.Duration) Option {
 			}
 			return
 		}
-		c.interval = d
+		c.follow.Interval = d
 	})
 }
 
@@ -84,10 +86,10 @@ func WithInterval(d time.Duration) Option {
 // conntrace). Several WithHooks add up, and all follow each connection
 // along with the OpenTelemetry instrumentation (WithoutTelemetry leaves
 // that out). nil is ignored.
-func WithHooks(t conntrace.Hooks) Option {
+func WithHooks(h conntrace.Hooks) Option {
 	return optionFunc(func(c *config) {
-		if t != nil {
-			c.tracers = append(c.tracers, t)
+		if h != nil {
+			c.hooks = append(c.hooks, h)
 		}
 	})
 }
@@ -97,5 +99,5 @@ func WithHooks(t conntrace.Hooks) Option {
 // sampled at their interval only, even where the process may receive the
 // events (see PathEvents).
 func WithoutPathEvents() Option {
-	return optionFunc(func(c *config) { c.noPathEvents = true })
+	return optionFunc(func(c *config) { c.follow.NoPathEvents = true })
 }

@@ -48,8 +48,11 @@ func TestSoak(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(spans))
 	tel := oteltest.New(t)
 	defer tp.Shutdown(context.Background())
-	policy := &closingPolicy{inner: mptcpxotel.NewTracer(mptcpxotel.WithTracerProvider(tp), mptcpxotel.WithMeterProvider(tel.MP))}
-	opts := []mptcpx.Option{mptcpx.WithHooks(policy), mptcpx.WithInterval(mptcpx.MinInterval)}
+	policy := &closingPolicy{}
+	opts := []mptcpx.Option{
+		mptcpx.WithTelemetry(mptcpxotel.WithTracerProvider(tp), mptcpxotel.WithMeterProvider(tel.MP)),
+		mptcpx.WithHooks(policy), mptcpx.WithInterval(mptcpx.MinInterval),
+	}
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -240,10 +243,9 @@ func copyOf(r *mptcpinfo.Reader) *mptcpinfo.Reader {
 	return cp
 }
 
-// closingPolicy is the OpenTelemetry instrumentation plus a policy that
-// closes chosen connections from their Sampled hook.
+// closingPolicy is a policy that closes chosen connections from their
+// Sampled hook, installed beside the OpenTelemetry instrumentation.
 type closingPolicy struct {
-	inner conntrace.Hooks
 	mu    sync.Mutex
 	chose map[*mptcpx.Conn]bool
 	// twice counts connections whose Closed hook ran more than once
@@ -271,19 +273,18 @@ func (p *closingPolicy) take(c *mptcpx.Conn) bool {
 }
 
 func (p *closingPolicy) DialStart(ctx context.Context, s conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
-	ctx, ct := p.inner.DialStart(ctx, s)
-	return ctx, &policyConn{ConnHooks: ct, p: p}
+	return ctx, &policyConn{p: p}
 }
 
 func (p *closingPolicy) Accepted(c net.Conn, at time.Time) conntrace.ConnHooks {
-	return &policyConn{ConnHooks: p.inner.Accepted(c, at), p: p}
+	return &policyConn{p: p}
 }
 
 // policyConn closes its connection from Sampled when the policy chose it.
 // It holds the connection weakly: a hook that kept it would keep a dropped
 // connection from being collected.
 type policyConn struct {
-	conntrace.ConnHooks
+	conntrace.NopConnHooks
 	p      *closingPolicy
 	conn   weak.Pointer[mptcpx.Conn]
 	closed atomic.Int32
@@ -291,11 +292,9 @@ type policyConn struct {
 
 func (pc *policyConn) Established(c net.Conn, at time.Time) {
 	pc.conn = weak.Make(c.(*mptcpx.Conn))
-	pc.ConnHooks.Established(c, at)
 }
 
 func (pc *policyConn) Sampled(s *conntrace.Sample) {
-	pc.ConnHooks.Sampled(s)
 	if c := pc.conn.Value(); c != nil && !s.Final && pc.p.take(c) {
 		c.Close()
 	}
@@ -308,7 +307,6 @@ func (pc *policyConn) Closed(at time.Time) {
 	if c := pc.conn.Value(); c != nil {
 		pc.p.take(c)
 	}
-	pc.ConnHooks.Closed(at)
 }
 
 // spanCounter counts the mptcp.connection spans that end, by role. It

@@ -2,6 +2,7 @@ package mptcpx
 
 import (
 	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/telemetry"
 	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
@@ -17,14 +18,14 @@ type telemetryConfig struct {
 	opts []mptcpxotel.Option
 }
 
-// tracer returns the default instrumentation, nil when it is off. Package
-// otel shares one instrumentation among every Dialer and Listener with the
-// same options (mptcpxotel.Shared), so that instruments are made once.
-func (c telemetryConfig) tracer() conntrace.Hooks {
+// hooks returns the instrumentation's hooks, nil when it is off. Package
+// mptcpxotel shares one instrumentation among every Dialer and Listener
+// with the same options, so that instruments are made once.
+func (c telemetryConfig) hooks() conntrace.Hooks {
 	if c.off {
 		return nil
 	}
-	return mptcpxotel.Shared(c.opts...)
+	return telemetry.New.(func([]mptcpxotel.Option) conntrace.Hooks)(c.opts)
 }
 
 // WithTelemetry sets the options of the OpenTelemetry instrumentation

@@ -86,7 +86,7 @@ func TestNewListenerFollowsWrapped(t *testing.T) {
 			t.Errorf("request %d: the handler says %q, want mptcp", i, a)
 		}
 	}
-	if n := ln.(*mptcpx.Listener).Untracked(); n != 0 {
+	if n := ln.Untracked(); n != 0 {
 		t.Errorf("Untracked() = %d, want 0", n)
 	}
 	if spans := waitSpans(t, tel, 3, 5*time.Second); len(tel.Spans(oteltest.RoleServer)) != 3 {
@@ -121,7 +121,7 @@ func TestNewListenerCountsUntracked(t *testing.T) {
 	if _, ok := c.(*tls.Conn); !ok {
 		t.Errorf("Accept returned a %T, want the *tls.Conn unchanged", c)
 	}
-	if n := ln.(*mptcpx.Listener).Untracked(); n != 1 {
+	if n := ln.Untracked(); n != 1 {
 		t.Errorf("Untracked() = %d, want 1", n)
 	}
 }

@@ -3,6 +3,7 @@ package mptcpx_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -176,3 +177,42 @@ func TestZeroCopy(t *testing.T) {
 }
 
 var _ net.Conn = (*mptcpx.Conn)(nil)
+
+// TestReadFromNotesSourceEnd: io.Copy from one Conn to another goes through
+// the destination's ReadFrom, which hands the source's socket to splice and
+// so bypasses the source's Read. The source's end of stream is still noted
+// (the byte counters of 5.16 to 6.4 kernels depend on it), bare and through
+// an io.LimitedReader that stops short of its limit.
+func TestReadFromNotesSourceEnd(t *testing.T) {
+	for _, limited := range []bool{false, true} {
+		t.Run(fmt.Sprintf("limited=%v", limited), func(t *testing.T) {
+			srcClient, src := pair(t)
+			dst, dstPeer := pair(t)
+			go io.Copy(io.Discard, dstPeer)
+			srcClient.Write(make([]byte, 1000))
+			srcClient.CloseWrite()
+			var r io.Reader = src
+			if limited {
+				r = &io.LimitedReader{R: src, N: 1 << 20}
+			}
+			n, err := dst.ReadFrom(r)
+			if err != nil || n != 1000 {
+				t.Fatalf("ReadFrom: %d bytes, %v", n, err)
+			}
+			if !mptcpx.EOFRead(src) {
+				t.Fatal("the source's end of stream was not noted")
+			}
+		})
+	}
+	// A limit reached is not the end of the stream.
+	srcClient, src := pair(t)
+	dst, dstPeer := pair(t)
+	go io.Copy(io.Discard, dstPeer)
+	srcClient.Write(make([]byte, 1000))
+	if n, err := dst.ReadFrom(&io.LimitedReader{R: src, N: 500}); err != nil || n != 500 {
+		t.Fatalf("ReadFrom up to the limit: %d bytes, %v", n, err)
+	}
+	if mptcpx.EOFRead(src) {
+		t.Fatal("the end of stream noted at a limit, before the source ended")
+	}
+}

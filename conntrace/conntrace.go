@@ -205,13 +205,16 @@ type Sample struct {
 	// rcv_nxt, 5.16+), else from the subflows. Zero in the first sample of
 	// a connection the sampler could not read before.
 	Sent, Received, Retransmitted uint64
-	// Unsent, in the final sample, is how many of the bytes in Sent the
-	// kernel had not sent yet (on 5.16 to 6.4: not yet acknowledged) when
-	// the program closed the connection: bytes the program wrote that were
-	// still queued. The kernel goes on sending them after Close; Sent
-	// includes them, so that over a connection's life Sent adds up to every
-	// byte the program wrote.
-	Unsent uint64
+	// Unsent, in the final sample, is how many bytes the program wrote
+	// that the kernel had not sent yet (on 5.16 to 6.4: not yet
+	// acknowledged) when the connection ended: bytes still queued. After an
+	// orderly close the kernel goes on sending them, and Sent includes
+	// them, so that over a connection's life Sent adds up to every byte the
+	// program wrote. After an abortive one (SO_LINGER with a zero timeout,
+	// a reset by the peer, a peer that stopped answering) the kernel
+	// discards them: UnsentDiscarded is set, and Sent leaves them out.
+	Unsent          uint64
+	UnsentDiscarded bool
 	// SubflowDeltas[i] are the bytes Snapshot.Subflows[i] carried since the
 	// previous sample (all of them for an added subflow).
 	SubflowDeltas []SubflowDelta

@@ -4,6 +4,9 @@ import (
 	"reflect"
 	"sync"
 
+	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/telemetry"
+
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/metric"
@@ -43,7 +46,8 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// Option configures a Tracer.
+// Option configures the instrumentation; give options to
+// mptcpx.WithTelemetry.
 type Option interface {
 	apply(*config)
 }
@@ -109,25 +113,30 @@ func WithPeerAttributes() Option {
 	return optionFunc(func(c *config) { c.peerAttributes = true })
 }
 
-// shared holds the Tracers of Shared, by configuration.
-var shared sync.Map // config -> *Tracer
+// instances holds the instrumentations of shared, by configuration.
+var instances sync.Map // config -> *instrumentation
 
-// Shared returns a Tracer for opts, the same one for the same options
-// (the same providers and settings), so that instruments and their
+// shared returns the instrumentation for opts, the same one for the same
+// options (the same providers and settings), so that instruments and their
 // callbacks are registered once however many Dialers and Listeners a
-// program builds (package mptcpx installs its default instrumentation
-// this way, and mptcpx.Dial builds a Dialer per call). Providers of a type
-// that cannot be compared get a Tracer of their own.
-func Shared(opts ...Option) *Tracer {
+// program builds (mptcpx.Dial builds a Dialer per call). Providers of a type
+// that cannot be compared get an instrumentation of their own.
+func shared(opts []Option) *instrumentation {
 	cfg := newConfig(opts)
 	for _, p := range []any{cfg.tracerProvider, cfg.meterProvider, cfg.loggerProvider} {
 		if !reflect.ValueOf(p).Comparable() {
-			return newTracer(cfg)
+			return newInstrumentation(cfg)
 		}
 	}
-	if t, ok := shared.Load(cfg); ok {
-		return t.(*Tracer)
+	if t, ok := instances.Load(cfg); ok {
+		return t.(*instrumentation)
 	}
-	t, _ := shared.LoadOrStore(cfg, newTracer(cfg))
-	return t.(*Tracer)
+	t, _ := instances.LoadOrStore(cfg, newInstrumentation(cfg))
+	return t.(*instrumentation)
+}
+
+// The constructor is handed to package mptcpx, whose WithTelemetry is the
+// one way to install the instrumentation.
+func init() {
+	telemetry.New = func(opts []Option) conntrace.Hooks { return shared(opts) }
 }

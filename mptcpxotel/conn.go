@@ -23,7 +23,7 @@ import (
 // (the sampler serialises a connection's samples, and Established and
 // Closed come before the first and after the last), so it needs no lock.
 type connTracer struct {
-	t     *Tracer
+	t     *instrumentation
 	span  trace.Span
 	start time.Time
 	ser   *series // where the metrics accumulate, once Established
@@ -55,7 +55,7 @@ type subflowRef struct {
 
 var _ conntrace.ConnHooks = (*connTracer)(nil)
 
-func (t *Tracer) newConn(span trace.Span, role conntrace.Role, start time.Time) *connTracer {
+func (t *instrumentation) newConn(span trace.Span, role conntrace.Role, start time.Time) *connTracer {
 	recording := span.IsRecording()
 	if !recording && !span.SpanContext().IsValid() {
 		// A span that records nothing and has no identity (no tracer

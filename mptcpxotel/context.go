@@ -12,7 +12,7 @@ import (
 // ConnSpanContext returns the span context of c's mptcp.connection span,
 // while c is open. c is a *mptcpx.Conn, or a connection that wraps one (a
 // *tls.Conn, a connection-limiting listener's). The span context is invalid
-// when no Tracer of this package follows c, when c is closed, or when its
+// when this package's instrumentation does not follow c, when c is closed, or when its
 // span does not record. In an http.Server handler, with
 // mptcpx.ConnContext installed:
 //

@@ -40,7 +40,7 @@ import (
 // made in a request's context, and none of them takes exemplars.
 var background = context.Background()
 
-// meters holds the instruments of one Tracer, created once, and the
+// meters holds the instruments of one instrumentation, created once, and the
 // accumulated values they report.
 type meters struct {
 	connActive metric.Int64ObservableUpDownCounter

@@ -13,7 +13,18 @@ import (
 
 // RunWithoutLeaks runs the package's tests and fails the run when they leave
 // goroutines (goleak) or file descriptors behind. Use it as TestMain's body.
-func RunWithoutLeaks(m *testing.M) {
+// Started by IdlePeer, the test binary is instead the idle peer process.
+//
+// settle lets go of what the code under test keeps between connections on
+// purpose (the path-event watcher that lingers after the last connection:
+// pass netns.Default.Flush); it runs before leaks are counted, here and in
+// CheckSockets.
+func RunWithoutLeaks(m *testing.M, settle ...func()) {
+	settlers = settle
+	if os.Getenv(idlePeerEnv) == "1" {
+		serveIdle()
+		return
+	}
 	// Let the runtime open its poller (epoll and wake-up descriptors)
 	// before counting, so that it does not count as a leak.
 	if r, w, err := os.Pipe(); err == nil {
@@ -28,6 +39,7 @@ func RunWithoutLeaks(m *testing.M) {
 	}
 	code := m.Run()
 	if code == 0 {
+		settleAll()
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
 			code = 1
@@ -81,9 +93,12 @@ func OpenFDs() ([]string, error) {
 	return fds, nil
 }
 
-// OpenSockets counts this process's open socket descriptors.
+// OpenSockets counts this process's open socket descriptors, once what
+// the code under test keeps between connections on purpose was let go of
+// (see RunWithoutLeaks).
 func OpenSockets(t testing.TB) int {
 	t.Helper()
+	settleAll()
 	fds, err := OpenFDs()
 	if err != nil {
 		t.Fatal(err)
@@ -118,4 +133,13 @@ func CheckSockets(t *testing.T) {
 		}
 		t.Errorf("open sockets: %d before the test, %d after", before, after)
 	})
+}
+
+// settlers are RunWithoutLeaks's settle functions.
+var settlers []func()
+
+func settleAll() {
+	for _, f := range settlers {
+		f()
+	}
 }

@@ -1,4 +1,4 @@
-package mptcpx
+package follow
 
 import (
 	"io"
@@ -40,22 +40,20 @@ func TestNoPhantomSubflowAtClose(t *testing.T) {
 				c, s = testenv.LoopbackMPTCP(t)
 			}
 			h := &addedHooks{}
-			tr := newTestFollower(newSampler(), s, time.Hour, h)
+			tr := newTestFollower(NewScheduler(), s, time.Hour, h)
 			sc := new(scratch)
 			sc.reader.Method = m
-			tr.sample(sc, 0)
+			tr.sample(sc, false)
 			go io.Copy(io.Discard, s)
 			c.Write(make([]byte, 1<<16))
 			c.CloseWrite()
 			time.Sleep(20 * time.Millisecond)
-			tr.sample(sc, 0)
+			tr.sample(sc, false)
 			s.CloseWrite()
 			io.Copy(io.Discard, c)
 			time.Sleep(20 * time.Millisecond)
-			tr.sample(sc, 0)
-			tr.mu.Lock()
-			tr.endLocked(conntrace.EndClose, sc)
-			tr.mu.Unlock()
+			tr.sample(sc, false)
+			tr.Close()
 			if h.added != 1 || h.addedAtFinal != 0 {
 				t.Errorf("%d subflows added, %d of them at the final sample; want 1 and 0", h.added, h.addedAtFinal)
 			}

@@ -1,9 +1,8 @@
-package mptcpx
+package follow
 
 import (
 	"io"
-	"net"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,106 +10,13 @@ import (
 	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
-// loopbackPair returns an MPTCP client connection on loopback.
-func loopbackPair(t *testing.T) *net.TCPConn {
-	t.Helper()
-	c, _ := testenv.LoopbackMPTCP(t)
-	return c
-}
-
-type nopHooks struct{ samples int }
-
-type countHooks struct {
-	nopHooks
-	n atomic.Int64
-}
-
-func (h *countHooks) Sampled(*conntrace.Sample) { h.n.Add(1) }
-
-func (h *nopHooks) DialFailed(error, time.Time)     {}
-func (h *nopHooks) Established(net.Conn, time.Time) {}
-func (h *nopHooks) Sampled(*conntrace.Sample)       { h.samples++ }
-func (h *nopHooks) Closed(time.Time)                {}
-
-// newTestFollower returns a follower of c on sampler sm, not yet scheduled.
-func newTestFollower(sm *sampler, c *net.TCPConn, interval time.Duration, hooks conntrace.ConnHooks) *follower {
-	rc, _ := c.SyscallConn()
-	return &follower{sampler: sm, rc: rc, tc: *c, interval: interval, hooks: hooks, index: -1}
-}
-
-// TestSampleAllocs: sampling, change detection and the hand-off to hooks
-// allocate nothing in steady state, whether the sample stops at the cheap
-// reading (an idle connection) or takes the full one (a busy connection).
-func TestSampleAllocs(t *testing.T) {
-	c, s := testenv.LoopbackMPTCP(t)
-	h := &nopHooks{}
-	tr := newTestFollower(newSampler(), c, time.Second, h)
-	sc := new(scratch)
-	tr.sample(sc, 0)
-	if n := testing.AllocsPerRun(500, func() { tr.sample(sc, 0) }); n != 0 {
-		t.Fatalf("idle: %v allocations per sample", n)
-	}
-	go io.Copy(io.Discard, s)
-	buf := make([]byte, 1)
-	if n := testing.AllocsPerRun(500, func() { c.Write(buf); tr.sample(sc, 0) }); n != 0 {
-		t.Fatalf("busy: %v allocations per sample", n)
-	}
-	// Not every one: before 6.5 the bytes count once acknowledged, and a
-	// sample right after a write may come before the acknowledgement (90
-	// of 500 in the 6.1 virtual machine).
-	if h.samples < 10 {
-		t.Fatalf("hooks saw %d samples of a busy connection, want the full readings to reach them", h.samples)
-	}
-	tr.mu.Lock()
-	tr.endLocked(conntrace.EndClosedUnderneath, sc)
-	tr.mu.Unlock()
-	before := h.samples
-	tr.sample(sc, 0)
-	if h.samples != before {
-		t.Fatal("sampled after the final sample")
-	}
-}
-
-// TestIdleSamplesStopAtTheCheapReading: a periodic sample of an idle
-// connection stops at mptcp_info, which did not move, and tells the hooks
-// nothing; one in safetyNet takes the full reading anyway; bytes moved are
-// seen at the next sample, and a busy connection is read in full at once.
-func TestIdleSamplesStopAtTheCheapReading(t *testing.T) {
-	c, s := testenv.LoopbackMPTCP(t)
-	h := &nopHooks{}
-	tr := newTestFollower(newSampler(), c, time.Second, h)
-	sc := new(scratch)
-	tr.mu.Lock()
-	tr.sampleLocked(sc, true)
-	tr.mu.Unlock()
-	full := 0
-	for range 3 * (safetyNet + 1) {
-		before := tr.sinceFull
-		tr.sample(sc, 0)
-		if tr.sinceFull <= before {
-			full++
-		}
-	}
-	if full != 3 || h.samples != 1 {
-		t.Fatalf("%d full readings in %d idle samples (want 3, one after every %d cheap ones), %d delivered to the hooks (want only the first)", full, 3*(safetyNet+1), safetyNet, h.samples)
-	}
-	go io.Copy(io.Discard, s)
-	c.Write(make([]byte, 1000))
-	time.Sleep(20 * time.Millisecond)
-	before := h.samples
-	tr.sample(sc, 0)
-	if h.samples != before+1 || !tr.moving {
-		t.Fatalf("bytes moved: %d samples delivered, moving %v", h.samples-before, tr.moving)
-	}
-}
-
 // TestSchedulerSpreadsAndStops: connections registered together are spread
-// over the interval, and the sampler goroutine ends with the last one.
+// over the interval, and the scheduler's goroutine ends with the last one.
 func TestSchedulerSpreadsAndStops(t *testing.T) {
 	c := loopbackPair(t)
-	sm := newSampler()
+	sm := NewScheduler()
 	const n, interval = 1000, time.Hour
-	ts := make([]*follower, n)
+	ts := make([]*Follower, n)
 	for i := range ts {
 		ts[i] = newTestFollower(sm, c, interval, nil)
 		sm.schedule(ts[i])
@@ -121,12 +27,12 @@ func TestSchedulerSpreadsAndStops(t *testing.T) {
 	// milliseconds after epoch, negligible against an hour): no tenth of
 	// the interval may hold more than a fifth of the connections.
 	var spread [10]int
-	for _, tr := range sm.heap {
+	for _, tr := range sm.classes[classOf(interval)].heap {
 		spread[min(int(tr.due*10/interval), 9)]++
 	}
 	sm.mu.Unlock()
 	if !running {
-		t.Fatal("sampler goroutine not running with connections registered")
+		t.Fatal("scheduler's goroutine not running with connections registered")
 	}
 	for i, k := range spread {
 		if k > n/5 || k == 0 {
@@ -139,13 +45,11 @@ func TestSchedulerSpreadsAndStops(t *testing.T) {
 	waitStopped(t, sm)
 }
 
-func waitStopped(t *testing.T, sm *sampler) {
+func waitStopped(t *testing.T, sm *Scheduler) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		sm.mu.Lock()
-		running, left := sm.running, len(sm.heap)
-		sm.mu.Unlock()
+		running, left := sm.Running()
 		if !running && left == 0 {
 			return
 		}
@@ -162,7 +66,7 @@ func waitStopped(t *testing.T, sm *sampler) {
 func TestSchedulerSamplesPeriodically(t *testing.T) {
 	c, s := testenv.LoopbackMPTCP(t)
 	go io.Copy(io.Discard, s)
-	sm := newSampler()
+	sm := NewScheduler()
 	h := &countHooks{}
 	tr := newTestFollower(sm, c, 10*time.Millisecond, h)
 	start := time.Now()
@@ -187,28 +91,27 @@ func TestSchedulerSamplesPeriodically(t *testing.T) {
 
 // TestSamplerOncePerWakeUp: whatever the interval, even one far below the
 // floor WithInterval accepts, a connection is sampled at most once per
-// wake-up of the sampler, and the sampler's memory does not grow.
+// wake-up of the scheduler, and the scheduler's memory does not grow.
 func TestSamplerOncePerWakeUp(t *testing.T) {
 	c := loopbackPair(t)
-	sm := newSampler()
+	sm := NewScheduler()
 	const n = 50
 	hooks := make([]*countHooks, n)
-	ts := make([]*follower, n)
+	ts := make([]*Follower, n)
 	for i := range ts {
 		hooks[i] = &countHooks{}
 		ts[i] = newTestFollower(sm, c, time.Nanosecond, hooks[i])
 		sm.schedule(ts[i])
 	}
 	time.Sleep(200 * time.Millisecond)
-	sm.mu.Lock()
-	wakeups, heapLen := sm.wakeups, len(sm.heap)
-	sm.mu.Unlock()
+	_, heapLen := sm.Running()
+	wakeups := sm.Stats().Wakeups
 	for _, tr := range ts {
 		sm.unschedule(tr)
 	}
 	waitStopped(t, sm)
 	if heapLen != n {
-		t.Errorf("%d entries in the sampler's heap for %d connections", heapLen, n)
+		t.Errorf("%d entries in the scheduler's heaps for %d connections", heapLen, n)
 	}
 	for i, h := range hooks {
 		if got := uint64(h.n.Load()); got > wakeups+1 {
@@ -220,7 +123,7 @@ func TestSamplerOncePerWakeUp(t *testing.T) {
 
 // TestSchedulerScales: with 100,000 connections (followers of one socket,
 // so that the limit of open files does not apply) at a one-second interval,
-// every one is sampled within its first interval and the sampler wakes up
+// every one is sampled within its first interval and the scheduler wakes up
 // at most slotsPerInterval times per interval: the number of wake-ups does
 // not grow with the number of connections, and the heap keeps up.
 func TestSchedulerScales(t *testing.T) {
@@ -230,8 +133,8 @@ func TestSchedulerScales(t *testing.T) {
 		n = 10_000
 	}
 	const interval = time.Second
-	sm := newSampler()
-	ts := make([]*follower, n)
+	sm := NewScheduler()
+	ts := make([]*Follower, n)
 	start := time.Now()
 	for i := range ts {
 		ts[i] = newTestFollower(sm, c, interval, nil)
@@ -248,16 +151,14 @@ func TestSchedulerScales(t *testing.T) {
 		pending = 0
 		for _, tr := range ts {
 			tr.mu.Lock()
-			if tr.det.samples == 0 {
+			if tr.det.Samples() == 0 {
 				pending++
 			}
 			tr.mu.Unlock()
 		}
 	}
 	elapsed := time.Since(start)
-	sm.mu.Lock()
-	wakeups := sm.wakeups
-	sm.mu.Unlock()
+	wakeups := sm.Stats().Wakeups
 	if most := uint64(elapsed*slotsPerInterval/interval) + 2; wakeups > most {
 		t.Errorf("%d wake-ups in %v for %d connections, want at most %d", wakeups, elapsed, n, most)
 	}
@@ -267,3 +168,99 @@ func TestSchedulerScales(t *testing.T) {
 	}
 	waitStopped(t, sm)
 }
+
+// stampHooks records when each sample reached the hooks.
+type stampHooks struct {
+	nopHooks
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (h *stampHooks) Sampled(*conntrace.Sample) {
+	h.mu.Lock()
+	h.times = append(h.times, time.Now())
+	h.mu.Unlock()
+}
+
+// TestMixedIntervalsKeepTheirPace: connections sampled every 10 s (and
+// every hour) arriving while a busy connection is sampled every 100 ms do
+// not stall it: its samples stay about an interval apart, never more than
+// two.
+func TestMixedIntervalsKeepTheirPace(t *testing.T) {
+	c, s := testenv.LoopbackMPTCP(t)
+	go io.Copy(io.Discard, s)
+	sm := NewScheduler()
+	const interval = 100 * time.Millisecond
+	h := &stampHooks{}
+	busy := newTestFollower(sm, c, interval, h)
+	busy.sample(new(scratch), true)
+	sm.schedule(busy)
+	stop := make(chan struct{})
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+				c.Write([]byte("x"))
+			}
+		}
+	})
+	var slow []*Follower
+	for i := range 300 {
+		every := 10 * time.Second
+		if i%2 == 1 {
+			every = time.Hour
+		}
+		f := newTestFollower(sm, c, every, nil)
+		f.sample(new(scratch), true)
+		sm.schedule(f)
+		slow = append(slow, f)
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	writer.Wait()
+	for _, f := range append(slow, busy) {
+		sm.unschedule(f)
+	}
+	waitStopped(t, sm)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var worst time.Duration
+	for i := 1; i < len(h.times); i++ {
+		worst = max(worst, h.times[i].Sub(h.times[i-1]))
+	}
+	t.Logf("%d samples of the busy connection in %v, longest gap %v", len(h.times), h.times[len(h.times)-1].Sub(h.times[0]), worst)
+	if worst > 2*interval {
+		t.Errorf("the busy connection (interval %v) went %v without a sample while slower ones arrived", interval, worst)
+	}
+}
+
+// TestEarlyPathEvent: an event that comes after the first sample and
+// before the connection is scheduled (between its first reading and its
+// place in the schedule) has it sampled at once, not after a random part of
+// its interval.
+func TestEarlyPathEvent(t *testing.T) {
+	c, _ := testenv.LoopbackMPTCP(t)
+	sm := NewScheduler()
+	h := &countHooks{}
+	f := newTestFollower(sm, c, time.Hour, h)
+	f.sample(new(scratch), true)
+	f.ev = &events{}
+	f.PathEvent(&conntrace.PathEvent{Kind: conntrace.SubflowPriority})
+	start := time.Now()
+	sm.schedule(f)
+	defer waitStopped(t, sm)
+	defer sm.unschedule(f)
+	for h.n.Load() < 2 {
+		if time.Since(start) > callTimeout {
+			t.Fatal("the event's sample did not come")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("sampled %v after being scheduled", time.Since(start))
+}
+
+// callTimeout bounds a wait for something that comes within milliseconds.
+const callTimeout = 10 * time.Second

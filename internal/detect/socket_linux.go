@@ -1,13 +1,13 @@
-package mptcpx
+package detect
 
 import "golang.org/x/sys/unix"
 
-// mptcpSocketOpens reports whether this host can open an MPTCP socket now,
+// MPTCPSocketOpens reports whether this host can open an MPTCP socket now,
 // in the calling thread's network namespace (net.mptcp.enabled is a setting
 // of each namespace). It is asked only about a dialed connection that
 // turned out plain TCP, at its first sample, which runs on the goroutine
 // that dialed. A variable, so that tests can pretend either way.
-var mptcpSocketOpens = canOpenMPTCP
+var MPTCPSocketOpens = canOpenMPTCP
 
 // canOpenMPTCP opens and closes an MPTCP socket, IPv4 or else IPv6. The
 // kernel refuses with EPROTONOSUPPORT without MPTCP, and with ENOPROTOOPT

@@ -1,4 +1,4 @@
-package mptcpx
+package detect
 
 import (
 	"net/netip"
@@ -35,14 +35,14 @@ func ids(s *conntrace.Sample, idx []int) []uint32 {
 }
 
 func TestDetectJoinRemoveAndNewID(t *testing.T) {
-	var d detector
+	var d Detector
 	var out conntrace.Sample
-	d.detect(snap(100, 50, [3]uint64{1, 100, 50}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(100, 50, [3]uint64{1, 100, 50}), conntrace.RoleClient, &out, Stream{}, nil)
 	if !out.First || len(out.Added) != 1 || out.Sent != 100 || out.Received != 50 || out.SubflowDeltas[0] != (conntrace.SubflowDelta{Sent: 100, Received: 50}) {
 		t.Fatalf("first: %+v", out)
 	}
 	// Subflow 2 joins.
-	d.detect(snap(300, 80, [3]uint64{1, 200, 60}, [3]uint64{2, 100, 20}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(300, 80, [3]uint64{1, 200, 60}, [3]uint64{2, 100, 20}), conntrace.RoleClient, &out, Stream{}, nil)
 	if out.First || len(out.Added) != 1 || ids(&out, out.Added)[0] != 2 || len(out.Removed) != 0 || out.SubflowsMax != 2 {
 		t.Fatalf("join: added %v removed %v", ids(&out, out.Added), out.Removed)
 	}
@@ -50,7 +50,7 @@ func TestDetectJoinRemoveAndNewID(t *testing.T) {
 		t.Fatalf("join deltas: %d/%d %+v", out.Sent, out.Received, out.SubflowDeltas)
 	}
 	// Subflow 1 goes away; the connection counters keep its bytes.
-	d.detect(snap(500, 80, [3]uint64{2, 250, 20}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(500, 80, [3]uint64{2, 250, 20}), conntrace.RoleClient, &out, Stream{}, nil)
 	if len(out.Removed) != 1 || out.Removed[0].ID != 1 || out.Removed[0].BytesSent != 200 || out.Removed[0].RTT.Microseconds() != 1000 || out.Removed[0].Local != netip.MustParseAddrPort("10.0.1.1:40000") {
 		t.Fatalf("removal: %+v", out.Removed)
 	}
@@ -58,22 +58,22 @@ func TestDetectJoinRemoveAndNewID(t *testing.T) {
 		t.Fatalf("removal deltas: %d %+v", out.Sent, out.SubflowDeltas)
 	}
 	// A new subflow with a new id (ids are never reused).
-	d.detect(snap(600, 90, [3]uint64{2, 300, 20}, [3]uint64{3, 50, 10}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(600, 90, [3]uint64{2, 300, 20}, [3]uint64{3, 50, 10}), conntrace.RoleClient, &out, Stream{}, nil)
 	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 3 || out.SubflowDeltas[1].Sent != 50 || out.SubflowsMax != 2 {
 		t.Fatalf("new id: added %v deltas %+v", got, out.SubflowDeltas)
 	}
 	// Nothing changed: no events, zero deltas.
-	d.detect(snap(600, 90, [3]uint64{2, 300, 20}, [3]uint64{3, 50, 10}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(600, 90, [3]uint64{2, 300, 20}, [3]uint64{3, 50, 10}), conntrace.RoleClient, &out, Stream{}, nil)
 	if len(out.Added)+len(out.Removed) != 0 || out.Sent != 0 || out.Received != 0 || out.FallbackChanged {
 		t.Fatalf("steady: %+v", out)
 	}
 }
 
 func TestDetectCounterReset(t *testing.T) {
-	var d detector
+	var d Detector
 	var out conntrace.Sample
-	d.detect(snap(1000, 0, [3]uint64{1, 1000, 0}), conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(snap(10, 0, [3]uint64{1, 10, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(1000, 0, [3]uint64{1, 1000, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(snap(10, 0, [3]uint64{1, 10, 0}), conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Sent != 10 || out.SubflowDeltas[0].Sent != 10 {
 		t.Fatalf("reset gave %d / %+v, want 10", out.Sent, out.SubflowDeltas)
 	}
@@ -81,76 +81,76 @@ func TestDetectCounterReset(t *testing.T) {
 
 func TestDetectFallback(t *testing.T) {
 	// Fallback at the handshake.
-	var d detector
+	var d Detector
 	var out conntrace.Sample
 	fb := &mptcpinfo.Snapshot{Method: mptcpinfo.MethodFullInfo, Fallback: true, Protocol: mptcpinfo.IPPROTO_MPTCP}
-	d.detect(fb, conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(fb, conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Fallback != conntrace.FallbackNotNegotiated || !out.FallbackChanged || out.Sent != 0 {
 		t.Fatalf("handshake fallback: %+v", out)
 	}
-	d.detect(fb, conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(fb, conntrace.RoleClient, &out, Stream{}, nil)
 	if out.FallbackChanged || out.Fallback != conntrace.FallbackNotNegotiated {
 		t.Fatalf("fallback reported twice: %+v", out)
 	}
 	// Later in the connection: the subflow is removed from MPTCP's view.
-	d = detector{}
-	d.detect(snap(10, 10, [3]uint64{1, 10, 10}), conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(fb, conntrace.RoleClient, &out, streamState{}, nil)
+	d = Detector{}
+	d.Detect(snap(10, 10, [3]uint64{1, 10, 10}), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(fb, conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Fallback != conntrace.FallbackMidConnection || !out.FallbackChanged {
 		t.Fatalf("mid-connection fallback: %+v", out)
 	}
 	// Accepted from a plain TCP client; dialed without local MPTCP.
-	defer func(f func() bool) { mptcpSocketOpens = f }(mptcpSocketOpens)
-	mptcpSocketOpens = func() bool { return false }
+	defer func(f func() bool) { MPTCPSocketOpens = f }(MPTCPSocketOpens)
+	MPTCPSocketOpens = func() bool { return false }
 	plain := &mptcpinfo.Snapshot{Method: mptcpinfo.MethodFullInfo, Protocol: 6}
-	d = detector{}
-	d.detect(plain, conntrace.RoleServer, &out, streamState{}, nil)
+	d = Detector{}
+	d.Detect(plain, conntrace.RoleServer, &out, Stream{}, nil)
 	if out.Fallback != conntrace.FallbackNotNegotiated {
 		t.Fatalf("server side of a plain client: %v", out.Fallback)
 	}
-	d = detector{}
-	d.detect(plain, conntrace.RoleClient, &out, streamState{}, nil)
+	d = Detector{}
+	d.Detect(plain, conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Fallback != conntrace.FallbackUnavailable {
 		t.Fatalf("client without MPTCP: %v", out.Fallback)
 	}
 	// A dialed plain socket on a host that opens MPTCP sockets: the MPTCP
 	// dial failed and net dialed again in plain TCP.
-	mptcpSocketOpens = func() bool { return true }
-	d = detector{}
-	d.detect(plain, conntrace.RoleClient, &out, streamState{}, nil)
+	MPTCPSocketOpens = func() bool { return true }
+	d = Detector{}
+	d.Detect(plain, conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Fallback != conntrace.FallbackNotNegotiated {
 		t.Fatalf("client whose MPTCP dial failed: %v", out.Fallback)
 	}
-	mptcpSocketOpens = func() bool { return false }
+	MPTCPSocketOpens = func() bool { return false }
 	// A host that cannot open MPTCP sockets (no MPTCP in the kernel, as
 	// Debian's 5.10, or net.mptcp.enabled=0): plain sockets on both sides,
 	// the listener plain too. Both are fallbacks for want of MPTCP, on
 	// every rung of the ladder.
 	for _, m := range []mptcpinfo.Method{mptcpinfo.MethodProtocol, mptcpinfo.MethodSplit, mptcpinfo.MethodFullInfo} {
 		for _, role := range []conntrace.Role{conntrace.RoleClient, conntrace.RoleServer} {
-			d = detector{plainListener: role == conntrace.RoleServer}
-			d.detect(&mptcpinfo.Snapshot{Method: m, Protocol: 6}, role, &out, streamState{}, nil)
+			d = Detector{PlainListener: role == conntrace.RoleServer}
+			d.Detect(&mptcpinfo.Snapshot{Method: m, Protocol: 6}, role, &out, Stream{}, nil)
 			if out.Fallback != conntrace.FallbackUnavailable || !out.FallbackChanged {
 				t.Fatalf("%v %v without MPTCP on the host: %v", m, role, out.Fallback)
 			}
 		}
 	}
 	// A socket nothing could be read of is no fallback.
-	d = detector{}
-	d.detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodFullInfo}, conntrace.RoleClient, &out, streamState{}, nil)
+	d = Detector{}
+	d.Detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodFullInfo}, conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Fallback != conntrace.FallbackNone {
 		t.Fatalf("nothing read: %v", out.Fallback)
 	}
 	// An old kernel (SO_PROTOCOL only) never reports a fallback for an
 	// MPTCP socket.
-	d = detector{}
-	d.detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodProtocol, MPTCP: true, Protocol: mptcpinfo.IPPROTO_MPTCP}, conntrace.RoleClient, &out, streamState{}, nil)
+	d = Detector{}
+	d.Detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodProtocol, MPTCP: true, Protocol: mptcpinfo.IPPROTO_MPTCP}, conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Fallback != conntrace.FallbackNone {
 		t.Fatalf("old kernel: %v", out.Fallback)
 	}
 }
 
-// A 5.16 to 6.4 kernel: no ids, no byte counters: the detector numbers
+// A 5.16 to 6.4 kernel: no ids, no byte counters: the Detector numbers
 // subflows by address and counts from sequence numbers.
 func TestDetectWithoutIDsOrByteCounters(t *testing.T) {
 	split := func(una, nxt uint64, subflows ...[3]uint64) *mptcpinfo.Snapshot {
@@ -162,34 +162,34 @@ func TestDetectWithoutIDsOrByteCounters(t *testing.T) {
 		}
 		return s
 	}
-	var d detector
+	var d Detector
 	var out conntrace.Sample
-	d.detect(split(1<<40, 5<<40, [3]uint64{1, 0, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(split(1<<40, 5<<40, [3]uint64{1, 0, 0}), conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Sent != 0 || out.Received != 0 || out.Snapshot.Subflows[0].ID != 1 {
 		t.Fatalf("first: sent %d id %d", out.Sent, out.Snapshot.Subflows[0].ID)
 	}
-	d.detect(split(1<<40+700, 5<<40+300, [3]uint64{1, 700, 300}, [3]uint64{2, 0, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(split(1<<40+700, 5<<40+300, [3]uint64{1, 700, 300}, [3]uint64{2, 0, 0}), conntrace.RoleClient, &out, Stream{}, nil)
 	// The last sequence number received is held back (it may be the DATA_FIN).
 	if out.Sent != 700 || out.Received != 299 || out.Snapshot.Subflows[0].ID != 1 || out.Snapshot.Subflows[1].ID != 2 || len(out.Added) != 1 {
 		t.Fatalf("second: %d/%d ids %d,%d added %v", out.Sent, out.Received, out.Snapshot.Subflows[0].ID, out.Snapshot.Subflows[1].ID, out.Added)
 	}
 	// The first subflow leaves; the second keeps its number.
-	d.detect(split(1<<40+900, 5<<40+300, [3]uint64{2, 200, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(split(1<<40+900, 5<<40+300, [3]uint64{2, 200, 0}), conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Snapshot.Subflows[0].ID != 2 || len(out.Removed) != 1 || out.Removed[0].ID != 1 || out.Sent != 200 {
 		t.Fatalf("third: id %d removed %+v sent %d", out.Snapshot.Subflows[0].ID, out.Removed, out.Sent)
 	}
 }
 
 func TestDetectAllocs(t *testing.T) {
-	var d detector
+	var d Detector
 	var out conntrace.Sample
 	a := snap(100, 50, [3]uint64{1, 100, 50}, [3]uint64{2, 10, 5})
 	b := snap(200, 60, [3]uint64{1, 150, 55}, [3]uint64{2, 60, 10})
-	d.detect(a, conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(b, conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(a, conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(b, conntrace.RoleClient, &out, Stream{}, nil)
 	if n := testing.AllocsPerRun(100, func() {
-		d.detect(a, conntrace.RoleClient, &out, streamState{}, nil)
-		d.detect(b, conntrace.RoleClient, &out, streamState{}, nil)
+		d.Detect(a, conntrace.RoleClient, &out, Stream{}, nil)
+		d.Detect(b, conntrace.RoleClient, &out, Stream{}, nil)
 	}); n != 0 {
 		t.Fatalf("%v allocations per detection", n)
 	}
@@ -206,11 +206,11 @@ func seqSnap(write, una, nxt uint64) *mptcpinfo.Snapshot {
 
 // Sequence numbers wrap around 2^64: the deltas across the wrap are exact.
 func TestDetectSequenceWrap(t *testing.T) {
-	var d detector
+	var d Detector
 	var out conntrace.Sample
 	base := uint64(1<<64 - 100)
-	d.detect(seqSnap(base, base, base), conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(seqSnap(base+1000, base+1000, base+1001), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(seqSnap(base, base, base), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(seqSnap(base+1000, base+1000, base+1001), conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Sent != 1000 || out.Received != 1000 {
 		t.Fatalf("across the wrap: sent %d received %d, want 1000 and 1000", out.Sent, out.Received)
 	}
@@ -219,30 +219,30 @@ func TestDetectSequenceWrap(t *testing.T) {
 // A sequence number that steps back gives no negative or huge delta, and
 // nothing is counted twice when it comes forward again.
 func TestDetectSequenceStepsBack(t *testing.T) {
-	var d detector
+	var d Detector
 	var out conntrace.Sample
-	d.detect(seqSnap(5000, 5000, 9000), conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(seqSnap(6000, 6000, 9501), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(seqSnap(5000, 5000, 9000), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(seqSnap(6000, 6000, 9501), conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Sent != 1000 || out.Received != 500 {
 		t.Fatalf("forward: %d/%d", out.Sent, out.Received)
 	}
-	d.detect(seqSnap(5500, 5500, 9001), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(seqSnap(5500, 5500, 9001), conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Sent != 0 || out.Received != 0 {
 		t.Fatalf("stepped back: sent %d received %d, want 0", out.Sent, out.Received)
 	}
-	d.detect(seqSnap(4000, 4000, 8000), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(seqSnap(4000, 4000, 8000), conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Sent != 0 || out.Received != 0 {
 		t.Fatalf("before the baseline: sent %d received %d, want 0", out.Sent, out.Received)
 	}
-	d.detect(seqSnap(6200, 6200, 9701), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(seqSnap(6200, 6200, 9701), conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Sent != 200 || out.Received != 200 {
 		t.Fatalf("forward again: sent %d received %d, want 200 and 200", out.Sent, out.Received)
 	}
 	// Byte counters (6.5+) that go backwards were reset: what they count
 	// now is new, and never negative.
-	var b detector
-	b.detect(snap(1000, 1000, [3]uint64{1, 1000, 1000}), conntrace.RoleClient, &out, streamState{}, nil)
-	b.detect(snap(10, 20, [3]uint64{1, 10, 20}), conntrace.RoleClient, &out, streamState{}, nil)
+	var b Detector
+	b.Detect(snap(1000, 1000, [3]uint64{1, 1000, 1000}), conntrace.RoleClient, &out, Stream{}, nil)
+	b.Detect(snap(10, 20, [3]uint64{1, 10, 20}), conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Sent != 10 || out.Received != 20 || out.SubflowDeltas[0] != (conntrace.SubflowDelta{Sent: 10, Received: 20}) {
 		t.Fatalf("reset: %d/%d %+v", out.Sent, out.Received, out.SubflowDeltas)
 	}
@@ -254,30 +254,31 @@ func TestDetectDataFIN(t *testing.T) {
 	const wrote, got = 8388609, 4096
 	for _, tc := range []struct {
 		name             string
-		stream           streamState
+		stream           Stream
 		finAcked         bool
 		wantSent, wantRx uint64
 	}{
-		{"both ends shut down", streamState{finSent: true, eofRead: true, final: true}, true, wrote, got},
-		{"end read, not shut down", streamState{eofRead: true, final: true}, false, wrote, got},
-		// Closed through NetConn without reading to the end: the kernel
-		// cannot tell the peer's DATA_FIN from a byte.
-		{"end not read", streamState{final: true}, false, wrote, got + 1},
+		{"both ends shut down", Stream{FinSent: true, EOFRead: true, Final: true}, true, wrote, got},
+		{"end read, not shut down", Stream{EOFRead: true, Final: true}, false, wrote, got},
+		// Closed without reading to the end: the kernel cannot tell the
+		// peer's DATA_FIN from a byte, and the last sequence number is
+		// left out: never a byte more than the peer wrote.
+		{"end not read", Stream{Final: true}, false, wrote, got},
 	} {
-		var d detector
+		var d Detector
 		var out conntrace.Sample
-		d.detect(seqSnap(100, 100, 7000), conntrace.RoleClient, &out, streamState{}, nil)
+		d.Detect(seqSnap(100, 100, 7000), conntrace.RoleClient, &out, Stream{}, nil)
 		var sent, recv uint64
 		// Mid-connection: the peer's DATA_FIN has arrived, the program has
 		// not read it yet.
-		d.detect(seqSnap(100+wrote, 100+wrote, 7000+got+1), conntrace.RoleClient, &out, streamState{}, nil)
+		d.Detect(seqSnap(100+wrote, 100+wrote, 7000+got+1), conntrace.RoleClient, &out, Stream{}, nil)
 		sent, recv = sent+out.Sent, recv+out.Received
 		write := uint64(100 + wrote)
-		if tc.stream.finSent {
+		if tc.stream.FinSent {
 			write++
 		}
 		una := write
-		d.detect(seqSnap(write, una, 7000+got+1), conntrace.RoleClient, &out, tc.stream, nil)
+		d.Detect(seqSnap(write, una, 7000+got+1), conntrace.RoleClient, &out, tc.stream, nil)
 		sent, recv = sent+out.Sent, recv+out.Received
 		if sent != tc.wantSent || recv != tc.wantRx || out.Unsent != 0 {
 			t.Errorf("%s: sent %d received %d unsent %d, want %d and %d", tc.name, sent, recv, out.Unsent, tc.wantSent, tc.wantRx)
@@ -290,31 +291,66 @@ func TestDetectDataFIN(t *testing.T) {
 func TestDetectUnsentAtClose(t *testing.T) {
 	const wrote = 4_000_000
 	// 6.5+: bytes_sent says 81,869 went out, 50,000 were acknowledged.
-	var d detector
+	var d Detector
 	var out conntrace.Sample
 	first := snap(0, 0, [3]uint64{1, 0, 0})
 	first.Info.WriteSeq, first.Info.SndUna = 1000, 1000
-	d.detect(first, conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(first, conntrace.RoleClient, &out, Stream{}, nil)
 	last := snap(81_869, 0, [3]uint64{1, 81_869, 0})
 	last.Info.WriteSeq, last.Info.SndUna, last.Info.BytesAcked = 1000+wrote, 1000+50_000, 50_000
-	d.detect(last, conntrace.RoleClient, &out, streamState{final: true}, nil)
+	d.Detect(last, conntrace.RoleClient, &out, Stream{Final: true}, nil)
 	if out.Sent != wrote || out.Unsent != wrote-81_869 {
 		t.Errorf("6.5+: sent %d unsent %d, want %d and %d", out.Sent, out.Unsent, wrote, wrote-81_869)
 	}
-	// Not final: only what the kernel sent.
-	d = detector{}
-	d.detect(first, conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(last, conntrace.RoleClient, &out, streamState{}, nil)
+	// Not Final: only what the kernel sent.
+	d = Detector{}
+	d.Detect(first, conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(last, conntrace.RoleClient, &out, Stream{}, nil)
 	if out.Sent != 81_869 || out.Unsent != 0 {
 		t.Errorf("6.5+, mid-connection: sent %d unsent %d", out.Sent, out.Unsent)
 	}
 	// 5.16 to 6.4: snd_una says what the peer acknowledged; the DATA_FIN
 	// the program queued with CloseWrite is not a byte.
-	d = detector{}
-	d.detect(seqSnap(1000, 1000, 0), conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(seqSnap(1000+wrote+1, 1000+50_000, 0), conntrace.RoleClient, &out, streamState{finSent: true, final: true}, nil)
+	d = Detector{}
+	d.Detect(seqSnap(1000, 1000, 0), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(seqSnap(1000+wrote+1, 1000+50_000, 0), conntrace.RoleClient, &out, Stream{FinSent: true, Final: true}, nil)
 	if out.Sent != wrote || out.Unsent != wrote-50_000 {
 		t.Errorf("5.16-6.4: sent %d unsent %d, want %d and %d", out.Sent, out.Unsent, wrote, wrote-50_000)
+	}
+}
+
+// After an abortive close the kernel discards the queued bytes: they are
+// reported as unsent and discarded, never as sent, and a subflow gone in
+// the same sample is not credited with them.
+func TestDetectAbortiveClose(t *testing.T) {
+	const wrote = 4_000_000
+	var d Detector
+	var out conntrace.Sample
+	first := snap(0, 0, [3]uint64{1, 0, 0}, [3]uint64{2, 0, 0})
+	first.Info.WriteSeq, first.Info.SndUna = 1000, 1000
+	d.Detect(first, conntrace.RoleClient, &out, Stream{}, nil)
+	last := snap(81_869, 0, [3]uint64{1, 81_869, 0})
+	last.Info.WriteSeq, last.Info.SndUna, last.Info.BytesAcked = 1000+wrote, 1000+50_000, 50_000
+	d.Detect(last, conntrace.RoleClient, &out, Stream{Final: true, Abortive: true}, nil)
+	if out.Sent != 81_869 || out.Unsent != wrote-81_869 || !out.UnsentDiscarded {
+		t.Errorf("6.5+: sent %d unsent %d discarded %v, want %d, %d and true", out.Sent, out.Unsent, out.UnsentDiscarded, 81_869, wrote-81_869)
+	}
+	if len(out.Removed) != 1 || out.Removed[0].Unsampled.Sent != 0 {
+		t.Errorf("removed subflow credited with %+v, want nothing: what the connection sent went on the subflow that remains", out.Removed)
+	}
+	// 5.16 to 6.4.
+	d = Detector{}
+	d.Detect(seqSnap(1000, 1000, 0), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(seqSnap(1000+wrote, 1000+50_000, 0), conntrace.RoleClient, &out, Stream{Final: true, Abortive: true}, nil)
+	if out.Sent != 50_000 || out.Unsent != wrote-50_000 || !out.UnsentDiscarded {
+		t.Errorf("5.16-6.4: sent %d unsent %d discarded %v, want %d, %d and true", out.Sent, out.Unsent, out.UnsentDiscarded, 50_000, wrote-50_000)
+	}
+	// Nothing queued: nothing discarded.
+	d = Detector{}
+	d.Detect(seqSnap(1000, 1000, 0), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(seqSnap(1000+wrote, 1000+wrote, 0), conntrace.RoleClient, &out, Stream{Final: true, Abortive: true}, nil)
+	if out.Sent != wrote || out.Unsent != 0 || out.UnsentDiscarded {
+		t.Errorf("all sent: sent %d unsent %d discarded %v", out.Sent, out.Unsent, out.UnsentDiscarded)
 	}
 }
 
@@ -327,28 +363,28 @@ func TestDetectJoins(t *testing.T) {
 		s.Subflows[i].TCPInfo.Total_retrans = retrans
 		return s
 	}
-	var d detector
+	var d Detector
 	var out conntrace.Sample
-	d.detect(synSent(snap(100, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 0, 0}), 1, 0), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(synSent(snap(100, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 0, 0}), 1, 0), conntrace.RoleClient, &out, Stream{}, nil)
 	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 1 || out.SubflowsMax != 1 || len(out.SubflowDeltas) != 2 {
 		t.Fatalf("join pending: added %v, max %d", got, out.SubflowsMax)
 	}
-	d.detect(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}), conntrace.RoleClient, &out, Stream{}, nil)
 	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 2 || out.SubflowsMax != 2 || out.SubflowDeltas[1].Sent != 100 {
 		t.Fatalf("join completed: added %v, max %d, deltas %+v", got, out.SubflowsMax, out.SubflowDeltas)
 	}
 	// A third that never completes.
-	d.detect(synSent(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}, [3]uint64{3, 0, 0}), 2, 1), conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(synSent(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}, [3]uint64{3, 0, 0}), 2, 2), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(synSent(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}, [3]uint64{3, 0, 0}), 2, 1), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(synSent(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}, [3]uint64{3, 0, 0}), 2, 2), conntrace.RoleClient, &out, Stream{}, nil)
 	if len(out.Added) != 0 || len(out.FailedJoins) != 0 {
 		t.Fatalf("pending: added %v failed %v", out.Added, out.FailedJoins)
 	}
-	d.detect(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}), conntrace.RoleClient, &out, Stream{}, nil)
 	if len(out.Removed) != 0 || len(out.FailedJoins) != 1 || out.FailedJoins[0].ID != 3 || out.FailedJoins[0].SynRetransmits != 2 || out.FailedJoins[0].State != tcpSynSent {
 		t.Fatalf("given up: removed %v failed %+v", out.Removed, out.FailedJoins)
 	}
 	// Pending when the connection ends.
-	d.detect(synSent(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}, [3]uint64{4, 0, 0}), 2, 0), conntrace.RoleClient, &out, streamState{final: true}, nil)
+	d.Detect(synSent(snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{2, 100, 0}, [3]uint64{4, 0, 0}), 2, 0), conntrace.RoleClient, &out, Stream{Final: true}, nil)
 	if len(out.FailedJoins) != 1 || out.FailedJoins[0].ID != 4 {
 		t.Fatalf("pending at the end: %+v", out.FailedJoins)
 	}
@@ -358,17 +394,17 @@ func TestDetectJoins(t *testing.T) {
 // connection-level counters prove it carried after its last reading; with
 // two gone, nothing is (only their sum is known).
 func TestDetectCreditsRemovedSubflow(t *testing.T) {
-	var d detector
+	var d Detector
 	var out conntrace.Sample
-	d.detect(snap(1000, 100, [3]uint64{1, 500, 50}, [3]uint64{2, 500, 50}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(1000, 100, [3]uint64{1, 500, 50}, [3]uint64{2, 500, 50}), conntrace.RoleClient, &out, Stream{}, nil)
 	// Subflow 1 carried 3000 more and went; subflow 2 carried 1000.
-	d.detect(snap(5000, 400, [3]uint64{2, 1500, 150}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(5000, 400, [3]uint64{2, 1500, 150}), conntrace.RoleClient, &out, Stream{}, nil)
 	if len(out.Removed) != 1 || out.Removed[0].Unsampled != (conntrace.SubflowDelta{Sent: 3000, Received: 200}) {
 		t.Fatalf("one gone: %+v", out.Removed)
 	}
-	d = detector{}
-	d.detect(snap(1000, 0, [3]uint64{1, 500, 0}, [3]uint64{2, 500, 0}, [3]uint64{3, 0, 0}), conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(snap(5000, 0, [3]uint64{3, 1000, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d = Detector{}
+	d.Detect(snap(1000, 0, [3]uint64{1, 500, 0}, [3]uint64{2, 500, 0}, [3]uint64{3, 0, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(snap(5000, 0, [3]uint64{3, 1000, 0}), conntrace.RoleClient, &out, Stream{}, nil)
 	if len(out.Removed) != 2 || out.Removed[0].Unsampled != (conntrace.SubflowDelta{}) || out.Removed[1].Unsampled != (conntrace.SubflowDelta{}) {
 		t.Fatalf("two gone: %+v", out.Removed)
 	}
@@ -378,11 +414,11 @@ func TestDetectCreditsRemovedSubflow(t *testing.T) {
 // gone by the next sample is reported with those counters, one that no
 // sample saw is reported added and removed at once.
 func TestDetectObserve(t *testing.T) {
-	var d detector
+	var d Detector
 	var out conntrace.Sample
-	d.detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleServer, &out, streamState{}, nil)
-	d.observe(snap(5000, 0, [3]uint64{1, 3000, 0}, [3]uint64{2, 2000, 0}))
-	d.detect(snap(5000, 0), conntrace.RoleServer, &out, streamState{}, nil)
+	d.Detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleServer, &out, Stream{}, nil)
+	d.Observe(snap(5000, 0, [3]uint64{1, 3000, 0}, [3]uint64{2, 2000, 0}))
+	d.Detect(snap(5000, 0), conntrace.RoleServer, &out, Stream{}, nil)
 	if len(out.Removed) != 2 {
 		t.Fatalf("removed %+v", out.Removed)
 	}
@@ -394,10 +430,10 @@ func TestDetectObserve(t *testing.T) {
 		t.Errorf("subflow 2, seen only between samples: %+v", r2)
 	}
 	// Still there at the next sample: an ordinary delta, reported added.
-	d = detector{}
-	d.detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleServer, &out, streamState{}, nil)
-	d.observe(snap(5000, 0, [3]uint64{1, 3000, 0}, [3]uint64{2, 2000, 0}))
-	d.detect(snap(6000, 0, [3]uint64{1, 3500, 0}, [3]uint64{2, 2500, 0}), conntrace.RoleServer, &out, streamState{}, nil)
+	d = Detector{}
+	d.Detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleServer, &out, Stream{}, nil)
+	d.Observe(snap(5000, 0, [3]uint64{1, 3000, 0}, [3]uint64{2, 2000, 0}))
+	d.Detect(snap(6000, 0, [3]uint64{1, 3500, 0}, [3]uint64{2, 2500, 0}), conntrace.RoleServer, &out, Stream{}, nil)
 	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 2 || out.SubflowDeltas[0].Sent != 3400 || out.SubflowDeltas[1].Sent != 2500 || len(out.Removed) != 0 {
 		t.Errorf("both still there: added %v deltas %+v removed %+v", got, out.SubflowDeltas, out.Removed)
 	}
@@ -409,47 +445,47 @@ func TestDetectObserve(t *testing.T) {
 // subflow, which has no such event, never waits, and the join's bytes are
 // all reported once it is.
 func TestDetectJoinWaitsForItsEvent(t *testing.T) {
-	d := detector{awaitEvents: true}
+	d := Detector{AwaitEvents: true}
 	var out conntrace.Sample
-	d.detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleClient, &out, Stream{}, nil)
 	if len(out.Added) != 1 {
 		t.Fatalf("first subflow: added %v", ids(&out, out.Added))
 	}
 	two := func(sent uint64) *mptcpinfo.Snapshot {
 		return snap(100+sent, 0, [3]uint64{1, 100, 0}, [3]uint64{2, sent, 0})
 	}
-	d.detect(two(10), conntrace.RoleClient, &out, streamState{}, nil)
-	if len(out.Added) != 0 || out.SubflowDeltas[1] != (conntrace.SubflowDelta{}) || out.SubflowsMax != 1 || !d.joinPending() {
+	d.Detect(two(10), conntrace.RoleClient, &out, Stream{}, nil)
+	if len(out.Added) != 0 || out.SubflowDeltas[1] != (conntrace.SubflowDelta{}) || out.SubflowsMax != 1 || !d.JoinPending() {
 		t.Fatalf("join listed before its event: added %v, deltas %+v, max %d", ids(&out, out.Added), out.SubflowDeltas, out.SubflowsMax)
 	}
 	s := two(30)
 	ev := conntrace.PathEvent{Kind: conntrace.SubflowEstablished, Local: s.Subflows[1].Local, Remote: s.Subflows[1].Remote, Interface: "eth1"}
-	d.detect(s, conntrace.RoleClient, &out, streamState{}, []conntrace.PathEvent{ev})
+	d.Detect(s, conntrace.RoleClient, &out, Stream{}, []conntrace.PathEvent{ev})
 	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 2 || out.SubflowDeltas[1].Sent != 30 || len(out.PathEvents) != 1 || out.PathEvents[0].SubflowID != 2 || out.SubflowsMax != 2 {
 		t.Fatalf("with its event: added %v, deltas %+v, events %+v", got, out.SubflowDeltas, out.PathEvents)
 	}
 	// An event that never comes: the join is reported after heldSamples.
 	s = snap(200, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 30, 0}, [3]uint64{3, 70, 0})
 	for range heldSamples {
-		d.detect(s, conntrace.RoleClient, &out, streamState{}, nil)
+		d.Detect(s, conntrace.RoleClient, &out, Stream{}, nil)
 		if len(out.Added) != 0 {
 			t.Fatalf("held join reported early: %v", ids(&out, out.Added))
 		}
 	}
-	d.detect(s, conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(s, conntrace.RoleClient, &out, Stream{}, nil)
 	if got := ids(&out, out.Added); len(got) != 1 || got[0] != 3 || out.SubflowDeltas[2].Sent != 70 {
 		t.Fatalf("event lost: added %v, deltas %+v", got, out.SubflowDeltas)
 	}
 	// Gone while held: reported added and removed, with its bytes.
-	d.detect(snap(300, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 30, 0}, [3]uint64{3, 70, 0}, [3]uint64{4, 60, 0}), conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(snap(300, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 30, 0}, [3]uint64{3, 70, 0}), conntrace.RoleClient, &out, streamState{}, nil)
+	d.Detect(snap(300, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 30, 0}, [3]uint64{3, 70, 0}, [3]uint64{4, 60, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(snap(300, 0, [3]uint64{1, 100, 0}, [3]uint64{2, 30, 0}, [3]uint64{3, 70, 0}), conntrace.RoleClient, &out, Stream{}, nil)
 	if len(out.Removed) != 1 || out.Removed[0].ID != 4 || !out.Removed[0].New || out.Removed[0].Unsampled.Sent != 60 {
 		t.Fatalf("gone while held: %+v", out.Removed)
 	}
 	// Without events nothing waits.
-	d = detector{}
-	d.detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleClient, &out, streamState{}, nil)
-	d.detect(two(10), conntrace.RoleClient, &out, streamState{}, nil)
+	d = Detector{}
+	d.Detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(two(10), conntrace.RoleClient, &out, Stream{}, nil)
 	if len(out.Added) != 1 {
 		t.Fatalf("polling only: added %v", ids(&out, out.Added))
 	}

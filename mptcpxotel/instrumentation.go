@@ -13,14 +13,14 @@ import (
 	"github.com/mptcpx/mptcpx/conntrace"
 )
 
-// Tracer records the telemetry of every connection it is told of: one
-// mptcp.connection span per connection, its events as span events and as
-// log records, and the mptcp.* metrics. It implements conntrace.Hooks;
-// package mptcpx installs one by default (see mptcpx.WithTelemetry), and a
-// program may install more with mptcpx.WithHooks. A Tracer is safe for
-// concurrent use and meant to be shared: its instruments and attribute
-// sets are made once.
-type Tracer struct {
+// instrumentation records the telemetry of every connection it is told
+// of: one mptcp.connection span per connection, its events as span events
+// and as log records, and the mptcp.* metrics. It implements
+// conntrace.Hooks; package mptcpx installs it on every connection (see
+// mptcpx.WithTelemetry, the one way to configure it). It is safe for
+// concurrent use and shared: its instruments and attribute sets are made
+// once per set of options (see shared).
+type instrumentation struct {
 	tracer       trace.Tracer
 	logger       log.Logger // nil: no log-based events
 	spanEvents   bool
@@ -28,17 +28,15 @@ type Tracer struct {
 	eventEnabled log.EnabledParameters
 }
 
-var _ conntrace.Hooks = (*Tracer)(nil)
+var _ conntrace.Hooks = (*instrumentation)(nil)
 
-// NewTracer returns a Tracer that records through the configured providers,
-// the global ones by default (resolved now: the global providers delegate
-// to an SDK installed later). Errors creating instruments go to
-// otel.Handle; the instrument concerned then records nothing. See Shared
-// for a Tracer shared by every caller with the same options.
-func NewTracer(opts ...Option) *Tracer { return newTracer(newConfig(opts)) }
-
-func newTracer(cfg config) *Tracer {
-	t := &Tracer{
+// newInstrumentation returns an instrumentation that records through the
+// configured providers, the global ones by default (resolved now: the
+// global providers delegate to an SDK installed later). Errors creating
+// instruments go to otel.Handle; the instrument concerned then records
+// nothing.
+func newInstrumentation(cfg config) *instrumentation {
+	t := &instrumentation{
 		tracer: cfg.tracerProvider.Tracer(ScopeName,
 			trace.WithInstrumentationVersion(Version), trace.WithSchemaURL(semconv.SchemaURL)),
 		spanEvents:   !cfg.noSpanEvents,
@@ -59,7 +57,7 @@ func newTracer(cfg config) *Tracer {
 // DialStart starts the span of a dial. Its parent is the span in ctx (an
 // http.Client request's, for example); the returned context carries the new
 // span, so that what the dial does (name resolution, ...) nests in it.
-func (t *Tracer) DialStart(ctx context.Context, start conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
+func (t *instrumentation) DialStart(ctx context.Context, start conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
 	kv := make([]attribute.KeyValue, 0, 5)
 	kv = append(kv, semconv.NetworkTransportTCP, keyRole.String(conntrace.RoleClient.String()))
 	switch start.Network {
@@ -79,7 +77,7 @@ func (t *Tracer) DialStart(ctx context.Context, start conntrace.DialStart) (cont
 // Accepted starts the span of an accepted connection: the root of a trace
 // of its own, since nothing links a connection to the trace of whoever
 // dialed it. server.address and server.port are the local end's.
-func (t *Tracer) Accepted(conn net.Conn, start time.Time) conntrace.ConnHooks {
+func (t *instrumentation) Accepted(conn net.Conn, start time.Time) conntrace.ConnHooks {
 	local, peer := addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr())
 	kv := make([]attribute.KeyValue, 0, 9)
 	kv = append(kv, semconv.NetworkTransportTCP, keyRole.String(conntrace.RoleServer.String()))

@@ -1,0 +1,485 @@
+// Package netns keeps what the engine needs per network namespace: the
+// watcher of the kernel's MPTCP path-manager events there (one netlink
+// socket and one goroutine for every followed connection of the
+// namespace), opened when the first connection of the namespace is
+// followed and closed after the last one.
+//
+// A namespace is known by its cookie (SO_NETNS_COOKIE: the same for every
+// socket of a namespace, never reused while the kernel runs). Nothing here
+// runs on a connection's dial or accept path but a map lookup: watchers are
+// opened on goroutines of their own, and the watcher of the process's own
+// namespace is kept for a while after its last connection (linger), so that
+// a program opening one short connection at a time (a health check, a
+// command-line tool) opens it once.
+//
+// A watcher that cannot be opened, or whose socket fails, is retried with
+// an exponential backoff: a transient error (the process out of
+// descriptors, say) does not turn events off for good. Status reports what
+// holds now for the process's own namespace.
+package netns
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/pmevents"
+)
+
+// Target is a followed connection, as the watcher of its namespace sees it.
+// Both methods are called on the watcher's goroutine and must not block.
+type Target interface {
+	// PathEvent hands over one event about the connection; e is reused
+	// after the call.
+	PathEvent(e *conntrace.PathEvent)
+	// Resample says that events about the connection may have been missed
+	// (the kernel dropped some, or they came before the watcher was open):
+	// the connection's state must be read in full.
+	Resample()
+}
+
+// Timing of the registry.
+const (
+	// Linger is how long the watcher of the process's own namespace stays
+	// open after its last connection ended.
+	Linger = 30 * time.Second
+	// firstBackoff and maxBackoff bound the wait before a watcher that
+	// failed is tried again; it doubles with each failure in a row.
+	firstBackoff = time.Second
+	maxBackoff   = 5 * time.Minute
+	// maxIdle bounds the namespaces the registry remembers without a
+	// connection in them (those whose watcher failed, waiting for their
+	// backoff to expire): beyond, the oldest are forgotten.
+	maxIdle = 64
+)
+
+// Registry holds the process's namespaces. The zero Registry is not
+// usable; Default is the process's.
+type Registry struct {
+	mu    sync.Mutex
+	byNS  map[uint64]*Namespace
+	own   uint64 // the process's namespace cookie, once known
+	lost  atomic.Uint64
+	opens atomic.Uint64 // watchers opened, for tests
+	// goroutines counts the openers and watchers running, so that Flush
+	// can wait for them.
+	goroutines sync.WaitGroup
+	// linger is Linger, shorter in tests.
+	linger time.Duration
+	now    func() time.Time
+}
+
+// Default is the process's registry.
+var Default = NewRegistry()
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{byNS: map[uint64]*Namespace{}, linger: Linger, now: time.Now}
+}
+
+// state is where a namespace's watcher stands.
+type state uint8
+
+const (
+	stateNone    state = iota // no watcher, none tried or the last one closed
+	stateOpening              // an opener goroutine is at work
+	stateOpen                 // the watcher runs
+	stateFailed               // the last attempt failed: retried at retryAt
+)
+
+// Namespace is one network namespace of followed connections.
+type Namespace struct {
+	cookie uint64
+	reg    *Registry
+
+	// Guarded by reg.mu.
+	state   state
+	w       *watcher
+	err     error     // why the last attempt failed
+	retryAt time.Time // when a failed watcher is tried again
+	backoff time.Duration
+	timer   *time.Timer // the linger or the retry, while one is pending
+	idleAt  time.Time   // when the last connection left, for maxIdle
+
+	mu      sync.Mutex         // guards targets
+	targets map[uint32]*Handle // by connection token
+}
+
+// Handle is a connection's registration with its namespace.
+type Handle struct {
+	ns    *Namespace
+	token uint32
+	t     Target
+	rc    syscall.RawConn // the connection's socket, to enter the namespace by
+}
+
+// Follow registers t, the connection with the given token whose socket is
+// rc, with the watcher of the socket's namespace, opening one if needed (on
+// a goroutine of its own; the connection is resampled once it is open, so
+// that what happened before is not missed). It returns nil when the socket's
+// namespace cannot be told.
+func (r *Registry) Follow(rc syscall.RawConn, token uint32, t Target) *Handle {
+	cookie, err := Cookie(rc)
+	if err != nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ns := r.byNS[cookie]
+	if ns == nil {
+		ns = &Namespace{cookie: cookie, reg: r, targets: map[uint32]*Handle{}}
+		r.byNS[cookie] = ns
+	}
+	h := &Handle{ns: ns, token: token, t: t, rc: rc}
+	ns.mu.Lock()
+	ns.targets[token] = h
+	ns.mu.Unlock()
+	switch ns.state {
+	case stateOpen:
+		ns.stopTimerLocked()
+	case stateNone:
+		r.openLocked(ns, rc)
+	case stateFailed:
+		if !r.now().Before(ns.retryAt) {
+			ns.stopTimerLocked()
+			r.openLocked(ns, rc)
+		} else if ns.timer == nil {
+			// Retried when the backoff expires, from this connection.
+			r.retryLocked(ns, rc)
+		}
+	}
+	return h
+}
+
+// Active reports whether the connection's events are being received now.
+func (h *Handle) Active() bool {
+	if h == nil {
+		return false
+	}
+	r := h.ns.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return h.ns.state == stateOpen
+}
+
+// Forget ends the registration. The watcher of a namespace left without
+// connections is closed: at once, or after Linger for the process's own.
+func (h *Handle) Forget() {
+	if h == nil {
+		return
+	}
+	ns, r := h.ns, h.ns.reg
+	ns.mu.Lock()
+	if ns.targets[h.token] == h {
+		delete(ns.targets, h.token)
+	}
+	empty := len(ns.targets) == 0
+	ns.mu.Unlock()
+	if !empty {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.idleLocked(ns)
+}
+
+// idleLocked acts on a namespace that has no connection left.
+func (r *Registry) idleLocked(ns *Namespace) {
+	if ns.connections() > 0 {
+		return
+	}
+	ns.idleAt = r.now()
+	switch ns.state {
+	case stateOpen:
+		if ns.cookie == r.own && r.linger > 0 {
+			if ns.timer == nil {
+				ns.timer = time.AfterFunc(r.linger, func() { r.expire(ns) })
+			}
+			return
+		}
+		r.closeLocked(ns)
+	case stateFailed:
+		ns.stopTimerLocked() // no connection to retry for
+		r.trimLocked()
+	}
+}
+
+// expire closes the watcher of a namespace that stayed without connections
+// for the linger time.
+func (r *Registry) expire(ns *Namespace) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ns.timer = nil
+	if ns.state == stateOpen && ns.connections() == 0 {
+		r.closeLocked(ns)
+	}
+}
+
+// closeLocked closes the namespace's watcher and forgets the namespace.
+func (r *Registry) closeLocked(ns *Namespace) {
+	ns.stopTimerLocked()
+	if ns.w != nil {
+		ns.w.close()
+		ns.w = nil
+	}
+	ns.state = stateNone
+	if r.byNS[ns.cookie] == ns {
+		delete(r.byNS, ns.cookie)
+	}
+}
+
+func (ns *Namespace) stopTimerLocked() {
+	if ns.timer != nil {
+		ns.timer.Stop()
+		ns.timer = nil
+	}
+}
+
+func (ns *Namespace) connections() int {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return len(ns.targets)
+}
+
+// openLocked starts an opener goroutine for ns, entering the namespace of
+// rc's socket.
+func (r *Registry) openLocked(ns *Namespace, rc syscall.RawConn) {
+	ns.state = stateOpening
+	r.goroutines.Add(1)
+	go func() {
+		defer r.goroutines.Done()
+		w, err := openWatcher(rc, ns.cookie)
+		r.opened(ns, w, err, rc)
+	}()
+}
+
+// opened takes the result of an opener: the watcher runs, or the namespace
+// waits for its backoff.
+func (r *Registry) opened(ns *Namespace, w *watcher, err error, rc syscall.RawConn) {
+	r.mu.Lock()
+	if ns.state != stateOpening || r.byNS[ns.cookie] != ns {
+		r.mu.Unlock()
+		if w != nil {
+			w.close()
+			w.wait()
+		}
+		return
+	}
+	if err != nil {
+		r.failLocked(ns, fmt.Errorf("mptcpx: path events: open the watcher: %w", err), rc)
+		r.mu.Unlock()
+		return
+	}
+	ns.state, ns.w, ns.err, ns.backoff = stateOpen, w, nil, 0
+	w.ns = ns
+	r.opens.Add(1)
+	r.goroutines.Add(1)
+	go func() {
+		defer r.goroutines.Done()
+		w.run()
+	}()
+	r.idleLocked(ns)
+	r.mu.Unlock()
+	// Whatever the kernel announced before the watcher joined its group
+	// was not received.
+	ns.resampleAll()
+}
+
+// failLocked records a failure of ns's watcher (at its opening, or later
+// on its socket) and arranges a retry after the backoff, from rc when the
+// namespace still has connections.
+func (r *Registry) failLocked(ns *Namespace, err error, rc syscall.RawConn) {
+	ns.state, ns.err = stateFailed, err
+	ns.backoff = min(max(2*ns.backoff, firstBackoff), maxBackoff)
+	ns.retryAt = r.now().Add(ns.backoff)
+	ns.stopTimerLocked()
+	if ns.connections() > 0 && rc != nil {
+		r.retryLocked(ns, rc)
+	} else {
+		ns.idleAt = r.now()
+		r.trimLocked()
+	}
+}
+
+// retryLocked has ns's watcher opened again when its backoff expires,
+// entering the namespace through rc (a socket of a connection of it; if
+// that connection is gone by then, the next one retries).
+func (r *Registry) retryLocked(ns *Namespace, rc syscall.RawConn) {
+	ns.timer = time.AfterFunc(ns.retryAt.Sub(r.now()), func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		ns.timer = nil
+		if ns.state == stateFailed && r.byNS[ns.cookie] == ns && ns.connections() > 0 {
+			r.openLocked(ns, rc)
+		}
+	})
+}
+
+// trimLocked forgets the oldest namespaces without connections beyond
+// maxIdle, so that short-lived namespaces whose watcher failed do not pile
+// up.
+func (r *Registry) trimLocked() {
+	idle := 0
+	var oldest *Namespace
+	for _, ns := range r.byNS {
+		if ns.state == stateFailed && ns.connections() == 0 {
+			idle++
+			if oldest == nil || ns.idleAt.Before(oldest.idleAt) {
+				oldest = ns
+			}
+		}
+	}
+	if idle > maxIdle {
+		r.closeLocked(oldest)
+	}
+}
+
+// watcherFailed takes a watcher whose socket failed: its connections are
+// polled until a new one opens, after the backoff.
+func (r *Registry) watcherFailed(w *watcher, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ns := w.ns
+	if ns.w != w {
+		return
+	}
+	ns.w = nil
+	w.close()
+	r.failLocked(ns, fmt.Errorf("mptcpx: path events: receive: %w", err), ns.anySocket())
+}
+
+// anySocket returns the socket of one of the namespace's connections, to
+// enter the namespace with; nil when it has none.
+func (ns *Namespace) anySocket() syscall.RawConn {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	for _, h := range ns.targets {
+		return h.rc
+	}
+	return nil
+}
+
+// resampleAll has every connection of the namespace read in full.
+func (ns *Namespace) resampleAll() {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	for _, h := range ns.targets {
+		h.t.Resample()
+	}
+}
+
+// target returns the connection with the given token, nil if the process
+// does not follow it.
+func (ns *Namespace) target(token uint32) Target {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	if h := ns.targets[token]; h != nil {
+		return h.t
+	}
+	return nil
+}
+
+// Lost returns how many times the kernel dropped events (every watcher).
+func (r *Registry) Lost() uint64 { return r.lost.Load() }
+
+// Status reports whether the process receives path events in its own
+// network namespace: nil when it does, or would for its next connection;
+// otherwise why not (the error of the last attempt, while it waits for its
+// backoff, or what a probe finds now).
+func (r *Registry) Status() error {
+	own, err := r.ownCookie()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if ns := r.byNS[own]; ns != nil {
+		switch ns.state {
+		case stateOpen, stateOpening:
+			r.mu.Unlock()
+			return nil
+		case stateFailed:
+			err, wait := ns.err, ns.retryAt.Sub(r.now())
+			r.mu.Unlock()
+			if wait > 0 {
+				return fmt.Errorf("%w (tried again in %v)", err, wait.Round(time.Millisecond))
+			}
+			return fmt.Errorf("%w (tried again with the next connection)", err)
+		}
+	}
+	r.mu.Unlock()
+	err = probe()
+	if errors.Is(err, pmevents.ErrUnsupported) {
+		err = fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
+	}
+	return err
+}
+
+// ownCookie returns the cookie of the process's network namespace (that of
+// the calling thread, read once).
+func (r *Registry) ownCookie() (uint64, error) {
+	r.mu.Lock()
+	own := r.own
+	r.mu.Unlock()
+	if own != 0 {
+		return own, nil
+	}
+	own, err := threadCookie()
+	if err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	r.own = own
+	r.mu.Unlock()
+	return own, nil
+}
+
+// Warm learns the process's namespace, so that its watcher lingers after
+// its last connection (see Linger). Dialers and Listeners call it once, when
+// they are built.
+func (r *Registry) Warm() { _, _ = r.ownCookie() }
+
+// Flush closes every watcher whose namespace has no connection left,
+// without waiting for the linger, forgets failures, and waits until the
+// goroutines of closed watchers and openers have returned. Tests call it
+// before they count goroutines and descriptors.
+func (r *Registry) Flush() {
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		r.mu.Lock()
+		opening, busy := false, false
+		for _, ns := range r.byNS {
+			switch {
+			case ns.connections() > 0:
+				busy = true
+			case ns.state == stateOpening:
+				opening = true // closed once open
+			default:
+				r.closeLocked(ns)
+			}
+		}
+		r.mu.Unlock()
+		if busy {
+			return // connections still followed: their watchers stay
+		}
+		if !opening || time.Now().After(deadline) {
+			r.goroutines.Wait()
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// SetReadBuffer sets the receive buffer of the watcher of the namespace
+// whose cookie is cookie: tests shrink it to make the kernel drop events.
+func (r *Registry) SetReadBuffer(cookie uint64, bytes int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ns := r.byNS[cookie]
+	if ns == nil || ns.w == nil {
+		return fmt.Errorf("mptcpx: no path-event watcher in network namespace %d", cookie)
+	}
+	return ns.w.setReadBuffer(bytes)
+}

@@ -1,0 +1,156 @@
+package netns_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/netns"
+	"github.com/mptcpx/mptcpx/internal/testenv"
+	"github.com/mptcpx/mptcpx/mptcpinfo"
+)
+
+func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m, netns.Default.Flush) }
+
+// target counts what a watcher hands it.
+type target struct {
+	events, resamples atomic.Int32
+}
+
+func (t *target) PathEvent(*conntrace.PathEvent) { t.events.Add(1) }
+func (t *target) Resample()                      { t.resamples.Add(1) }
+
+// connection returns the socket of an MPTCP loopback connection, its token
+// and its namespace's cookie.
+func connection(t *testing.T) (syscall.RawConn, uint32, uint64) {
+	t.Helper()
+	if err := netns.Default.Status(); err != nil {
+		testenv.Skip(t, "no path events here: "+err.Error())
+	}
+	c, _ := testenv.LoopbackMPTCP(t)
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r mptcpinfo.Reader
+	var s mptcpinfo.Snapshot
+	if err := r.ReadInfo(rc, &s); err != nil || s.Info.Token == 0 {
+		t.Fatalf("no token: %v", err)
+	}
+	cookie, err := netns.Cookie(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc, s.Info.Token, cookie
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 10 s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestWatcherLingers: the watcher of the process's own namespace is opened
+// off the caller's path, resamples its first connection once open (events
+// before it may have been missed), stays open for the linger after the last
+// connection, so that the next connection finds it, and closes after that.
+func TestWatcherLingers(t *testing.T) {
+	rc, token, cookie := connection(t)
+	r := netns.NewTestRegistry(300 * time.Millisecond)
+	r.Warm()
+	defer r.Flush()
+	tg := &target{}
+	h := r.Follow(rc, token, tg)
+	waitFor(t, "the watcher opens", h.Active)
+	waitFor(t, "the connection is resampled once the watcher is open", func() bool { return tg.resamples.Load() > 0 })
+	h.Forget()
+	if !r.Watching(cookie) {
+		t.Fatal("the watcher closed with its last connection, want it to linger")
+	}
+	h = r.Follow(rc, token, tg)
+	if !h.Active() || r.Opens() != 1 {
+		t.Fatalf("the next connection: active %v, %d watchers opened; want the lingering one", h.Active(), r.Opens())
+	}
+	h.Forget()
+	waitFor(t, "the watcher closes after the linger", func() bool { return !r.Watching(cookie) && r.Known() == 0 })
+}
+
+// TestWatcherRetries: a watcher that cannot be opened for a transient
+// reason (the process out of descriptors) is tried again after a backoff;
+// meanwhile Status says why events are not received, and once the retry
+// succeeds, they are, and Status says so.
+func TestWatcherRetries(t *testing.T) {
+	rc, token, cookie := connection(t)
+	r := netns.NewTestRegistry(0)
+	r.Warm()
+	defer r.Flush()
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	fds, err := testenv.OpenFDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = uint64(len(fds)) - 1 // no descriptor more (the listing counted its own)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer restore()
+	tg := &target{}
+	h := r.Follow(rc, token, tg)
+	defer h.Forget()
+	waitFor(t, "the open fails", func() bool { return r.Status() != nil })
+	restore()
+	err = r.Status()
+	if !errors.Is(err, syscall.EMFILE) && !strings.Contains(err.Error(), "too many open files") {
+		t.Fatalf("Status after a failed open: %v, want the EMFILE that made it fail", err)
+	}
+	t.Logf("Status while waiting: %v", err)
+	if h.Active() {
+		t.Fatal("events received although the watcher failed")
+	}
+	waitFor(t, "the watcher is opened again after its backoff", h.Active)
+	if err := r.Status(); err != nil {
+		t.Fatalf("Status once open: %v", err)
+	}
+	if !r.Watching(cookie) {
+		t.Fatal("no watcher for the namespace")
+	}
+}
+
+// TestStatusWithoutMPTCPEvents: on a system without MPTCP events, Status
+// says so with errors.ErrUnsupported; with them, it is nil before any
+// connection.
+func TestStatus(t *testing.T) {
+	err := netns.NewRegistry().Status()
+	switch {
+	case err == nil:
+	case errors.Is(err, errors.ErrUnsupported), errors.Is(err, os.ErrPermission):
+		t.Logf("no path events here: %v", err)
+	default:
+		t.Fatalf("Status: %v, want nil, ErrUnsupported or ErrPermission", err)
+	}
+}

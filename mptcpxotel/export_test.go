@@ -1,0 +1,12 @@
+package mptcpxotel
+
+import "github.com/mptcpx/mptcpx/conntrace"
+
+// Tracer is the instrumentation, for the tests that drive it directly with
+// synthetic samples or install it through mptcpx.WithHooks.
+type Tracer = instrumentation
+
+// NewTracer returns an instrumentation of its own for opts (not shared).
+func NewTracer(opts ...Option) *Tracer { return newInstrumentation(newConfig(opts)) }
+
+var _ conntrace.Hooks = (*Tracer)(nil)
