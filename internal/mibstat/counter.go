@@ -65,8 +65,13 @@ const (
 	// the subflow was reset.
 	MPJoinAckHMacFailure
 	// MPJoinRejected: the path manager refused a join the peer asked for
-	// (for the in-kernel one: the subflows limit reached); the subflow was
-	// reset.
+	// (for the in-kernel one: the subflows limit reached). The kernel
+	// answers the MP_JOIN SYN, then refuses at the third ACK (before
+	// counting MPJoinAckRx) and resets the subflow with MP_TCPRST
+	// "administratively prohibited"; the joining side counts
+	// MPJoinSynAckRx and MPRstTx. Not on 6.1 nor 6.12, where such a
+	// refusal shows on the refusing side only as an MPJoinSynRx without
+	// its MPJoinAckRx (TestJoinRejected).
 	MPJoinRejected
 	// MPJoinSynTx: SYNs with MP_JOIN sent (active side of a join).
 	MPJoinSynTx
@@ -123,8 +128,13 @@ const (
 	// PortAdd: ADD_ADDR with a port received.
 	PortAdd
 	// AddAddrDrop: an ADD_ADDR received was dropped without an echo: the
-	// userspace path manager is configured and no daemon listens, or the
-	// in-kernel path manager was still busy with the previous one.
+	// userspace path manager is configured and no socket on the machine
+	// has joined mptcp_pm_events (TestAddAddrDroppedUserspacePM: the
+	// kernel's test is machine-wide), or the in-kernel path manager was
+	// still busy with the previous one. An announcement beyond the
+	// add_addr_accepted limit is not a drop: it is echoed (EchoAddTx) and
+	// ignored, and shows only as an AddAddr without a join
+	// (TestAddAddrNotAccepted).
 	AddAddrDrop
 	// RmAddr: RM_ADDR received (the peer withdrew an address).
 	RmAddr
@@ -160,8 +170,11 @@ const (
 	SubflowStale
 	// SubflowRecover: stale subflows that worked again.
 	SubflowRecover
-	// MPCurrEstab: MPTCP connections established now. A gauge, not a
-	// counter: it goes down as connections close.
+	// MPCurrEstab: MPTCP sockets in the established state now, those that
+	// fell back to TCP included (measured: a client socket whose
+	// MP_CAPABLE SYN was lost counts, TestBlackhole; a server socket
+	// accepted from a plain SYN is a TCP socket and does not). A gauge,
+	// not a counter: it goes down as connections close.
 	MPCurrEstab
 	// Blackhole: times the kernel concluded that MP_CAPABLE SYNs are
 	// dropped on the way while plain SYNs pass (a connection attempt that
