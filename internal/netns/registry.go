@@ -1,21 +1,3 @@
-// Package netns keeps what the engine needs per network namespace: the
-// watcher of the kernel's MPTCP path-manager events there (one netlink
-// socket and one goroutine for every followed connection of the
-// namespace), opened when the first connection of the namespace is
-// followed and closed after the last one.
-//
-// A namespace is known by its cookie (SO_NETNS_COOKIE: the same for every
-// socket of a namespace, never reused while the kernel runs). Nothing here
-// runs on a connection's dial or accept path but a map lookup: watchers are
-// opened on goroutines of their own, and the watcher of the process's own
-// namespace is kept for a while after its last connection (linger), so that
-// a program opening one short connection at a time (a health check, a
-// command-line tool) opens it once.
-//
-// A watcher that cannot be opened, or whose socket fails, is retried with
-// an exponential backoff: a transient error (the process out of
-// descriptors, say) does not turn events off for good. Status reports what
-// holds now for the process's own namespace.
 package netns
 
 import (
@@ -252,7 +234,7 @@ func (r *Registry) openLocked(ns *Namespace, rc syscall.RawConn) {
 	r.goroutines.Add(1)
 	go func() {
 		defer r.goroutines.Done()
-		w, err := openWatcher(rc, ns.cookie)
+		w, err := openWatcher(rc)
 		r.opened(ns, w, err, rc)
 	}()
 }
@@ -427,7 +409,7 @@ func (r *Registry) ownCookie() (uint64, error) {
 	if own != 0 {
 		return own, nil
 	}
-	own, err := threadCookie()
+	own, err := ThreadCookie()
 	if err != nil {
 		return 0, err
 	}

@@ -17,8 +17,6 @@ import (
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
 
-func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m, netns.Default.Flush) }
-
 // target counts what a watcher hands it.
 type target struct {
 	events, resamples atomic.Int32

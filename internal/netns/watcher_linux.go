@@ -29,11 +29,10 @@ type watcher struct {
 	once   sync.Once
 }
 
-// openWatcher opens a watcher in the namespace whose cookie is cookie, the
-// namespace of rc's socket.
-func openWatcher(rc syscall.RawConn, cookie uint64) (*watcher, error) {
+// openWatcher opens a watcher in the namespace of rc's socket.
+func openWatcher(rc syscall.RawConn) (*watcher, error) {
 	w := &watcher{ifSock: -1}
-	err := InNamespaceOf(rc, cookie, func() error {
+	err := Do(rc, func() error {
 		l, err := pmevents.Open()
 		if err != nil {
 			return err
