@@ -139,16 +139,23 @@ func stalledPeer(t *testing.T) (addr string, accepted <-chan net.Conn) {
 	return ln.Addr().String(), ch
 }
 
-// fill writes to c until the kernel queues no more.
+// fill writes to c until the kernel queues no more: a write of 64 KiB
+// blocks for 300 ms.
 func fill(t *testing.T, c *mptcpx.Conn) int {
 	t.Helper()
-	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
-	n, _ := c.Write(make([]byte, 16<<20))
-	c.SetWriteDeadline(time.Time{})
-	if n == 0 {
-		t.Fatal("nothing written")
+	buf := make([]byte, 64<<10)
+	total := 0
+	for deadline := time.Now().Add(callTimeout); time.Now().Before(deadline); {
+		c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := c.Write(buf)
+		total += n
+		if err != nil && total > 0 {
+			c.SetWriteDeadline(time.Time{})
+			return total
+		}
 	}
-	return n
+	t.Fatalf("%d bytes written in %v", total, callTimeout)
+	return 0
 }
 
 // TestAbortiveCloseDiscards: bytes still queued when the connection closes

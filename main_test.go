@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/mptcpx/mptcpx"
-	"github.com/mptcpx/mptcpx/internal/netns"
+	"github.com/mptcpx/mptcpx/internal/follow"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 		runCPUChild(spec)
 		return
 	}
-	testenv.RunWithoutLeaks(m, netns.Default.Flush)
+	testenv.RunWithoutLeaks(m, follow.Settle)
 }
 
 // plainListen returns a TCP listener that does not accept MPTCP (net.Listen

@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/mptcpx/mptcpx"
-	"github.com/mptcpx/mptcpx/internal/netns"
+	"github.com/mptcpx/mptcpx/internal/follow"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
@@ -22,7 +22,7 @@ import (
 // TestMain fails the run if the tests leave goroutines (the sampler's
 // goroutine must return once the last connection is closed) or file
 // descriptors behind.
-func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m, netns.Default.Flush) }
+func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m, follow.Settle) }
 
 // interval is the sampling interval of the tests' connections: short, so
 // that periodic samples happen while data flows.

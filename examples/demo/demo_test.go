@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mptcpx/mptcpx/internal/netns"
+	"github.com/mptcpx/mptcpx/internal/follow"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
 // TestMain fails the run if the demo leaves goroutines or file descriptors
 // behind.
-func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m, netns.Default.Flush) }
+func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m, follow.Settle) }
 
 func testConfig(paths int) config {
 	return config{Duration: time.Second, Paths: paths, Interval: 100 * time.Millisecond, Clients: 2, Size: 2 << 20}

@@ -52,14 +52,23 @@ func dupLocked(rc syscall.RawConn) (dup int, gone bool) {
 func closeAndRead(tc *net.TCPConn, rc syscall.RawConn, dup int, sc *scratch) (fin finalReading) {
 	if dup < 0 {
 		fin.read = sc.reader.Read(rc, &sc.snap) == nil
-		_ = rc.Control(func(fd uintptr) { fin.abortive = abortive(int(fd), &sc.snap) })
+		if fin.read && queued(&sc.snap) {
+			_ = rc.Control(func(fd uintptr) { fin.abortive = abortive(int(fd), &sc.snap) })
+		}
 		fin.closeErr = tc.Close()
 		return fin
 	}
 	fin.closeErr = tc.Close()
 	fin.read = sc.reader.ReadFD(dup, &sc.snap) == nil
-	fin.abortive = abortive(dup, &sc.snap)
+	fin.abortive = fin.read && queued(&sc.snap) && abortive(dup, &sc.snap)
 	return fin
+}
+
+// queued reports whether an MPTCP connection's reading shows bytes written
+// and not acknowledged yet: only then does it matter whether the close
+// discards them (abortive), which takes two more system calls to tell.
+func queued(s *mptcpinfo.Snapshot) bool {
+	return s.MPTCP && s.InfoLen > 0 && s.Info.WriteSeq != s.Info.SndUna
 }
 
 // finish closes the duplicate, and returns the error Close reports: that
@@ -78,11 +87,11 @@ func (fin finalReading) finish(dup int) error {
 	return nil
 }
 
-// lingersAbortively reports, for a connection the runtime is about to
-// close, whether that close will discard what is still queued.
-func lingersAbortively(rc syscall.RawConn) bool {
+// lingersAbortively reports, for a dropped connection whose reading is s,
+// whether the runtime's close of it will discard what is still queued.
+func lingersAbortively(rc syscall.RawConn, s *mptcpinfo.Snapshot) bool {
 	ab := false
-	if rc != nil {
+	if rc != nil && queued(s) {
 		_ = rc.Control(func(fd uintptr) { ab = lingerZero(int(fd)) })
 	}
 	return ab

@@ -31,6 +31,6 @@ func closeAndRead(tc *net.TCPConn, rc syscall.RawConn, _ int, sc *scratch) (fin 
 
 func (fin finalReading) finish(int) error { return fin.closeErr }
 
-func lingersAbortively(syscall.RawConn) bool { return false }
+func lingersAbortively(syscall.RawConn, any) bool { return false }
 
 func resetOrDead(any) bool { return false }

@@ -20,7 +20,7 @@ func (f *Follower) endLocked(how conntrace.End, sc *scratch) (news, ended bool) 
 	read, abortive := false, false
 	if how == conntrace.EndDropped {
 		read = sc.reader.Read(f.rc, &sc.snap) == nil
-		abortive = lingersAbortively(f.rc) || resetOrDead(&sc.snap)
+		abortive = read && (lingersAbortively(f.rc, &sc.snap) || resetOrDead(&sc.snap))
 	}
 	f.reportLocked(sc, read, how, abortive)
 	f.rc, f.tc = nil, net.TCPConn{}

@@ -42,12 +42,15 @@ func (f *Follower) PathEvent(e *conntrace.PathEvent) {
 		ev.q = append(ev.q, *e)
 	}
 	ev.mu.Unlock()
-	f.Resample()
+	f.flags.Or(flagEventNews)
+	f.sched.dueNow(f)
 }
 
-// Resample has a full sample of the connection taken at once (netns.Target).
+// Resample has a full sample of the connection taken at once, because
+// events about it may have been missed (netns.Target): that sample reports
+// what it finds without waiting for events (see detect.Detector.AwaitEvents).
 func (f *Follower) Resample() {
-	f.flags.Or(flagEventNews)
+	f.flags.Or(flagEventNews | flagEventsMissed)
 	f.sched.dueNow(f)
 }
 

@@ -29,6 +29,7 @@ package follow
 import (
 	"context"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -98,11 +99,12 @@ type Follower struct {
 
 // Bits of Follower.flags.
 const (
-	flagDropped   = 1 << iota // the connection was collected without Close
-	flagFinSent               // the program shut down its writing side
-	flagEOFRead               // the program read the end of the stream
-	flagEventNews             // path events wait, or were lost: read in full
-	flagClosed                // Close was called
+	flagDropped      = 1 << iota // the connection was collected without Close
+	flagFinSent                  // the program shut down its writing side
+	flagEOFRead                  // the program read the end of the stream
+	flagEventNews                // path events wait, or were lost: read in full
+	flagEventsMissed             // path events may have been missed: wait for none
+	flagClosed                   // Close was called
 )
 
 // New returns a Follower of a connection of the given role, on the
@@ -194,4 +196,22 @@ func (f *Follower) CloseCalled() bool {
 // EOFRead reports whether the program read the end of the stream (SawEOF).
 func (f *Follower) EOFRead() bool {
 	return f != nil && f.flags.Load()&flagEOFRead != 0
+}
+
+// Settle lets go of what the engine keeps after the last connection on
+// purpose: the scheduler's goroutine and the watchers of path events, which
+// linger so that short connections one after another do not start and stop
+// them each time. Connections dropped without Close end when the garbage
+// collector finds them: Settle collects, for up to five seconds, until none
+// is followed. Tests call it before they count goroutines and descriptors.
+func Settle() {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if _, n := Default.Running(); n == 0 {
+			break
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	Default.Flush()
+	namespaces.Flush()
 }

@@ -140,7 +140,8 @@ func (f *Follower) reportLocked(sc *scratch, read bool, end conntrace.End, abort
 	fl := f.flags.Load()
 	stream := detect.Stream{FinSent: fl&flagFinSent != 0, EOFRead: fl&flagEOFRead != 0, Final: end != conntrace.EndNone, Abortive: abortive}
 	if read {
-		f.det.AwaitEvents = f.ev.active()
+		missed := fl&flagEventsMissed != 0 && f.flags.And(^uint32(flagEventsMissed))&flagEventsMissed != 0
+		f.det.AwaitEvents = !missed && f.ev.active()
 		f.det.Detect(&sc.snap, f.role, &sc.sample, stream, sc.events)
 	} else {
 		sc.snap = mptcpinfo.Snapshot{Subflows: sc.snap.Subflows[:0]}

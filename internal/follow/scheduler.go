@@ -29,6 +29,11 @@ import (
 // handshake are seen at once. Its next one is due after a random part of
 // its interval, so that connections opened together spread over the
 // interval instead of sampling together, then every interval after that.
+//
+// The goroutine outlives the last connection by Linger, so that a program
+// that opens one short connection at a time does not start and stop it for
+// each: it sleeps meanwhile, and is woken only when a new connection is due
+// before the time it sleeps until.
 
 // slotsPerInterval is how many times per interval the scheduler wakes up at
 // most for connections of that interval. A connection may be sampled up to
@@ -56,8 +61,14 @@ type Scheduler struct {
 	classes [65]class
 	n       int // connections scheduled
 	running bool
-	wake    chan struct{} // nudges the goroutine when a class's head changes
-	epoch   time.Time     // due times are offsets from it (monotonic)
+	// sleepUntil is when the sleeping goroutine wakes up by itself (an
+	// offset from epoch; 0 while it works): a connection due earlier must
+	// nudge it.
+	sleepUntil time.Duration
+	wake       chan struct{} // nudges the goroutine
+	linger     time.Duration // how long the goroutine outlives the last connection
+	flush      bool          // set by Flush: an idle goroutine returns at once
+	epoch      time.Time     // due times are offsets from it (monotonic)
 	// urgent: a connection was made due now (dueNow), to be sampled
 	// without waiting for the next slot.
 	urgent bool
@@ -78,6 +89,7 @@ type stats struct {
 	samples   atomic.Uint64 // samples turned into a conntrace.Sample
 	probes    atomic.Uint64 // cheap readings (MPTCP_INFO alone, or a check of the socket)
 	fullReads atomic.Uint64 // full readings (MPTCP_FULL_INFO or the older options)
+	covered   atomic.Uint64 // connections checked by a namespace's dump
 }
 
 // Stats is what a Scheduler did since it was made.
@@ -86,24 +98,50 @@ type Stats struct {
 	Samples   uint64 // samples compared with the previous one (periodic, first, final)
 	Probes    uint64 // cheap readings that ended a periodic sample (nothing moved)
 	FullReads uint64 // full readings of a connection's state
+	Covered   uint64 // periodic samples that a namespace's socket dump answered
 }
 
 // Stats returns what the scheduler did so far.
 func (sm *Scheduler) Stats() Stats {
 	return Stats{Wakeups: sm.stats.wakeups.Load(), Samples: sm.stats.samples.Load(),
-		Probes: sm.stats.probes.Load(), FullReads: sm.stats.fullReads.Load()}
+		Probes: sm.stats.probes.Load(), FullReads: sm.stats.fullReads.Load(), Covered: sm.stats.covered.Load()}
 }
 
 // Default is the process's scheduler.
 var Default = NewScheduler()
 
+// Linger is how long the scheduler's goroutine outlives the last
+// connection.
+const Linger = 30 * time.Second
+
 // NewScheduler returns a scheduler with no connection.
 func NewScheduler() *Scheduler {
-	sm := &Scheduler{wake: make(chan struct{}, 1), epoch: time.Now()}
+	sm := &Scheduler{wake: make(chan struct{}, 1), epoch: time.Now(), linger: Linger}
 	for i := range sm.classes {
 		sm.classes[i].lastBatch = math.MinInt64 / 2
 	}
 	return sm
+}
+
+// Flush has the scheduler's goroutine return at once when it has no
+// connection left, instead of lingering, and waits until it did; with
+// connections left, it returns at once. Tests call it before they count
+// goroutines.
+func (sm *Scheduler) Flush() {
+	sm.mu.Lock()
+	if sm.n > 0 || !sm.running {
+		sm.mu.Unlock()
+		return
+	}
+	sm.flush = true
+	sm.nudge()
+	sm.mu.Unlock()
+	for {
+		if running, n := sm.Running(); !running || n > 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Running reports whether the scheduler's goroutine runs, and how many
@@ -131,10 +169,12 @@ func (sm *Scheduler) schedule(f *Follower) {
 	c.heap = append(c.heap, f)
 	c.up(int(f.index))
 	sm.n++
-	if !sm.running {
+	sm.flush = false
+	switch {
+	case !sm.running:
 		sm.running = true
 		go sm.run()
-	} else if f.index == 0 || sm.urgent {
+	case sm.urgent || sm.sleepUntil != 0 && c.start(now, false) < sm.sleepUntil:
 		sm.nudge()
 	}
 }
@@ -146,9 +186,6 @@ func (sm *Scheduler) unschedule(f *Follower) {
 	if f.index >= 0 {
 		sm.classes[f.class].remove(int(f.index))
 		sm.n--
-		if sm.n == 0 {
-			sm.nudge()
-		}
 	}
 }
 
@@ -194,12 +231,28 @@ func (sm *Scheduler) run() {
 	var batch []*Follower
 	for {
 		sm.mu.Lock()
-		if sm.n == 0 {
-			sm.running = false
-			sm.mu.Unlock()
-			return
-		}
 		now := time.Since(sm.epoch)
+		if sm.n == 0 {
+			// No connection: wait for one for the linger time, then return.
+			if !sm.flush {
+				sm.sleepUntil = now + sm.linger
+				sm.mu.Unlock()
+				timer.Reset(sm.linger)
+				select {
+				case <-timer.C:
+				case <-sm.wake:
+				}
+				sm.mu.Lock()
+			}
+			if sm.n == 0 && (sm.flush || time.Since(sm.epoch) >= sm.sleepUntil) {
+				sm.running, sm.sleepUntil, sm.flush = false, 0, false
+				sm.mu.Unlock()
+				return
+			}
+			sm.sleepUntil = 0
+			sm.mu.Unlock()
+			continue
+		}
 		next := time.Duration(math.MaxInt64)
 		batch = batch[:0]
 		for i := range sm.classes {
@@ -233,12 +286,16 @@ func (sm *Scheduler) run() {
 		}
 		sm.urgent = false
 		if len(batch) == 0 {
+			sm.sleepUntil = next
 			sm.mu.Unlock()
 			timer.Reset(next - now)
 			select {
 			case <-timer.C:
 			case <-sm.wake:
 			}
+			sm.mu.Lock()
+			sm.sleepUntil = 0
+			sm.mu.Unlock()
 			continue
 		}
 		sm.stats.wakeups.Add(1)

@@ -47,6 +47,7 @@ func TestSchedulerSpreadsAndStops(t *testing.T) {
 
 func waitStopped(t *testing.T, sm *Scheduler) {
 	t.Helper()
+	sm.Flush()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		running, left := sm.Running()

@@ -39,6 +39,7 @@ func TestManyConnections(t *testing.T) {
 	manyConns := manyConnsHere()
 	b := testbed.New(t, testbed.Config{Paths: 2})
 	tel := newTelemetry(t)
+	testenv.Settle()
 	socketsBefore := testenv.OpenSockets(t)
 	start := time.Now()
 	phase := func(what string) {
@@ -228,6 +229,7 @@ func TestManyConnections(t *testing.T) {
 		}
 	}
 
+	testenv.Settle()
 	goleak.VerifyNone(t)
 	var sockets int
 	err = testbed.WaitFor(waitTimeout, func() (bool, error) {

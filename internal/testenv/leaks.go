@@ -39,7 +39,7 @@ func RunWithoutLeaks(m *testing.M, settle ...func()) {
 	}
 	code := m.Run()
 	if code == 0 {
-		settleAll()
+		Settle()
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
 			code = 1
@@ -93,12 +93,9 @@ func OpenFDs() ([]string, error) {
 	return fds, nil
 }
 
-// OpenSockets counts this process's open socket descriptors, once what
-// the code under test keeps between connections on purpose was let go of
-// (see RunWithoutLeaks).
+// OpenSockets counts this process's open socket descriptors.
 func OpenSockets(t testing.TB) int {
 	t.Helper()
-	settleAll()
 	fds, err := OpenFDs()
 	if err != nil {
 		t.Fatal(err)
@@ -119,11 +116,13 @@ func OpenSockets(t testing.TB) int {
 // poller, and the pool of pipes that splice(2) goes through).
 func CheckSockets(t *testing.T) {
 	t.Helper()
+	Settle()
 	before := OpenSockets(t)
 	t.Cleanup(func() {
 		// Closing a socket releases its descriptor at once, but a
 		// goroutine still inside the poller may hold it briefly: wait for
 		// the count to settle before judging.
+		Settle()
 		var after int
 		for range 100 {
 			if after = OpenSockets(t); after <= before {
@@ -138,7 +137,9 @@ func CheckSockets(t *testing.T) {
 // settlers are RunWithoutLeaks's settle functions.
 var settlers []func()
 
-func settleAll() {
+// Settle runs RunWithoutLeaks's settle functions: what the code under test
+// keeps between connections on purpose is let go of.
+func Settle() {
 	for _, f := range settlers {
 		f()
 	}
