@@ -66,7 +66,7 @@ func ExampleLinkTransport() {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = mptcpx.NewDialer(nil).DialContext
 	client := &http.Client{Transport: otelhttp.NewTransport(mptcpxotel.LinkTransport(tr))}
-	defer client.CloseIdleConnections() // ends the connections' spans
+	defer tr.CloseIdleConnections() // ends the connections' spans (otelhttp's Transport does not pass the client's on)
 
 	ctx, span := otel.Tracer("example").Start(context.Background(), "fetch")
 	defer span.End()
@@ -110,12 +110,6 @@ func (t roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	ctx, span := otel.Tracer("otelhttp").Start(r.Context(), r.Method, trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
 	return t.rt.RoundTrip(r.WithContext(ctx))
-}
-
-func (t roundTripper) CloseIdleConnections() {
-	if c, ok := t.rt.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
 }
 
 // Telemetry through providers of the program's own rather than the global

@@ -116,9 +116,11 @@ func (l linkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Per request whose span records, the link costs four small allocations
 // (the ClientTrace and its hook, the context, the shallow copy of the
 // request) besides what AddLink costs; nothing per byte of the body. Other
-// requests pass straight through. The returned RoundTripper closes rt's
-// idle connections when asked (http.Client.CloseIdleConnections). A nil rt
-// is http.DefaultTransport, as for http.Client.
+// requests pass straight through. The returned RoundTripper has rt's
+// CloseIdleConnections, which http.Client.CloseIdleConnections calls on
+// the client's Transport; otelhttp's Transport has none, so a client whose
+// Transport is otelhttp's closes its idle connections, and ends their
+// spans, with rt's. A nil rt is http.DefaultTransport, as for http.Client.
 func LinkTransport(rt http.RoundTripper) http.RoundTripper {
 	if rt == nil {
 		rt = http.DefaultTransport
@@ -141,8 +143,8 @@ func (t linkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.rt.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, ct)))
 }
 
-// CloseIdleConnections closes rt's idle connections, if rt can: http.Client
-// and otelhttp's Transport pass the call on to the RoundTripper they wrap.
+// CloseIdleConnections closes rt's idle connections, if rt has a
+// CloseIdleConnections method, as http.Client.CloseIdleConnections does.
 func (t linkTransport) CloseIdleConnections() {
 	if c, ok := t.rt.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
