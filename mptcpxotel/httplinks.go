@@ -85,42 +85,41 @@ func (l linkHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (trace.SpanFromContext), RoundTrip adds to the request's context an
 // httptrace.ClientTrace whose GotConn hook adds a link without attributes
 // (trace.Span.AddLink) from that span to the span of the connection the
-// transport got for the request (ConnSpanContext). GotConn comes when the
-// transport has a connection for the request: one it dialed, or a
-// keep-alive one from its idle pool, whose span began with the dial of an
-// earlier request; in HTTP/2, the connection on which the request's stream
-// opens, shared with other requests. A request the transport retries on a
-// new connection after a reused one failed links to both. A link without
-// attributes says only "this request went over that connection"; the
-// connection span holds the rest and does not link back. (The span of a
-// connection dialed for a request is the child of the span in the dial's
-// context, the request span that triggered the dial, which may end up on
-// another connection: the parent says who opened a connection, the links
-// which requests it carried.)
+// transport got for the request (ConnSpanContext): one it dialed, or a
+// keep-alive one from its idle pool, whose span began with an earlier
+// request's dial; in HTTP/2, the connection on which the request's stream
+// opens, shared with other requests. A request that the transport retries
+// on another connection links to each. A link without attributes says only
+// "this request went over that connection"; the connection span holds the
+// rest and does not link back. (A connection's span is the child of the
+// span in its dial's context: the request that made the transport dial,
+// which the transport may then send over another connection. The parent
+// says who opened a connection, the links which requests it carried.)
 //
 // The ClientTrace composes with one already in the request's context
 // (httptrace.WithClientTrace): the hooks of both run. RoundTrip passes the
-// request to rt with that context, through http.Request.WithContext, and
-// changes nothing else; it returns rt's response and error as they are.
+// request to rt with that context (http.Request.WithContext), changes
+// nothing else, and returns rt's response and error as they are.
 //
-// It links the span in the request's context when RoundTrip is called,
-// whichever span that is: placed outside otelhttp.NewTransport, or for a
-// request otelhttp's filter leaves out, the caller's span, if any, would
-// get the link instead of a request span. No link is added when that span
-// does not record, when rt does not report GotConn (it reaches no
-// *http.Transport, or fails before a connection is found), or when
-// ConnSpanContext finds no span for the connection: one that is not a
-// *mptcpx.Conn and wraps none (the transport's DialContext is not an mptcpx
-// Dialer's), or whose mptcp.connection span does not record.
+// LinkTransport links the span in the request's context when its
+// RoundTrip is called, whichever span that is: placed outside
+// otelhttp.NewTransport, or for a request otelhttp's filter leaves out,
+// the caller's span, if any, gets the link instead of a request span. No
+// link is added when that span does not record, when rt does not report
+// GotConn (it reaches no *http.Transport, or fails before it has a
+// connection), or when ConnSpanContext finds no span for the connection:
+// one that is not a *mptcpx.Conn and wraps none (the transport's
+// DialContext is not an mptcpx Dialer's), or whose mptcp.connection span
+// does not record.
 //
-// Per request whose span records, the link costs four small allocations
-// (the ClientTrace and its hook, the context, the shallow copy of the
-// request) besides what AddLink costs; nothing per byte of the body. Other
-// requests pass straight through. The returned RoundTripper has rt's
-// CloseIdleConnections, which http.Client.CloseIdleConnections calls on
-// the client's Transport; otelhttp's Transport has none, so a client whose
-// Transport is otelhttp's closes its idle connections, and ends their
-// spans, with rt's. A nil rt is http.DefaultTransport, as for http.Client.
+// For a request whose span records, the link costs four small allocations
+// (the ClientTrace and its hook, the context, the request's shallow copy)
+// besides what AddLink costs, and nothing per byte; other requests pass
+// straight through. The returned RoundTripper has rt's
+// CloseIdleConnections, which http.Client.CloseIdleConnections calls; but
+// otelhttp's Transport has none, so a client behind it closes its idle
+// connections, and ends their spans, with rt's. A nil rt is
+// http.DefaultTransport, as for http.Client.
 func LinkTransport(rt http.RoundTripper) http.RoundTripper {
 	if rt == nil {
 		rt = http.DefaultTransport
