@@ -13,11 +13,12 @@ import (
 // while c is open. c is a *mptcpx.Conn, or a connection that wraps one (a
 // *tls.Conn, a connection-limiting listener's). The span context is invalid
 // when this package's instrumentation does not follow c, when c is closed, or when its
-// span does not record. In an http.Server handler, with
-// mptcpx.ConnContext installed:
+// span does not record. LinkHandler and LinkTransport link HTTP request
+// spans to it; elsewhere, for example in a handler with
+// mptcpx.ConnContext installed, a span links to it with:
 //
-//	if c, ok := mptcpx.FromContext(r.Context()); ok {
-//		trace.SpanFromContext(r.Context()).AddLink(trace.Link{SpanContext: mptcpxotel.ConnSpanContext(c)})
+//	if c, ok := mptcpx.FromContext(ctx); ok {
+//		span.AddLink(trace.Link{SpanContext: mptcpxotel.ConnSpanContext(c)})
 //	}
 func ConnSpanContext(c net.Conn) trace.SpanContext {
 	type hooked interface{ Hooks() conntrace.ConnHooks }

@@ -119,10 +119,27 @@
 // values only grow while any of its connections is open; once all are
 // closed it is reported once more and then forgotten.
 //
-// # HTTP servers
+// # HTTP
 //
-// mptcpx.ConnContext, assigned to http.Server.ConnContext, makes a request's
-// connection available to its handler through mptcpx.FromContext, and
-// ConnSpanContext gives the connection's span, to link a request's span
-// to.
+// LinkHandler and LinkTransport link each HTTP request's span, on the
+// server and on the client, to the mptcp.connection span of the connection
+// that carried the request: every request of a keep-alive connection, and
+// every stream of an HTTP/2 one, TLS or not, links to the same connection
+// span. The request spans are otelhttp's
+// (go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp), or those
+// of any instrumentation that puts its span in the context of the request
+// it passes on: the wrappers of this package go inside otelhttp's, where
+// that span is in the request's context.
+//
+//	srv := &http.Server{
+//		ConnContext: mptcpx.ConnContext, // the connection, in every request's context
+//		Handler:     otelhttp.NewHandler(mptcpxotel.LinkHandler(mux), "server"),
+//	}
+//
+//	tr := http.DefaultTransport.(*http.Transport).Clone()
+//	tr.DialContext = mptcpx.NewDialer(nil).DialContext
+//	client := &http.Client{Transport: otelhttp.NewTransport(mptcpxotel.LinkTransport(tr))}
+//
+// A handler finds its request's connection, and its MPTCP state, with
+// mptcpx.FromContext; ConnSpanContext gives the span of any connection.
 package mptcpxotel

@@ -1,6 +1,10 @@
 package mptcpxotel
 
-import "github.com/mptcpx/mptcpx/conntrace"
+import (
+	"net/http"
+
+	"github.com/mptcpx/mptcpx/conntrace"
+)
 
 // Tracer is the instrumentation, for the tests that drive it directly with
 // synthetic samples or install it through mptcpx.WithHooks.
@@ -10,3 +14,6 @@ type Tracer = instrumentation
 func NewTracer(opts ...Option) *Tracer { return newInstrumentation(newConfig(opts)) }
 
 var _ conntrace.Hooks = (*Tracer)(nil)
+
+// WrappedTransport returns the RoundTripper that LinkTransport wrapped.
+func WrappedTransport(rt http.RoundTripper) http.RoundTripper { return rt.(linkTransport).rt }

@@ -76,10 +76,11 @@ func TestHTTP(t *testing.T) {
 	s := <-seenc
 	// The transport returns the connection to its idle pool on its own
 	// goroutine, after the body is read: close idle connections until the
-	// client's connection span has ended.
+	// client's connection span has ended, and the server's, which ends
+	// once the server has seen the client close.
 	for range 500 {
 		tr.CloseIdleConnections()
-		if len(e.spans(t)) > 0 {
+		if len(e.spans(t)) == 2 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

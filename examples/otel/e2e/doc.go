@@ -1,7 +1,8 @@
 // Package e2e holds the end-to-end test of the examples httpserver and
 // httpclient against real backends: a Jaeger all-in-one (built from source
 // at the version internal/jaegertool pins, cached between runs) receives
-// their spans over OTLP, and a Prometheus server (the Debian package's
+// their spans over OTLP, and must show every HTTP request span linked to
+// the span of its connection, and a Prometheus server (the Debian package's
 // binary) scrapes their metrics. The examples grpcserver and grpcclient then
 // export to the same Jaeger, which must show their RPC spans linked to
 // their connections' spans. Everything listens on 127.0.0.1 only.

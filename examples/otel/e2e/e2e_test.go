@@ -183,21 +183,30 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Jaeger: the client's connection spans are children of request spans
-	// and saw their subflow; the server has one more connection span, the
-	// plain-TCP fallback.
-	var clientConns int
+	// and saw their subflow; the server has two more connection spans, the
+	// plain-TCP fallbacks. Every request span of both sides links to the
+	// span of its connection, on its side.
+	var clientConns, clientReqs, serverReqs int
 	err = eventually(time.Minute, func(ctx context.Context) error {
 		var err error
 		clientConns, err = checkClientTraces(ctx, j, requests, received)
 		if err != nil {
 			return err
 		}
-		return checkServerTraces(ctx, j, clientConns)
+		if err := checkServerTraces(ctx, j, clientConns); err != nil {
+			return err
+		}
+		if clientReqs, err = checkRequestSpans(ctx, j, "httpclient", "client", requests, 0); err != nil {
+			return err
+		}
+		serverReqs, err = checkRequestSpans(ctx, j, "httpserver", "server", requests+2, 2)
+		return err
 	})
 	if err != nil {
 		t.Fatalf("jaeger: %v", err)
 	}
-	t.Logf("jaeger: %d client connection spans under request spans, %d server connection spans", clientConns, clientConns+2)
+	t.Logf("jaeger: %d client connection spans under request spans, %d server connection spans; %d client and %d server request spans, each linked to an mptcp.connection span of its side",
+		clientConns, clientConns+2, clientReqs, serverReqs)
 	count := []check{{"server connections ended", `sum(mptcp_connection_duration_seconds_count{job="httpserver",mptcp_role="server"})`, eq(float64(clientConns + 2))}}
 	if err := eventually(time.Minute, func(ctx context.Context) error { return prom.check(ctx, count) }); err != nil {
 		t.Fatalf("metrics: %v", err)

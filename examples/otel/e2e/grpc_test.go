@@ -102,11 +102,9 @@ func checkRPCSpans(ctx context.Context, j *jaeger, service, kind string, rounds 
 		return 0, err
 	}
 	conns := map[string]*jaegerSpan{} // by trace and span id
-	spans, of := connSpans(traces)
-	for i, s := range spans {
-		if of[i].Processes[s.ProcessID].ServiceName == service {
-			conns[s.TraceID+"/"+s.SpanID] = s
-		}
+	spans, _ := connSpans(traces, service)
+	for _, s := range spans {
+		conns[s.TraceID+"/"+s.SpanID] = s
 	}
 	perMethod := map[string]int{}
 	total := 0

@@ -269,16 +269,21 @@ func eventually(d time.Duration, f func(context.Context) error) error {
 }
 
 // poll calls f every 200ms until it returns nil or ctx ends, and then
-// returns f's last error.
+// returns f's last error: the last one before ctx ended, when there is
+// one, since a call that ctx's end cut short fails with nothing but that.
 func poll(ctx context.Context, f func() error) error {
+	var last error
 	for {
 		err := f()
 		if err == nil {
 			return nil
 		}
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

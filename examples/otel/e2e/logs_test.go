@@ -65,7 +65,7 @@ func checkLogEvents(ctx context.Context, j *jaeger, service string, lines []stri
 	if err != nil {
 		return 0, err
 	}
-	conns, _ := connSpans(traces)
+	conns, _ := connSpans(traces, service)
 	type key struct{ trace, span, event string }
 	events := map[key][][]jaegerKV{}
 	spanEvents := 0

@@ -5,13 +5,16 @@ import (
 	"fmt"
 )
 
-// connSpans returns the mptcp.connection spans of the traces, each with
-// its trace.
-func connSpans(traces []jaegerTrace) (spans []*jaegerSpan, of []*jaegerTrace) {
+// connSpans returns the mptcp.connection spans of service in the traces,
+// each with its trace. A trace may hold the spans of several services: an
+// HTTP client's connection span is the child of a request span whose
+// trace goes on in the server's request span.
+func connSpans(traces []jaegerTrace, service string) (spans []*jaegerSpan, of []*jaegerTrace) {
 	for i := range traces {
 		for k := range traces[i].Spans {
-			if traces[i].Spans[k].OperationName == "mptcp.connection" {
-				spans = append(spans, &traces[i].Spans[k])
+			s := &traces[i].Spans[k]
+			if s.OperationName == "mptcp.connection" && traces[i].Processes[s.ProcessID].ServiceName == service {
+				spans = append(spans, s)
 				of = append(of, &traces[i])
 			}
 		}
@@ -44,10 +47,11 @@ func number(kvs []jaegerKV, key string) (float64, bool) {
 	return f, ok && isNum
 }
 
-// checkClientTraces wants, from the client, at least one GET span per
-// complete response, and MPTCP connection spans that are children of GET
-// spans, saw their subflow, and together received at least the bytes of
-// the complete responses. It returns the number of connection spans.
+// checkClientTraces wants, from the client, at least one request span
+// (otelhttp's) per complete response, and MPTCP connection spans that are
+// children of request spans, saw their subflow, and together received at
+// least the bytes of the complete responses. It returns the number of
+// connection spans.
 func checkClientTraces(ctx context.Context, j *jaeger, requests, received int) (int, error) {
 	traces, err := j.traces(ctx, "httpclient")
 	if err != nil {
@@ -56,15 +60,15 @@ func checkClientTraces(ctx context.Context, j *jaeger, requests, received int) (
 	gets := 0
 	for _, tr := range traces {
 		for _, s := range tr.Spans {
-			if s.OperationName == "GET" {
+			if s.OperationName == httpClientSpan {
 				gets++
 			}
 		}
 	}
 	if gets < requests {
-		return 0, fmt.Errorf("client: %d GET spans, want at least %d", gets, requests)
+		return 0, fmt.Errorf("client: %d %s spans, want at least %d", gets, httpClientSpan, requests)
 	}
-	conns, of := connSpans(traces)
+	conns, of := connSpans(traces, "httpclient")
 	if len(conns) == 0 {
 		return 0, fmt.Errorf("client: no mptcp.connection span in %d traces", len(traces))
 	}
@@ -82,8 +86,8 @@ func checkClientTraces(ctx context.Context, j *jaeger, requests, received int) (
 				parentName = p.OperationName
 			}
 		}
-		if parentName != "GET" {
-			return 0, fmt.Errorf("client: connection span %s has parent %q (%q), want a GET span", s.SpanID, parent, parentName)
+		if parentName != httpClientSpan {
+			return 0, fmt.Errorf("client: connection span %s has parent %q (%q), want a %s span", s.SpanID, parent, parentName, httpClientSpan)
 		}
 		if r, _ := tag(s.Tags, "mptcp.role"); r != "client" {
 			return 0, fmt.Errorf("client: connection span %s: mptcp.role %v", s.SpanID, r)
@@ -114,7 +118,7 @@ func checkServerTraces(ctx context.Context, j *jaeger, clientConns int) error {
 	if err != nil {
 		return err
 	}
-	conns, _ := connSpans(traces)
+	conns, _ := connSpans(traces, "httpserver")
 	if len(conns) != clientConns+2 {
 		return fmt.Errorf("server: %d connection spans, want %d", len(conns), clientConns+2)
 	}

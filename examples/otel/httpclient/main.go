@@ -1,6 +1,9 @@
 // Command httpclient makes HTTP requests over MPTCP connections that mptcpx
-// dials and traces. Each request has a span, and the connection dialed for
-// it is traced as that span's child. The standard OTEL_* environment
+// dials and traces. otelhttp gives each request a span, which links to the
+// mptcp.connection span of the connection that carried the request
+// (mptcpxotel.LinkTransport), the first request's and those sent on the
+// kept-alive connection alike; the connection's span is the child of the
+// span of the request it was dialed for. The standard OTEL_* environment
 // variables choose where spans and metrics go, for example:
 //
 //	OTEL_SERVICE_NAME=httpclient OTEL_TRACES_EXPORTER=otlp \
@@ -21,10 +24,12 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/examples/otel/otelenv"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 func main() {
@@ -41,19 +46,26 @@ func main() {
 		log.Fatal(err)
 	}
 
-	client := &http.Client{Transport: &http.Transport{DialContext: mptcpx.NewDialer(nil).DialContext}}
-	defer client.CloseIdleConnections() // ends the connection spans before shutdown flushes them
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = mptcpx.NewDialer(nil).DialContext
+	// otelhttp starts each request's span; LinkTransport, inside it, links
+	// that span to the span of the connection the request goes over.
+	client := &http.Client{Transport: otelhttp.NewTransport(mptcpxotel.LinkTransport(tr))}
+	// Closing the idle connections ends their spans before shutdown
+	// flushes them. otelhttp's Transport does not pass
+	// client.CloseIdleConnections on: close them with tr.
+	defer tr.CloseIdleConnections()
 	for i := 0; (*n == 0 || i < *n) && ctx.Err() == nil; i++ {
-		ctx, span := otel.Tracer("httpclient").Start(ctx, "GET") // the connection's parent
 		resp, err := client.Do(req.WithContext(ctx))
 		if err == nil {
 			got, _ := io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			log.Printf("%s, %d bytes, Mptcp %s, trace %s", resp.Status, got, resp.Header.Get("Mptcp"), span.SpanContext().TraceID())
+			resp.Body.Close() // ends the request's span
+			// The request the transport sent carries the request's span.
+			tid := trace.SpanContextFromContext(resp.Request.Context()).TraceID()
+			log.Printf("%s, %d bytes, Mptcp %s, trace %s", resp.Status, got, resp.Header.Get("Mptcp"), tid)
 		} else {
 			log.Print(err)
 		}
-		span.End()
 		time.Sleep(*every)
 	}
 }

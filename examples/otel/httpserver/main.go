@@ -1,6 +1,9 @@
 // Command httpserver is an HTTP server on an MPTCP listener: mptcpx traces
-// every connection it accepts and records its metrics, and the standard
-// OTEL_* environment variables choose where they go, for example:
+// every connection it accepts and records its metrics, otelhttp traces
+// every request, and each request's span links to the mptcp.connection
+// span of the connection it came on (mptcpxotel.LinkHandler). The standard
+// OTEL_* environment variables choose where the telemetry goes, for
+// example:
 //
 //	OTEL_SERVICE_NAME=httpserver OTEL_TRACES_EXPORTER=otlp \
 //	OTEL_METRICS_EXPORTER=prometheus OTEL_EXPORTER_PROMETHEUS_PORT=9464 \
@@ -24,8 +27,11 @@ import (
 	"strconv"
 	"syscall"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/examples/otel/otelenv"
+	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 func main() {
@@ -41,7 +47,13 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("listening on %s", ln.Addr())
-	srv := &http.Server{Handler: http.HandlerFunc(serve), ConnContext: mptcpx.ConnContext}
+	srv := &http.Server{
+		// otelhttp starts each request's span; LinkHandler, inside it,
+		// links that span to the span of the request's connection, which
+		// ConnContext puts in the request's context.
+		Handler:     otelhttp.NewHandler(mptcpxotel.LinkHandler(http.HandlerFunc(serve)), "httpserver"),
+		ConnContext: mptcpx.ConnContext,
+	}
 	go func() { <-ctx.Done(); srv.Shutdown(context.Background()) }()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Print(err)
