@@ -1,6 +1,7 @@
 package sockdiag
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -336,4 +337,63 @@ func TestWithoutMPTCP(t *testing.T) {
 		t.Fatalf("Open: %v, want ErrUnsupported", err)
 	}
 	t.Logf("MPTCPX-FEATURE sockdiag_mptcp_dump=no (%v)", err)
+}
+
+// TestDumpFallback: a connection that fell back to TCP at the handshake
+// stays listed on the side that opened it as MPTCP, with FlagFallback set
+// (where getsockopt(SOL_MPTCP) fails), while the plain TCP socket an MPTCP
+// listener accepts from a TCP client is not an MPTCP socket and is not
+// listed.
+func TestDumpFallback(t *testing.T) {
+	testenv.CheckSockets(t)
+	testenv.RequireMPTCP(t)
+	var plain net.ListenConfig
+	plain.SetMultipathTCP(false) // Go's listeners ask for MPTCP by default since 1.24
+	ln, err := plain.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	mptcpLn := testenv.ListenMPTCP(t, "tcp4", "127.0.0.1:0")
+
+	var mptcpDialer, tcpDialer net.Dialer
+	mptcpDialer.SetMultipathTCP(true)
+	tcpDialer.SetMultipathTCP(false)
+	dial := func(d *net.Dialer, l net.Listener) (client, server *own) {
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, _ := l.Accept()
+			accepted <- c
+		}()
+		c, err := d.Dial("tcp4", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		s := <-accepted
+		if s == nil {
+			t.Fatal("accept failed")
+		}
+		t.Cleanup(func() { s.Close() })
+		return newOwn(t, c.(*net.TCPConn)), newOwn(t, s.(*net.TCPConn))
+	}
+	fellBack, plainServer := dial(&mptcpDialer, ln)
+	plainClient, acceptedPlain := dial(&tcpDialer, mptcpLn)
+	if mp, err := fellBack.conn.MultipathTCP(); err != nil || mp {
+		t.Fatalf("the MPTCP client of a TCP listener: MultipathTCP() = %v, %v", mp, err)
+	}
+
+	m := dumpAll(t, openDumper(t))
+	e := m[fellBack.cookie]
+	if e == nil {
+		t.Fatal("the fallen-back MPTCP client is not listed")
+	}
+	if e.Info.Flags&mptcpinfo.FlagFallback == 0 {
+		t.Errorf("the fallen-back client's flags are %#x, without FlagFallback", e.Info.Flags)
+	}
+	for _, o := range []*own{plainServer, plainClient, acceptedPlain} {
+		if m[o.cookie] != nil {
+			t.Errorf("plain TCP socket %v is listed", o.conn.LocalAddr())
+		}
+	}
 }
