@@ -38,9 +38,10 @@ const allStates = 0xffff &^ (1 << 10)
 // it was opened in. It is a NETLINK_SOCK_DIAG socket and one receive
 // buffer, reused by every dump.
 //
-// Its methods may be called from any goroutine; they are serialised (a
-// Dump in progress makes Close wait until it ends). The callback given to
-// Dump must not call the Dumper's own methods.
+// Open or OpenIn makes a Dumper; the zero value only reports an error. Its
+// methods may be called from any goroutine; they are serialised (a Dump in
+// progress makes Close wait until it ends). The callback given to Dump
+// must not call the Dumper's own methods.
 type Dumper struct {
 	mu sync.Mutex
 	fd int // -1 once closed
@@ -52,6 +53,9 @@ type Dumper struct {
 	req          [nlmsgHeaderLen + sizeofInetDiagReqV2 + nlaHeaderLen + 4]byte
 	sock         Socket
 }
+
+// errZeroDumper is returned by a Dumper that Open or OpenIn did not make.
+var errZeroDumper = errors.New("sockdiag: a Dumper must be made by Open or OpenIn")
 
 // Open opens a Dumper in the network namespace of the calling OS thread: a
 // program that has not moved a thread into another namespace (setns, with
@@ -214,6 +218,9 @@ func (d *Dumper) DumpFamily(family int, fn func(*Socket)) (int, error) {
 func (d *Dumper) dump(family int, states uint32, fn func(*Socket)) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.buf == nil {
+		return 0, errZeroDumper
+	}
 	if d.fd < 0 {
 		return 0, fmt.Errorf("sockdiag: dump: %w", os.ErrClosed)
 	}
@@ -360,7 +367,7 @@ func (d *Dumper) receive() (int, error) {
 func (d *Dumper) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.fd < 0 {
+	if d.buf == nil || d.fd < 0 {
 		return nil
 	}
 	err := unix.Close(d.fd)

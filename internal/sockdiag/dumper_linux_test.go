@@ -296,6 +296,13 @@ func TestClose(t *testing.T) {
 	if _, err := d.Dump(func(*Socket) {}); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Dump after Close: %v, want os.ErrClosed", err)
 	}
+	var zero Dumper
+	if _, err := zero.Dump(func(*Socket) {}); err == nil {
+		t.Error("Dump on a zero Dumper succeeded")
+	}
+	if err := zero.Close(); err != nil {
+		t.Errorf("Close of a zero Dumper: %v", err)
+	}
 }
 
 // TestCookie: SO_COOKIE is distinct per socket and stable; it fails on a
