@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -144,9 +145,17 @@ func compare(b *testing.B, d *Dumper, family int, followed []*own, listed int) {
 		}
 		return d.DumpFamily(family, match)
 	}
+	// The thread's CPU time, beside benchcmp's wall time: both ways run
+	// on this thread, in the kernel mostly (netlink_dump runs inside the
+	// recvfrom that takes the previous datagram), so it is their cost
+	// however busy the machine is.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var baseCPU, candCPU []float64
 	b.ReportAllocs()
 	benchcmp.Run(b,
 		func(k int) {
+			t0 := threadCPU()
 			for range k {
 				for _, o := range followed {
 					if err := r.ReadInfo(o.rc, &snap); err != nil || snap.Info.Token == 0 {
@@ -154,8 +163,10 @@ func compare(b *testing.B, d *Dumper, family int, followed []*own, listed int) {
 					}
 				}
 			}
+			baseCPU = append(baseCPU, float64(threadCPU()-t0)/float64(k))
 		},
 		func(k int) {
+			t0 := threadCPU()
 			for range k {
 				n, matched = 0, 0
 				if _, err := dump(); err != nil {
@@ -165,8 +176,23 @@ func compare(b *testing.B, d *Dumper, family int, followed []*own, listed int) {
 					b.Fatalf("a dump listed %d sockets (want %d at least), %d of the %d followed", n, listed, matched, len(followed))
 				}
 			}
+			candCPU = append(candCPU, float64(threadCPU()-t0)/float64(k))
 		})
+	bm, cm := benchcmp.Median(baseCPU), benchcmp.Median(candCPU)
+	b.ReportMetric(bm, "base-cpu-ns/op")
+	b.ReportMetric(cm, "cand-cpu-ns/op")
+	b.ReportMetric(cm/bm, "cpu-ratio")
 	runtime.KeepAlive(followed)
+}
+
+// threadCPU returns the CPU time the calling thread has used, user and
+// system, in nanoseconds.
+func threadCPU() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		panic(err)
+	}
+	return ts.Nano()
 }
 
 // BenchmarkDumpEmpty: the fixed cost of a dump, in a namespace without
@@ -180,7 +206,10 @@ func BenchmarkDumpEmpty(b *testing.B) {
 		family int
 	}{{"both", 0}, {"inet", unix.AF_INET}} {
 		b.Run("family="+tc.name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			b.ReportAllocs()
+			t0 := threadCPU()
 			for b.Loop() {
 				var n int
 				var err error
@@ -193,6 +222,7 @@ func BenchmarkDumpEmpty(b *testing.B) {
 					b.Fatalf("dump: %d sockets, %v", n, err)
 				}
 			}
+			b.ReportMetric(float64(threadCPU()-t0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -237,6 +267,79 @@ func BenchmarkForeign(b *testing.B) {
 			}
 			d := dumperIn(b, bed.Client)
 			compare(b, d, unix.AF_INET, followed, listed)
+		})
+	}
+}
+
+// BenchmarkCold is BenchmarkDumpVsGetsockopt (one family) with the caches
+// emptied before each dump and before each round of getsockopt (64 MiB
+// written, twice the L3 cache of the machine of the figures): a sampler
+// reads each connection once per interval, and in between other work
+// evicts the connection's kernel structures. The eviction is not timed.
+// Metrics as in BenchmarkDumpVsGetsockopt, medians over the iterations.
+func BenchmarkCold(b *testing.B) {
+	evict := make([]byte, 64<<20)
+	touch := func() {
+		for i := 0; i < len(evict); i += 64 {
+			evict[i]++
+		}
+	}
+	for _, sockets := range []int{100, 1000, 8000} {
+		b.Run(fmt.Sprintf("sockets=%d", sockets), func(b *testing.B) {
+			bed := benchBed(b)
+			followed := openIn(b, bed.Client, sockets/2)
+			d := dumperIn(b, bed.Client)
+			byCookie := make(map[uint64]*own, len(followed))
+			for _, o := range followed {
+				byCookie[o.cookie] = o
+			}
+			var r mptcpinfo.Reader
+			var snap mptcpinfo.Snapshot
+			var n, matched int
+			match := func(s *Socket) {
+				n++
+				if byCookie[s.Cookie] != nil && s.InfoLen > 0 {
+					matched++
+				}
+			}
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var baseCPU, candCPU, baseWall, candWall []float64
+			for b.Loop() {
+				b.StopTimer()
+				touch()
+				b.StartTimer()
+				w, c := time.Now(), threadCPU()
+				n, matched = 0, 0
+				if _, err := d.DumpFamily(unix.AF_INET, match); err != nil {
+					b.Fatal(err)
+				}
+				candCPU = append(candCPU, float64(threadCPU()-c))
+				candWall = append(candWall, float64(time.Since(w)))
+				if n < sockets || matched != len(followed) {
+					b.Fatalf("a dump listed %d sockets (want %d at least), %d of the %d followed", n, sockets, matched, len(followed))
+				}
+				b.StopTimer()
+				touch()
+				b.StartTimer()
+				w, c = time.Now(), threadCPU()
+				for _, o := range followed {
+					if err := r.ReadInfo(o.rc, &snap); err != nil || snap.Info.Token == 0 {
+						b.Fatalf("getsockopt(MPTCP_INFO): token %#x, %v", snap.Info.Token, err)
+					}
+				}
+				baseCPU = append(baseCPU, float64(threadCPU()-c))
+				baseWall = append(baseWall, float64(time.Since(w)))
+			}
+			bc, cc := benchcmp.Median(baseCPU), benchcmp.Median(candCPU)
+			bw, cw := benchcmp.Median(baseWall), benchcmp.Median(candWall)
+			b.ReportMetric(bc, "base-cpu-ns/op")
+			b.ReportMetric(cc, "cand-cpu-ns/op")
+			b.ReportMetric(cc/bc, "cpu-ratio")
+			b.ReportMetric(bw, "base-ns/op")
+			b.ReportMetric(cw, "cand-ns/op")
+			b.ReportMetric(cw/bw, "ratio")
+			runtime.KeepAlive(followed)
 		})
 	}
 }
