@@ -44,7 +44,7 @@ const (
 // 6.7 and 96 since 6.10. A field is valid only when the length the kernel
 // returned covers it: see Snapshot.Has.
 type Info struct {
-	Subflows           uint8 // extra subflows, not counting the initial one
+	ExtraSubflows      uint8 // subflows beyond the initial one (mptcpi_subflows): joins, not counting the first
 	AddAddrSignal      uint8
 	AddAddrAccepted    uint8
 	SubflowsMax        uint8
@@ -109,7 +109,7 @@ type fullInfo struct {
 	NumSubflows       uint32 // must be 0 in; the kernel writes the real count
 	SizeArraysUser    uint32 // slots in each array
 	SubflowInfo       uint64 // address of [SizeArraysUser]subflowInfo
-	TCPInfo           uint64 // address of [SizeArraysUser]unix.TCPInfo
+	TCPInfo           uint64 // address of [SizeArraysUser]TCPInfo
 	Info              Info
 }
 

@@ -16,11 +16,11 @@ func TestLayoutMatchesSystemHeaders(t *testing.T) {
 	g := goLayout()
 	var ti TCPInfo
 	for k, off := range map[string]uintptr{
-		"tcp_info.rtt": unsafe.Offsetof(ti.Rtt), "tcp_info.rttvar": unsafe.Offsetof(ti.Rttvar),
-		"tcp_info.snd_cwnd": unsafe.Offsetof(ti.Snd_cwnd), "tcp_info.total_retrans": unsafe.Offsetof(ti.Total_retrans),
-		"tcp_info.bytes_acked": unsafe.Offsetof(ti.Bytes_acked), "tcp_info.bytes_received": unsafe.Offsetof(ti.Bytes_received),
-		"tcp_info.min_rtt": unsafe.Offsetof(ti.Min_rtt), "tcp_info.delivery_rate": unsafe.Offsetof(ti.Delivery_rate),
-		"tcp_info.bytes_sent": unsafe.Offsetof(ti.Bytes_sent), "tcp_info.bytes_retrans": unsafe.Offsetof(ti.Bytes_retrans),
+		"tcp_info.rtt": unsafe.Offsetof(ti.RTT), "tcp_info.rttvar": unsafe.Offsetof(ti.RTTVar),
+		"tcp_info.snd_cwnd": unsafe.Offsetof(ti.SndCwnd), "tcp_info.total_retrans": unsafe.Offsetof(ti.TotalRetrans),
+		"tcp_info.bytes_acked": unsafe.Offsetof(ti.BytesAcked), "tcp_info.bytes_received": unsafe.Offsetof(ti.BytesReceived),
+		"tcp_info.min_rtt": unsafe.Offsetof(ti.MinRTT), "tcp_info.delivery_rate": unsafe.Offsetof(ti.DeliveryRate),
+		"tcp_info.bytes_sent": unsafe.Offsetof(ti.BytesSent), "tcp_info.bytes_retrans": unsafe.Offsetof(ti.BytesRetrans),
 	} {
 		g[k] = off
 	}

@@ -64,7 +64,7 @@ func goLayout() map[string]uintptr {
 	var f fullInfo
 	return map[string]uintptr{
 		"mptcp_info":                       unsafe.Sizeof(i),
-		"mptcp_info.subflows":              unsafe.Offsetof(i.Subflows),
+		"mptcp_info.subflows":              unsafe.Offsetof(i.ExtraSubflows),
 		"mptcp_info.add_addr_signal":       unsafe.Offsetof(i.AddAddrSignal),
 		"mptcp_info.add_addr_accepted":     unsafe.Offsetof(i.AddAddrAccepted),
 		"mptcp_info.subflows_max":          unsafe.Offsetof(i.SubflowsMax),

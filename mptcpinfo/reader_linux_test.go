@@ -223,7 +223,7 @@ func TestFullInfoAgreesWithSplit(t *testing.T) {
 				if f.Local != s.Local || f.Remote != s.Remote {
 					t.Errorf("subflow %d addresses %v-%v vs %v-%v", i, f.Local, f.Remote, s.Local, s.Remote)
 				}
-				if f.BytesSent() != s.BytesSent() || f.BytesReceived() != s.BytesReceived() || f.BytesAcked() != s.BytesAcked() || f.TCPInfo.Segs_out != s.TCPInfo.Segs_out {
+				if f.BytesSent() != s.BytesSent() || f.BytesReceived() != s.BytesReceived() || f.BytesAcked() != s.BytesAcked() || f.TCPInfo.SegsOut != s.TCPInfo.SegsOut {
 					t.Errorf("subflow %d counters differ: %+v vs %+v", i, f.TCPInfo, s.TCPInfo)
 				}
 			}

@@ -52,7 +52,8 @@ type Subflow struct {
 	Local  netip.AddrPort // zero when the kernel gave an unknown family
 	Remote netip.AddrPort
 	// TCPInfo is the subflow's tcp_info. Only its first Snapshot.TCPInfoLen
-	// bytes come from the kernel; the rest is zero. See Snapshot.HasTCP.
+	// bytes come from the kernel; the rest is zero. See Snapshot.Has and
+	// the FieldTCP* fields.
 	TCPInfo TCPInfo
 }
 
@@ -155,20 +156,20 @@ func (s *Snapshot) Has(f Field) bool {
 
 // RTT returns the subflow's smoothed round-trip time (tcp_info.rtt), 0 when
 // the kernel gave no tcp_info.
-func (sf *Subflow) RTT() time.Duration { return time.Duration(sf.TCPInfo.Rtt) * time.Microsecond }
+func (sf *Subflow) RTT() time.Duration { return time.Duration(sf.TCPInfo.RTT) * time.Microsecond }
 
 // BytesSent returns the bytes this subflow sent, retransmissions included
 // (tcp_info.bytes_sent).
-func (sf *Subflow) BytesSent() uint64 { return sf.TCPInfo.Bytes_sent }
+func (sf *Subflow) BytesSent() uint64 { return sf.TCPInfo.BytesSent }
 
 // BytesReceived returns the bytes this subflow received (tcp_info.bytes_received).
-func (sf *Subflow) BytesReceived() uint64 { return sf.TCPInfo.Bytes_received }
+func (sf *Subflow) BytesReceived() uint64 { return sf.TCPInfo.BytesReceived }
 
 // BytesAcked returns the bytes the peer acknowledged on this subflow.
-func (sf *Subflow) BytesAcked() uint64 { return sf.TCPInfo.Bytes_acked }
+func (sf *Subflow) BytesAcked() uint64 { return sf.TCPInfo.BytesAcked }
 
 // BytesRetrans returns the bytes this subflow retransmitted.
-func (sf *Subflow) BytesRetrans() uint64 { return sf.TCPInfo.Bytes_retrans }
+func (sf *Subflow) BytesRetrans() uint64 { return sf.TCPInfo.BytesRetrans }
 
 // State returns the subflow's TCP state (tcp_info.state: 1 ESTABLISHED, 7 CLOSE, 10 LISTEN, ...).
 func (sf *Subflow) State() uint8 { return sf.TCPInfo.State }

@@ -146,7 +146,7 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 		}
 		// tcp_info's RTT only moves when data does: one value per
 		// subflow per sample in which it carried some.
-		if rtt && sf.TCPInfo.Rtt > 0 && d.Sent|d.Received != 0 {
+		if rtt && sf.TCPInfo.RTT > 0 && d.Sent|d.Received != 0 {
 			c.t.m.rtt.Record(background, sf.RTT().Seconds(), as.rttOpt...)
 		}
 	}
@@ -413,7 +413,7 @@ func (c *connTracer) Closed(at time.Time) {
 
 // SpanContext returns the context of the connection's mptcp.connection span
 // while the connection is open and the span records; an invalid one
-// otherwise. *mptcpx.Conn.SpanContext asks it, from any goroutine.
+// otherwise. ConnSpanContext asks it, from any goroutine.
 func (c *connTracer) SpanContext() trace.SpanContext {
 	if !c.recording || c.ended.Load() {
 		return trace.SpanContext{}

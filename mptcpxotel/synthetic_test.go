@@ -59,7 +59,7 @@ func newSynth() *synth {
 // subflow returns a subflow from local to 127.0.0.1:443 with an RTT.
 func subflow(id uint32, local string, rtt time.Duration) mptcpinfo.Subflow {
 	sf := mptcpinfo.Subflow{ID: id, Local: netip.MustParseAddrPort(local), Remote: netip.MustParseAddrPort("127.0.0.1:443")}
-	sf.TCPInfo.Rtt = uint32(rtt / time.Microsecond)
+	sf.TCPInfo.RTT = uint32(rtt / time.Microsecond)
 	return sf
 }
 

@@ -171,7 +171,7 @@ func printStats(c *mptcpx.Conn) {
 			id = uint32(i + 1)
 		}
 		fmt.Fprintf(os.Stderr, "mptcpcat:   subflow %d  %s -> %s  %s  rtt %s  sent %s  received %s\n",
-			id, unmap(sf.Local), unmap(sf.Remote), stateName(sf.State()), rtt(sf.TCPInfo.Rtt), size(sf.BytesSent()), size(sf.BytesReceived()))
+			id, unmap(sf.Local), unmap(sf.Remote), stateName(sf.State()), rtt(sf.TCPInfo.RTT), size(sf.BytesSent()), size(sf.BytesReceived()))
 	}
 }
 

@@ -19,8 +19,8 @@ func snap(connSent, connRecv uint64, subflows ...[3]uint64) *mptcpinfo.Snapshot 
 		x.ID = uint32(sf[0])
 		x.Local = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(sf[0]), 1}), 40000)
 		x.Remote = netip.MustParseAddrPort("10.9.9.9:443")
-		x.TCPInfo.Bytes_sent, x.TCPInfo.Bytes_received = sf[1], sf[2]
-		x.TCPInfo.Rtt = uint32(1000 * sf[0])
+		x.TCPInfo.BytesSent, x.TCPInfo.BytesReceived = sf[1], sf[2]
+		x.TCPInfo.RTT = uint32(1000 * sf[0])
 		s.Subflows = append(s.Subflows, x)
 	}
 	return s
@@ -359,8 +359,8 @@ func TestDetectAbortiveClose(t *testing.T) {
 func TestDetectJoins(t *testing.T) {
 	synSent := func(s *mptcpinfo.Snapshot, i int, retrans uint32) *mptcpinfo.Snapshot {
 		s.Subflows[i].TCPInfo.State = tcpSynSent
-		s.Subflows[i].TCPInfo.Rtt = 0
-		s.Subflows[i].TCPInfo.Total_retrans = retrans
+		s.Subflows[i].TCPInfo.RTT = 0
+		s.Subflows[i].TCPInfo.TotalRetrans = retrans
 		return s
 	}
 	var d Detector

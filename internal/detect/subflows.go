@@ -76,7 +76,7 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 		st := &d.subflows[j]
 		st.seen, st.local, st.remote = true, endpointOf(sf.Local), endpointOf(sf.Remote)
 		if st.joining = joining(sf); st.joining {
-			st.state, st.synRetrans = sf.State(), sf.TCPInfo.Total_retrans
+			st.state, st.synRetrans = sf.State(), sf.TCPInfo.TotalRetrans
 			out.SubflowDeltas = append(out.SubflowDeltas, conntrace.SubflowDelta{})
 			if final {
 				out.FailedJoins = append(out.FailedJoins, st.failedJoin())
@@ -99,7 +99,7 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 		} else {
 			ds = conntrace.SubflowDelta{Sent: delta(st.sent, cs), Received: delta(st.recv, cr)}
 		}
-		st.sent, st.recv, st.rttMicros = cs, cr, sf.TCPInfo.Rtt
+		st.sent, st.recv, st.rttMicros = cs, cr, sf.TCPInfo.RTT
 		st.seenSent, st.seenRecv = cs, cr
 		out.SubflowDeltas = append(out.SubflowDeltas, ds)
 		sent += ds.Sent
@@ -203,7 +203,7 @@ func (d *Detector) Observe(s *mptcpinfo.Snapshot) {
 				d.nextID++
 				id = d.nextID
 			}
-			d.subflows = append(d.subflows, subflowState{id: id, local: endpointOf(sf.Local), remote: endpointOf(sf.Remote), rttMicros: sf.TCPInfo.Rtt})
+			d.subflows = append(d.subflows, subflowState{id: id, local: endpointOf(sf.Local), remote: endpointOf(sf.Remote), rttMicros: sf.TCPInfo.RTT})
 			j = len(d.subflows) - 1
 		}
 		st := &d.subflows[j]

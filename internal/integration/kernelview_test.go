@@ -113,8 +113,8 @@ func compareWithSS(t *testing.T, ns *testbed.NS, c *mptcpx.Conn, sent, received 
 	if li.Token == 0 || li.Token != k.Token {
 		t.Errorf("token: library %08x, ss -Mi %08x", li.Token, k.Token)
 	}
-	if int(li.Subflows) != k.Subflows {
-		t.Errorf("subflows (besides the initial one): library %d, ss -Mi %d", li.Subflows, k.Subflows)
+	if int(li.ExtraSubflows) != k.Subflows {
+		t.Errorf("subflows (besides the initial one): library %d, ss -Mi %d", li.ExtraSubflows, k.Subflows)
 	}
 	if lib.Has(mptcpinfo.FieldSubflowsTotal) && k.Has("subflows_total") && int(li.SubflowsTotal) != k.SubflowsTotal {
 		t.Errorf("subflows_total: library %d, ss -Mi %d", li.SubflowsTotal, k.SubflowsTotal)

@@ -184,7 +184,7 @@ type stable struct {
 
 func stableOf(i *mptcpinfo.Info, n int) stable {
 	return stable{
-		Token: i.Token, Flags: i.Flags, Subflows: i.Subflows, SubflowsTotal: i.SubflowsTotal,
+		Token: i.Token, Flags: i.Flags, Subflows: i.ExtraSubflows, SubflowsTotal: i.SubflowsTotal,
 		WriteSeq: i.WriteSeq, SndUna: i.SndUna, RcvNxt: i.RcvNxt,
 		BytesSent: i.BytesSent, BytesReceived: i.BytesReceived, BytesAcked: i.BytesAcked, BytesRetrans: i.BytesRetrans,
 		InfoLen: n,
