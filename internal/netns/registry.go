@@ -100,15 +100,11 @@ type Handle struct {
 }
 
 // Follow registers t, the connection with the given token whose socket is
-// rc, with the watcher of the socket's namespace, opening one if needed (on
-// a goroutine of its own; the connection is resampled once it is open, so
-// that what happened before is not missed). It returns nil when the socket's
-// namespace cannot be told.
-func (r *Registry) Follow(rc syscall.RawConn, token uint32, t Target) *Handle {
-	cookie, err := Cookie(rc)
-	if err != nil {
-		return nil
-	}
+// rc, in the network namespace whose cookie is cookie (the socket's: see
+// Cookie), with the watcher of that namespace, opening one if needed (on a
+// goroutine of its own; the connection is resampled once it is open, so
+// that what happened before is not missed).
+func (r *Registry) Follow(cookie uint64, rc syscall.RawConn, token uint32, t Target) *Handle {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ns := r.byNS[cookie]
