@@ -141,12 +141,13 @@ func TestServerSignal(t *testing.T) {
 // loaded machine, or in qemu's software emulation, the machine itself may
 // move less than R on each path, and then the limit never binds and the
 // scheduler splits the data evenly (seen in the kernel matrix on 6.1 and
-// 6.12: 8421097 bytes on the limited path, 8388448 on the free one). A limit
-// that has no effect fails the bound as soon as the machine can send faster
-// than R: on the host, without the limit, each path carries half of the
-// 16 MiB in a fraction of a second. The test also checks that the bytes
-// went through the limited interface's tbf (its counters), so that the
-// bound is about the queue that was configured.
+// 6.12, 16 MiB sent: 8421097 bytes on the limited path, 8388448 on the free
+// one; 6.1 has also been seen moving 10 Mbit/s in all). A limit that has no
+// effect fails the bound as soon as the machine can send faster than R: on
+// the host, without the limit, the path carries megabytes in a tenth of a
+// second. The test also checks that the bytes went through the limited
+// interface's tbf (its counters), so that the bound is about the queue that
+// was configured.
 func TestRateLimit(t *testing.T) {
 	const rate = 20_000_000 // bits per second, "20mbit" in tc's units
 	b := New(t, Config{Paths: 2, RateLimit: map[int]string{0: "20mbit"}})
@@ -177,8 +178,10 @@ func TestRateLimit(t *testing.T) {
 	before := acked(waitSubflows(t, b, token, 2))
 	tbfBefore := tbfSent(t, b.Client, Iface(0))
 	start := time.Now()
-	st.send(t, 16<<20)
-	after := acked(waitAcked(t, b, token, st.n))
+	st.send(t, 8<<20)
+	// What is still in the send buffer when send returns (up to a few MB)
+	// may take many seconds in an emulated machine.
+	after := acked(waitAckedWithin(t, b, token, st.n, time.Minute))
 	elapsed := time.Since(start)
 	tbfAfter := tbfSent(t, b.Client, Iface(0))
 
@@ -192,13 +195,14 @@ func TestRateLimit(t *testing.T) {
 	if limited == 0 || free == 0 {
 		t.Errorf("bytes went over one path only: limited %d, free %d", limited, free)
 	}
-	// The bound: one full bucket at the start, then the rate. The clock
-	// started before the first byte was written and stopped after the last
+	// The bound: one full bucket at the start, then the rate, and 5% for
+	// the rounding of tc's and the kernel's time units. The clock started
+	// before the first byte was written and stopped after the last
 	// acknowledgement was seen, so elapsed can only be too long; the
 	// payload is smaller than the frames that tbf counts.
-	bound := uint64(rate/8*elapsed.Seconds()) + tbfBurst
+	bound := uint64(1.05*rate/8*elapsed.Seconds()) + tbfBurst
 	if limited > bound {
-		t.Errorf("the rate-limited path delivered %d bytes in %v (%s), more than the limit allows (%d bytes: 20 Mbit/s and a %d-byte burst): the limit has no effect",
+		t.Errorf("the rate-limited path delivered %d bytes in %v (%s), more than the limit allows (%d bytes: 20 Mbit/s, a %d-byte burst and 5%%): the limit has no effect",
 			limited, elapsed, perSecond(limited), bound, tbfBurst)
 	}
 	if tbfAfter-tbfBefore < limited {
