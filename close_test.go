@@ -25,8 +25,8 @@ func (ct *closeTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (co
 	return ctx, ct
 }
 func (ct *closeTracer) Accepted(net.Conn, time.Time) conntrace.ConnHooks { return nil }
-func (ct *closeTracer) DialFailed(error, time.Time)                       { ct.failed.Add(1) }
-func (ct *closeTracer) Established(c net.Conn, _ time.Time)               { ct.conn.Store(c.(*mptcpx.Conn)) }
+func (ct *closeTracer) DialFailed(error, time.Time)                      { ct.failed.Add(1) }
+func (ct *closeTracer) Established(c net.Conn, _ time.Time)              { ct.conn.Store(c.(*mptcpx.Conn)) }
 func (ct *closeTracer) Sampled(s *conntrace.Sample) {
 	if s.Final {
 		ct.finals.Add(1)

@@ -176,7 +176,7 @@ func (ct *closingTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (
 	return ctx, ct
 }
 func (ct *closingTracer) Accepted(net.Conn, time.Time) conntrace.ConnHooks { return nil }
-func (ct *closingTracer) DialFailed(error, time.Time)                       {}
+func (ct *closingTracer) DialFailed(error, time.Time)                      {}
 func (ct *closingTracer) Established(c net.Conn, _ time.Time) {
 	ct.conn.Store(c.(*mptcpx.Conn))
 	if ct.when == "established" {

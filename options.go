@@ -19,8 +19,8 @@ const MinInterval = time.Millisecond
 type config struct {
 	interval     time.Duration
 	tracers      []conntrace.Hooks // WithHooks, in order
-	telemetry    telemetryConfig    // the default instrumentation (telemetry.go)
-	noPathEvents bool               // poll only, even where path events can be received
+	telemetry    telemetryConfig   // the default instrumentation (telemetry.go)
+	noPathEvents bool              // poll only, even where path events can be received
 
 	// tracer is what follows the connections: the default instrumentation
 	// and the tracers of WithHooks, multiplexed.

@@ -297,9 +297,9 @@ func (l *logTracer) DialStart(ctx context.Context, _ conntrace.DialStart) (conte
 	return ctx, l
 }
 func (l *logTracer) Accepted(net.Conn, time.Time) conntrace.ConnHooks { return nil }
-func (l *logTracer) DialFailed(error, time.Time)                       { l.events = append(l.events, "failed") }
-func (l *logTracer) Established(net.Conn, time.Time)                   { l.events = append(l.events, "established") }
-func (l *logTracer) Closed(time.Time)                                  { l.events = append(l.events, "closed") }
+func (l *logTracer) DialFailed(error, time.Time)                      { l.events = append(l.events, "failed") }
+func (l *logTracer) Established(net.Conn, time.Time)                  { l.events = append(l.events, "established") }
+func (l *logTracer) Closed(time.Time)                                 { l.events = append(l.events, "closed") }
 func (l *logTracer) Sampled(s *conntrace.Sample) {
 	switch {
 	case s.First:

@@ -38,9 +38,9 @@ func (p *pathLog) DialStart(ctx context.Context, _ conntrace.DialStart) (context
 	return ctx, p
 }
 func (p *pathLog) Accepted(net.Conn, time.Time) conntrace.ConnHooks { return p }
-func (p *pathLog) DialFailed(error, time.Time)                       {}
-func (p *pathLog) Established(net.Conn, time.Time)                   {}
-func (p *pathLog) Closed(time.Time)                                  {}
+func (p *pathLog) DialFailed(error, time.Time)                      {}
+func (p *pathLog) Established(net.Conn, time.Time)                  {}
+func (p *pathLog) Closed(time.Time)                                 {}
 
 func (p *pathLog) Sampled(s *conntrace.Sample) {
 	p.mu.Lock()
