@@ -1,7 +1,7 @@
 // Package conntrace is how mptcpx tells an instrumentation what happens to
 // its connections: plain hooks, called by the dialer, the listener and the
-// shared sampler, that know nothing of any telemetry backend. The otel
-// package implements them with OpenTelemetry, and mptcpx installs that
+// shared sampler, that know nothing of any telemetry backend. Package
+// mptcpxotel implements them with OpenTelemetry, and mptcpx installs that
 // implementation by default; a program adds its own (for logs, tests,
 // policies or another backend) with mptcpx.WithHooks, as many as it
 // likes: every installed Hooks follows every connection (Multiplex).
