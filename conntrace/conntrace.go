@@ -228,9 +228,27 @@ type Sample struct {
 	SubflowsMax int
 }
 
-// SubflowDelta is what one subflow carried between two samples.
+// SubflowDelta is what one subflow carried between two samples, and what
+// its TCP loss recovery did meanwhile (from its tcp_info; zero where the
+// kernel does not report it).
 type SubflowDelta struct {
+	// Sent counts every byte the subflow sent, its retransmissions
+	// included (tcp_info.bytes_sent); Received every byte it received.
 	Sent, Received uint64
+	// Retransmitted is the bytes the subflow sent again
+	// (tcp_info.bytes_retrans): TCP's own retransmissions on this path,
+	// part of Sent. MPTCP's re-injections of data on another subflow are
+	// not among them: they count in Sample.Retransmitted.
+	Retransmitted uint64
+	// Timeouts is the retransmission timeouts of the subflow
+	// (tcp_info.total_rto, Linux 6.7+): losses that its fast recovery
+	// could not repair, or a path that stopped answering.
+	Timeouts uint32
+	// Spurious is the segments the peer reported receiving twice with
+	// D-SACK (tcp_info.dsack_dups): retransmissions that were not needed,
+	// the data had arrived (a path that reorders or delays, not one that
+	// loses).
+	Spurious uint32
 }
 
 // RemovedSubflow is a subflow that is gone, with what was last read of it.
@@ -238,14 +256,18 @@ type RemovedSubflow struct {
 	ID                       uint32
 	Local, Remote            netip.AddrPort
 	BytesSent, BytesReceived uint64
-	RTT                      time.Duration
+	// BytesRetrans is the bytes it had retransmitted (tcp_info.bytes_retrans).
+	BytesRetrans uint64
+	RTT          time.Duration
 	// Unsampled is what the subflow carried after its last reported
 	// counters: as read between samples (when the program read the end of
 	// the stream or shut down its side), or, without such a reading, as far
 	// as the connection-level counters prove it, when it is the only
 	// subflow that disappeared since the previous sample (several gone at
-	// once share bytes that no counter splits). Not included in BytesSent
-	// and BytesReceived.
+	// once share bytes that no counter splits; the connection-level
+	// counters say nothing of a subflow's own retransmissions, which only
+	// such a reading credits). Not included in BytesSent, BytesReceived
+	// and BytesRetrans.
 	Unsampled SubflowDelta
 	// New is set for a subflow that no sample saw: it came and went
 	// between two samples, and was never reported added. Report it added

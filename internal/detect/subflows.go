@@ -15,6 +15,8 @@ type subflowState struct {
 	// Counters read after the last sample by observe, not yet delivered:
 	// what the subflow carried by then, should it be gone at the next one.
 	seenSent, seenRecv uint64
+	// The loss counters last reported, and as last read (health.go).
+	health, seenHealth health
 	id                 uint32
 	rttMicros          uint32
 	synRetrans         uint32 // while joining
@@ -83,10 +85,10 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 			}
 			continue
 		}
-		cs, cr := sf.BytesSent(), sf.BytesReceived()
+		cs, cr, h := sf.BytesSent(), sf.BytesReceived(), healthOf(sf)
 		if !st.reported && !final && d.holdJoin(st, out) {
 			// Reported at a later sample, with everything it carried.
-			st.seenSent, st.seenRecv = cs, cr
+			st.seenSent, st.seenRecv, st.seenHealth = cs, cr, h
 			out.SubflowDeltas = append(out.SubflowDeltas, conntrace.SubflowDelta{})
 			continue
 		}
@@ -96,11 +98,13 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 			st.reported = true
 			out.Added = append(out.Added, i)
 			ds = conntrace.SubflowDelta{Sent: cs, Received: cr}
+			h.addSince(health{}, &ds)
 		} else {
 			ds = conntrace.SubflowDelta{Sent: delta(st.sent, cs), Received: delta(st.recv, cr)}
+			h.addSince(st.health, &ds)
 		}
-		st.sent, st.recv, st.rttMicros = cs, cr, sf.TCPInfo.RTT
-		st.seenSent, st.seenRecv = cs, cr
+		st.sent, st.recv, st.rttMicros, st.health = cs, cr, sf.TCPInfo.RTT, h
+		st.seenSent, st.seenRecv, st.seenHealth = cs, cr, h
 		out.SubflowDeltas = append(out.SubflowDeltas, ds)
 		sent += ds.Sent
 		recv += ds.Received
@@ -114,11 +118,13 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 		case st.joining:
 			out.FailedJoins = append(out.FailedJoins, st.failedJoin())
 		default:
+			unsampled := conntrace.SubflowDelta{Sent: grow(st.sent, st.seenSent), Received: grow(st.recv, st.seenRecv)}
+			st.seenHealth.addSince(st.health, &unsampled)
 			out.Removed = append(out.Removed, conntrace.RemovedSubflow{
 				ID: st.id, Local: st.local.addrPort(), Remote: st.remote.addrPort(),
-				BytesSent: st.sent, BytesReceived: st.recv,
+				BytesSent: st.sent, BytesReceived: st.recv, BytesRetrans: st.health.retrans,
 				RTT:       time.Duration(st.rttMicros) * time.Microsecond,
-				Unsampled: conntrace.SubflowDelta{Sent: grow(st.sent, st.seenSent), Received: grow(st.recv, st.seenRecv)},
+				Unsampled: unsampled,
 				New:       !st.reported,
 				Error:     syscall.Errno(st.closeErr), Reset: st.reset, ResetReason: uint32(st.resetReason), ResetFlags: uint32(st.resetFlags),
 			})
@@ -209,6 +215,7 @@ func (d *Detector) Observe(s *mptcpinfo.Snapshot) {
 		st := &d.subflows[j]
 		st.joining = false
 		st.seenSent, st.seenRecv = max(st.seenSent, sf.BytesSent()), max(st.seenRecv, sf.BytesReceived())
+		st.seenHealth = healthOf(sf) // a later reading than any before
 	}
 }
 

@@ -88,7 +88,9 @@ func hasNews(s *conntrace.Sample) bool {
 		return true
 	}
 	for _, d := range s.SubflowDeltas {
-		if d.Sent|d.Received != 0 {
+		// A D-SACK may come with nothing else moving: every delta the
+		// detector counted is delivered, or it would be lost.
+		if d.Sent|d.Received|d.Retransmitted != 0 || d.Timeouts|d.Spurious != 0 {
 			return true
 		}
 	}
