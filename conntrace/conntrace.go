@@ -97,7 +97,7 @@ type ConnHooks interface {
 	// once, for every later one that saw something change (a subflow, a
 	// fallback, bytes moved), and for the final one (Sample.Final). A
 	// periodic sample of an idle connection that found nothing new is not
-	// delivered. Never after Closed.
+	// delivered, unless a report is due (see Reporter). Never after Closed.
 	Sampled(s *Sample)
 	// Closed is called once, after the final sample, however the
 	// connection ended (Sample.End of the final sample says how).
@@ -226,6 +226,12 @@ type Sample struct {
 	SubflowDeltas []SubflowDelta
 	// SubflowsMax is the largest number of subflows seen at once so far.
 	SubflowsMax int
+
+	// Report is set when the connection's hooks asked for periodic reports
+	// (Reporter) and one is due: the sample is a full reading (Snapshot
+	// lists every subflow with its tcp_info), delivered even when nothing
+	// changed. Never set in the first or the final sample.
+	Report bool
 }
 
 // SubflowDelta is what one subflow carried between two samples, and what

@@ -295,7 +295,7 @@ func (nd *nsDump) close() {
 // reading, and nothing else asks for a full reading), and counts the check
 // as a cheap reading would (see sampleLocked); false when f must be sampled
 // in full, which it then is at the tick too: a connection due its
-// safety-net reading stays on the grid.
+// safety-net reading or a report stays on the grid.
 func (f *Follower) idleIn(s *sockdiag.Socket) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -306,6 +306,9 @@ func (f *Follower) idleIn(s *sockdiag.Socket) bool {
 		f.det.JoinPending() || f.det.Fallback() != conntrace.FallbackNone ||
 		s.InfoLen == 0 || infoFingerprint(&s.Info) != f.fp {
 		return false
+	}
+	if _, due := f.reportDueLocked(); due {
+		return false // read in full for its report
 	}
 	f.sinceFull++
 	return true

@@ -98,6 +98,9 @@ type Follower struct {
 	fp        uint64
 	sinceFull uint8
 	moving    bool
+	// Reports (report.go): the period the hooks asked for (0: none), and
+	// when the next one is due, as an offset from the scheduler's epoch.
+	report, nextReport time.Duration
 	// wantEvents: the connection wants path events; eventsTried: it was
 	// offered to its namespace's watcher.
 	wantEvents  bool
@@ -160,6 +163,7 @@ func (f *Follower) Established(conn net.Conn, tc *net.TCPConn) bool {
 	rc, err := tc.SyscallConn()
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
+	period := reportPeriod(f.hooks)
 	f.mu.Lock()
 	if err == nil {
 		f.rc, f.tc = rc, *tc
@@ -171,6 +175,7 @@ func (f *Follower) Established(conn net.Conn, tc *net.TCPConn) bool {
 		news, ended = f.endLocked(conntrace.EndClosedUnderneath, sc)
 	} else {
 		news, ended = f.sampleLocked(sc, true)
+		f.startReportsLocked(period)
 	}
 	f.mu.Unlock()
 	if !ended {

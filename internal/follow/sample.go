@@ -68,7 +68,8 @@ func (f *Follower) sample(sc *scratch, full bool) {
 // is taken instead for the first sample (full), after a sample that saw
 // the connection move (a busy connection pays one reading per sample),
 // while a join is in progress (its completion moves no counter), after a
-// path event, and every safetyNet samples in any case. A connection that is
+// path event, when a report is due (report.go), and every safetyNet
+// samples in any case. A connection that is
 // plain TCP has nothing more to tell: its samples only check that the
 // socket is still open.
 func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
@@ -77,6 +78,10 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 	}
 	if f.flags.Load()&flagEventNews != 0 && f.flags.And(^uint32(flagEventNews))&flagEventNews != 0 {
 		full = true // what a path event announced moves no counter
+	}
+	now, report := f.reportDueLocked()
+	if report {
+		full = true // a report lists every subflow with its counters
 	}
 	stats := &f.sched.stats
 	f.idleHint.Store(false)
@@ -124,6 +129,10 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 			f.followEventsLocked(sc.snap.Info.Token)
 		}
 		f.reportLocked(sc, true, conntrace.EndNone, false)
+		if report {
+			sc.sample.Report = true
+			f.reportedLocked(now)
+		}
 		// The next periodic sample may stop at the cheap reading, or at
 		// its namespace's dump.
 		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.JoinPending() && f.det.Fallback() == conntrace.FallbackNone)
@@ -177,6 +186,7 @@ func (f *Follower) reportLocked(sc *scratch, read bool, end conntrace.End, abort
 	sc.sample.Time = time.Now()
 	sc.sample.Final = end != conntrace.EndNone
 	sc.sample.End = end
+	sc.sample.Report = false // set by sampleLocked when one is due
 	f.sched.stats.samples.Add(1)
 }
 
