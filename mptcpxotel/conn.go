@@ -132,6 +132,7 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 	}
 
 	rtt := snap.Has(mptcpinfo.FieldTCPInfo) && c.t.m.rtt.Enabled(background)
+	timeouts := hasTimeouts(snap)
 	for i, d := range s.SubflowDeltas {
 		sf := &snap.Subflows[i]
 		as := c.addrSeries(sf.ID)
@@ -144,6 +145,7 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 		if d.Received != 0 {
 			as.received.Add(d.Received)
 		}
+		as.health.add(&d, timeouts)
 		// tcp_info's RTT only moves when data does: one value per
 		// subflow per sample in which it carried some.
 		if rtt && sf.TCPInfo.RTT > 0 && d.Sent|d.Received != 0 {
@@ -214,7 +216,7 @@ func (c *connTracer) subflowAdded(s *conntrace.Sample, sf *mptcpinfo.Subflow) {
 }
 
 func (c *connTracer) addSubflow(s *conntrace.Sample, id uint32, local, remote netip.AddrPort) {
-	as := c.ser.addr(local.Addr().Unmap())
+	as := c.ser.path(local.Addr().Unmap(), establishedBackup(s, id))
 	c.subflows = append(c.subflows, subflowRef{id: id, as: as})
 	c.ser.subActive.Add(1)
 	c.ser.subOpened.Add(1)
@@ -239,6 +241,7 @@ func (c *connTracer) addSubflow(s *conntrace.Sample, id uint32, local, remote ne
 // pathEvent records what only the path manager's events tell: a subflow's
 // new priority and the peer's address announcements.
 func (c *connTracer) pathEvent(e *conntrace.PathEvent) {
+	c.priorityChanged(e)
 	if !c.wantEvents() {
 		return
 	}
@@ -305,6 +308,7 @@ func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSub
 			as := c.subflows[i].as
 			as.sent.Add(r.Unsampled.Sent)
 			as.received.Add(r.Unsampled.Received)
+			as.health.add(&r.Unsampled, hasTimeouts(s.Snapshot))
 			c.subflows = append(c.subflows[:i], c.subflows[i+1:]...)
 			c.ser.subActive.Add(-1)
 			c.ser.subClosed.Add(1)
@@ -312,10 +316,11 @@ func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSub
 		}
 	}
 	if c.wantEvents() {
-		kv := make([]attribute.KeyValue, 0, 11)
+		kv := make([]attribute.KeyValue, 0, 12)
 		kv = append(kv, keySubflowID.Int64(int64(r.ID)),
 			keySubflowSent.Int64(clampInt64(r.BytesSent+r.Unsampled.Sent)),
 			keySubflowRecv.Int64(clampInt64(r.BytesReceived+r.Unsampled.Received)),
+			keySubflowRetrans.Int64(clampInt64(r.BytesRetrans+r.Unsampled.Retransmitted)),
 			keySubflowRTT.Float64(r.RTT.Seconds()))
 		kv = appendLocal(kv, unmap(r.Local))
 		kv = appendPeer(kv, unmap(r.Remote))

@@ -30,7 +30,7 @@ func checkFallback(t *testing.T, e *env, role attribute.KeyValue) {
 
 	sm := e.collect(t)
 	// No subflow, so nothing by local address.
-	checkContract(t, sm, "mptcp.subflow.io", "mptcp.subflow.rtt")
+	checkContract(t, sm, "mptcp.subflow.io", "mptcp.subflow.rtt", "mptcp.subflow.retransmitted", "mptcp.subflow.timeouts", "mptcp.subflow.spurious_retransmissions")
 	checkFallbacks(t, sm, role, "not_negotiated")
 	if v := sum(t, sm, "mptcp.connection.active", role); v != 0 {
 		t.Errorf("mptcp.connection.active = %d after close, want 0", v)

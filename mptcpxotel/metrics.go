@@ -54,6 +54,7 @@ type meters struct {
 	subIO      metric.Int64ObservableCounter
 	duration   metric.Float64Histogram
 	rtt        metric.Float64Histogram
+	health     healthMeters // per-path health (pathhealth.go)
 
 	peer   bool       // one series per peer (WithPeerAttributes)
 	shared [2]*series // by conntrace.Role, without WithPeerAttributes
@@ -113,6 +114,7 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 	m.rtt = check(meter.Float64Histogram(metricSubRTT, metric.WithUnit("s"),
 		metric.WithDescription("Smoothed round-trip time of each subflow (tcp_info.rtt), one value per subflow per sample in which it carried data."),
 		metric.WithExplicitBucketBoundaries(rttBounds...)))
+	m.health = newHealthMeters(meter)
 
 	m.orNoop()
 
@@ -122,8 +124,9 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 	} else {
 		m.byPeer = make(map[peerKey]*series)
 	}
-	_, err := meter.RegisterCallback(m.observe,
-		m.connActive, m.fallbacks, m.subActive, m.subOpened, m.subClosed, m.joinFails, m.io, m.retrans, m.subIO)
+	_, err := meter.RegisterCallback(m.observe, append([]metric.Observable{
+		m.connActive, m.fallbacks, m.subActive, m.subOpened, m.subClosed, m.joinFails, m.io, m.retrans, m.subIO},
+		m.health.instruments()...)...)
 	if err != nil {
 		otel.Handle(err)
 	}
@@ -261,12 +264,15 @@ type series struct {
 	addrs        []*addrSeries
 }
 
-// addrSeries accumulates the bytes of the subflows of one local address,
-// and its failed joins.
+// addrSeries accumulates the bytes and the loss counters of the subflows of
+// one local address and backup flag (a path), and the failed joins of the
+// address.
 type addrSeries struct {
 	addr           netip.Addr
+	backup         backupState
 	sent, received atomic.Uint64
 	joinFails      atomic.Int64
+	health         pathHealth
 	txOpt, rxOpt   []metric.ObserveOption
 	addrOpt        []metric.ObserveOption
 	rttOpt         []metric.RecordOption
@@ -292,12 +298,17 @@ func newSeries(role conntrace.Role, extra ...attribute.KeyValue) *series {
 // the first fallback is not lost.
 const numFallbackReasons = conntrace.FallbackUnavailable + 1
 
-// addr returns the series of local address a, made on first use.
-func (s *series) addr(a netip.Addr) *addrSeries {
+// addr returns the series of local address a whose backup flag is
+// unknown, made on first use.
+func (s *series) addr(a netip.Addr) *addrSeries { return s.path(a, backupUnknown) }
+
+// path returns the series of local address a and backup flag b, made on
+// first use.
+func (s *series) path(a netip.Addr, b backupState) *addrSeries {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, as := range s.addrs {
-		if as.addr == a {
+		if as.addr == a && as.backup == b {
 			return as
 		}
 	}
@@ -305,8 +316,10 @@ func (s *series) addr(a netip.Addr) *addrSeries {
 	if a.IsValid() {
 		local = append(local, semconv.NetworkLocalAddress(a.String()))
 	}
+	local = b.attrs(local)
 	as := &addrSeries{
 		addr:    a,
+		backup:  b,
 		txOpt:   observeOpt(s.base, append(local, semconv.NetworkIODirectionTransmit)...),
 		rxOpt:   observeOpt(s.base, append(local, semconv.NetworkIODirectionReceive)...),
 		addrOpt: observeOpt(s.base, local...),
@@ -334,6 +347,7 @@ func (s *series) observe(m *meters, o metric.Observer) {
 		if n := as.joinFails.Load(); n > 0 {
 			o.ObserveInt64(m.joinFails, n, as.addrOpt...)
 		}
+		as.health.observe(&m.health, o, as.addrOpt)
 	}
 	s.mu.Unlock()
 }

@@ -33,6 +33,9 @@ var contract = []struct {
 	{"mptcp.retransmitted", counter, "By"},
 	{"mptcp.subflow.io", counter, "By"},
 	{"mptcp.subflow.rtt", histogram, "s"},
+	{"mptcp.subflow.retransmitted", counter, "By"},
+	{"mptcp.subflow.timeouts", counter, "{timeout}"},
+	{"mptcp.subflow.spurious_retransmissions", counter, "{segment}"},
 }
 
 // checkContract checks that the metrics in sm are those of the contract,

@@ -58,6 +58,15 @@ const (
 	keyEventsDropped  = attribute.Key("mptcp.events.dropped")
 )
 
+// Per-path health (pathhealth.go).
+const (
+	metricSubRetrans  = "mptcp.subflow.retransmitted"
+	metricSubTimeouts = "mptcp.subflow.timeouts"
+	metricSubSpurious = "mptcp.subflow.spurious_retransmissions"
+
+	keySubflowRetrans = attribute.Key("mptcp.subflow.bytes.retransmitted")
+)
+
 // maxEvents is the most span events one connection span holds. Later
 // events are counted in mptcp.events.dropped instead.
 const maxEvents = 128
