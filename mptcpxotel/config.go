@@ -3,6 +3,7 @@ package mptcpxotel
 import (
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/internal/telemetry"
@@ -22,6 +23,7 @@ type config struct {
 	peerAttributes bool
 	noSpanEvents   bool
 	noLogEvents    bool
+	reportInterval time.Duration // WithReportInterval: 0 the default, < 0 off
 }
 
 // newConfig applies opts over the defaults: the global providers, as they

@@ -38,6 +38,9 @@ type connTracer struct {
 
 	events, dropped int32 // span events added, and those over maxEvents
 
+	target  string // a dialed connection's target, for its established event (report.go)
+	reports uint32 // report intervals reported (report.go)
+
 	ended atomic.Bool // the span has ended: SpanContext reports none
 
 	recording                        bool // span.IsRecording(), which holds until End
@@ -94,6 +97,7 @@ func (c *connTracer) Established(conn net.Conn, at time.Time) {
 	}
 	c.ser = c.t.m.series(c.role, peer)
 	c.ser.connActive.Add(1)
+	c.established(at, local, peer)
 }
 
 // Sampled turns one sample into span events and metric updates. In steady
@@ -166,6 +170,9 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 	if s.Final {
 		c.end = s.End
 		c.unsent, c.haveUnsent = s.Unsent, snap.InfoLen > 0 && snap.MPTCP
+	}
+	if s.Report {
+		c.report(s)
 	}
 }
 

@@ -26,6 +26,11 @@ type instrumentation struct {
 	spanEvents   bool
 	m            *meters
 	eventEnabled log.EnabledParameters
+
+	// The events of a connection's life in the logs (report.go): the
+	// period of the reports (0: none), and what the logger is asked.
+	report                            time.Duration
+	establishedEnabled, reportEnabled log.EnabledParameters
 }
 
 var _ conntrace.Hooks = (*instrumentation)(nil)
@@ -47,6 +52,7 @@ func newInstrumentation(cfg config) *instrumentation {
 		t.logger = cfg.loggerProvider.Logger(ScopeName,
 			log.WithInstrumentationVersion(Version), log.WithSchemaURL(semconv.SchemaURL))
 	}
+	t.initReports(cfg)
 	return t
 }
 
@@ -71,7 +77,9 @@ func (t *instrumentation) DialStart(ctx context.Context, start conntrace.DialSta
 		trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithTimestamp(start.Time),
 		trace.WithAttributes(kv...))
-	return ctx, t.newConn(span, conntrace.RoleClient, start.Time)
+	c := t.newConn(span, conntrace.RoleClient, start.Time)
+	c.target = start.Address
+	return ctx, c
 }
 
 // Accepted starts the span of an accepted connection: the root of a trace

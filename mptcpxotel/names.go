@@ -58,13 +58,21 @@ const (
 	keyEventsDropped  = attribute.Key("mptcp.events.dropped")
 )
 
-// Per-path health (pathhealth.go).
+// Per-path health (pathhealth.go) and the events of a connection's life in
+// the logs (report.go): log records only, no span events.
 const (
 	metricSubRetrans  = "mptcp.subflow.retransmitted"
 	metricSubTimeouts = "mptcp.subflow.timeouts"
 	metricSubSpurious = "mptcp.subflow.spurious_retransmissions"
 
-	keySubflowRetrans = attribute.Key("mptcp.subflow.bytes.retransmitted")
+	eventEstablished = "mptcp.connection.established"
+	eventReport      = "mptcp.connection.report"
+
+	keySubflowRetrans  = attribute.Key("mptcp.subflow.bytes.retransmitted")
+	keySubflowTimeouts = attribute.Key("mptcp.subflow.timeouts")
+	keySubflowSpurious = attribute.Key("mptcp.subflow.spurious_retransmissions")
+	keySubflowsActive  = attribute.Key("mptcp.subflows.active")
+	keySubflowsList    = attribute.Key("mptcp.subflows.list")
 )
 
 // maxEvents is the most span events one connection span holds. Later
