@@ -38,8 +38,8 @@ var sweepOnce sync.Once
 // addresses, the MPTCP limits (`ip mptcp limits set subflows 8
 // add_addr_accepted 8`) and the endpoints (Config); in Client one default
 // route per path (metric 100+path) so that a subflow bound to a path's
-// interface finds a gateway on that path; the rate limits. New returns once
-// every link is running.
+// interface finds a gateway on that path; the rate limits; the losses
+// (Config.Loss). New returns once every link is running.
 //
 // t.Cleanup tears the bed down (see Close) also when the test fails or
 // panics. New is safe to call from parallel tests.
@@ -54,6 +54,12 @@ func New(t testing.TB, cfg Config) *Bed {
 	tools := []string{"ip", "ss"}
 	if len(cfg.RateLimit) > 0 {
 		tools = append(tools, "tc")
+	}
+	if len(cfg.Loss) > 0 {
+		if _, err := exec.LookPath("nft"); err != nil && testenv.KernelMatrix() {
+			t.Skip("Config.Loss needs nft(8), which the kernel matrix's virtual machines do not have")
+		}
+		tools = append(tools, "nft")
 	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -122,6 +128,9 @@ func create(cfg Config) (*Bed, error) {
 	wg.Go(func() { errs[1] = b.Server.configure(cfg, server) })
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
+		return b, err
+	}
+	if err := b.setupLoss(); err != nil {
 		return b, err
 	}
 	wg.Go(func() { errs[0] = b.Client.waitLinksRunning(cfg.Paths) })

@@ -45,6 +45,16 @@ type Config struct {
 	// as tc(8) accepts it. The limit applies to the egress of both ends of
 	// the path, so to both directions.
 	RateLimit map[int]string
+
+	// Loss drops packets at random on paths, keyed by path index: the
+	// percentage (1 to 99) of the packets each side receives on the path
+	// that it drops, in both directions, with an nftables rule in each
+	// namespace's input hook (there is no netem here; a bed with Loss needs
+	// nft(8)). So that a drop is one segment, as on a real network, and not
+	// a 64 KB GSO packet (veth passes GSO packets whole), the path's links
+	// build no GSO packet of more than one segment (gso_max_segs 1): TCP
+	// then sends one skb per MSS on that path.
+	Loss map[int]int
 }
 
 // tbfBurst is the bucket size, in bytes, of the rate limits (Config.RateLimit):
@@ -69,6 +79,14 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		if rate == "" {
 			return c, fmt.Errorf("testbed: Config.RateLimit[%d] is empty", p)
+		}
+	}
+	for p, pct := range c.Loss {
+		if p < 0 || p >= c.Paths {
+			return c, fmt.Errorf("testbed: Config.Loss has path %d, the bed has paths 0 to %d", p, c.Paths-1)
+		}
+		if pct < 1 || pct > 99 {
+			return c, fmt.Errorf("testbed: Config.Loss[%d] = %d%%, want 1 to 99", p, pct)
 		}
 	}
 	return c, nil

@@ -23,6 +23,9 @@ func TestConfigDefaults(t *testing.T) {
 		{Paths: 2, RateLimit: map[int]string{2: "1mbit"}},
 		{Paths: 2, RateLimit: map[int]string{-1: "1mbit"}},
 		{Paths: 2, RateLimit: map[int]string{0: ""}},
+		{Paths: 2, Loss: map[int]int{2: 5}},
+		{Paths: 2, Loss: map[int]int{1: 0}},
+		{Paths: 2, Loss: map[int]int{1: 100}},
 	} {
 		if _, err := bad.withDefaults(); err == nil || !strings.HasPrefix(err.Error(), "testbed: Config.") {
 			t.Errorf("%+v accepted (%v)", bad, err)

@@ -37,6 +37,11 @@
 // a condition holds, because subflows are created asynchronously by the
 // kernel, usually within a second.
 //
+// Config.RateLimit limits a path's rate (tc's token bucket); Config.Loss
+// drops a share of its packets at random (nftables: there is no netem on
+// these machines), one segment at a time, so that tests can tell a lossy
+// path from a clean one.
+//
 // New and Close together take about 12 ms (2 paths) to 17 ms (4 paths) on a
 // 2-core VM, so tests can use a fresh bed each (BenchmarkNewClose).
 //
