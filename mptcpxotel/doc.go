@@ -76,7 +76,8 @@
 //	mptcp.subflow.added      mptcp.subflow.id, network.local.address/port, network.peer.address/port (once established),
 //	                         and from path events mptcp.subflow.backup, network.interface.name
 //	mptcp.subflow.removed    mptcp.subflow.id, mptcp.subflow.bytes.sent, mptcp.subflow.bytes.received,
-//	                         mptcp.subflow.rtt (seconds, float), network.local.*, network.peer.*,
+//	                         mptcp.subflow.bytes.retransmitted, mptcp.subflow.rtt (seconds, float),
+//	                         network.local.*, network.peer.*,
 //	                         and from path events error.type, mptcp.subflow.reset.reason, mptcp.subflow.reset.flags
 //	mptcp.fallback           mptcp.fallback.reason: not_negotiated, mid_connection or mptcp_unavailable
 //	mptcp.subflow.join_failed  mptcp.subflow.id, mptcp.subflow.state, mptcp.subflow.syn_retransmits,
@@ -84,6 +85,27 @@
 //	mptcp.subflow.priority   mptcp.subflow.id, mptcp.subflow.backup (path events only)
 //	mptcp.address.announced  mptcp.address.id, network.peer.address/port (path events only)
 //	mptcp.address.removed    mptcp.address.id (path events only)
+//
+// Two events are log records only, no span events, so that a logs backend
+// shows a connection while it lives (its span is exported when it closes):
+//
+//	mptcp.connection.established  once the connection is established: the span's start attributes
+//	                              (network.transport, network.type, network.local.*, network.peer.*,
+//	                              server.address, server.port, mptcp.role)
+//	mptcp.connection.report       every report interval while the connection lives (WithReportInterval,
+//	                              DefaultReportInterval: a minute): mptcp.role, mptcp.fallback
+//	                              [mptcp.fallback.reason], mptcp.token, mptcp.bytes.sent,
+//	                              mptcp.bytes.received, mptcp.bytes.retransmitted (Linux 6.5+),
+//	                              mptcp.subflows.max, mptcp.subflows.active, and mptcp.subflows.list:
+//	                              one map per established subflow with mptcp.subflow.id,
+//	                              network.local.*, network.peer.*, mptcp.subflow.bytes.sent,
+//	                              mptcp.subflow.bytes.received, mptcp.subflow.bytes.retransmitted,
+//	                              mptcp.subflow.rtt, mptcp.subflow.timeouts (6.7+),
+//	                              mptcp.subflow.spurious_retransmissions, [mptcp.subflow.backup]
+//
+// A report is a full reading of the connection at the first sample at or
+// after each interval; only connections whose logger takes reports when
+// they are established pay for it (none with the global no-op logger).
 //
 // # Metrics
 //
@@ -97,8 +119,12 @@
 //	mptcp.subflow.join_failures Counter        {subflow}     mptcp.role, network.local.address
 //	mptcp.io                    Counter        By            mptcp.role, network.io.direction
 //	mptcp.retransmitted         Counter        By            mptcp.role
-//	mptcp.subflow.io            Counter        By            mptcp.role, network.io.direction, network.local.address
-//	mptcp.subflow.rtt           Histogram      s             mptcp.role, network.local.address
+//	mptcp.subflow.io            Counter        By            mptcp.role, network.io.direction, network.local.address, mptcp.subflow.backup
+//	mptcp.subflow.rtt           Histogram      s             mptcp.role, network.local.address, mptcp.subflow.backup
+//	mptcp.subflow.retransmitted Counter        By            mptcp.role, network.local.address, mptcp.subflow.backup
+//	mptcp.subflow.timeouts      Counter        {timeout}     mptcp.role, network.local.address, mptcp.subflow.backup
+//	mptcp.subflow.spurious_retransmissions
+//	                            Counter        {segment}     mptcp.role, network.local.address, mptcp.subflow.backup
 //
 // The counters and up-down counters are observable instruments: the values
 // are accumulated as samples arrive and reported when a reader collects
@@ -112,6 +138,20 @@
 // accept) to Close, like the span. mptcp.subflow.rtt takes one value per
 // subflow per sample in which the subflow carried data (tcp_info's RTT
 // only moves with data).
+//
+// The per-path series (by network.local.address) say which path carried
+// the bytes and which one loses them: mptcp.subflow.retransmitted is what
+// TCP sent again on the path (tcp_info.bytes_retrans),
+// mptcp.subflow.timeouts its retransmission timeouts (tcp_info.total_rto,
+// Linux 6.7+, absent before), mptcp.subflow.spurious_retransmissions the
+// retransmissions the peer had no need of (D-SACK, tcp_info.dsack_dups: a
+// path that reorders, not one that loses). mptcp.retransmitted counts
+// something else: MPTCP's re-injections at the connection level, which the
+// subflows count as new data. mptcp.subflow.backup is the backup flag the
+// peer set on the subflow, as the path events report it (absent where they
+// did not); a subflow whose flag changes counts on its new series from then
+// on, and the series stay bounded by the host: at most three per local
+// address.
 //
 // WithPeerAttributes adds network.peer.address and network.peer.port to
 // every metric: one set of series per peer address and port, shared by the
