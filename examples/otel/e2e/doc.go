@@ -10,8 +10,11 @@
 // same Jaeger and VictoriaLogs, which must show their RPC spans linked to
 // their connections' spans. Every span event of a connection span must
 // have its twin log record in VictoriaLogs, found by its trace id: same
-// name, same attributes, same trace and span ids. Everything listens on
-// 127.0.0.1 only.
+// name, same attributes, same trace and span ids; and the client's
+// kept-alive connection must show in VictoriaLogs while it is still open,
+// by its mptcp.connection.established record and a report every second
+// (the examples run with -report 1s), with its counters and its subflow.
+// Everything listens on 127.0.0.1 only.
 //
 // The test is opt-in because its first run builds Jaeger and VictoriaLogs,
 // which takes minutes; scripts/e2e at the repository root runs it:

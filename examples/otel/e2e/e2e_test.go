@@ -25,6 +25,10 @@ const (
 	plainSize    = 1000      // bytes the plain-TCP request asks for
 	headerSlack  = 1024      // upper bound of one request's or response's HTTP overhead
 	rateWindow   = "1m"      // the dashboard's $__rate_interval: 60 scrapes
+	// reportInterval is how often the examples report each live
+	// connection to the logs: the shortest interval mptcpx takes, so that
+	// the client's connection has reports while the test runs.
+	reportInterval = time.Second
 )
 
 // TestEndToEnd runs the httpserver and httpclient examples with the
@@ -99,7 +103,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	serverAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	server := start(t, "httpserver", filepath.Join(bin, "httpserver"), otelEnv("httpserver", serverMetrics), "-addr", serverAddr)
+	server := start(t, "httpserver", filepath.Join(bin, "httpserver"), otelEnv("httpserver", serverMetrics), "-addr", serverAddr, "-report", reportInterval.String())
 	if _, _, err := server.waitLine(phase(t, time.Minute), 0, "listening on "+serverAddr); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +114,7 @@ func TestEndToEnd(t *testing.T) {
 	plainRequest(t, serverAddr)
 
 	client := start(t, "httpclient", filepath.Join(bin, "httpclient"), otelEnv("httpclient", clientMetrics),
-		"-url", fmt.Sprintf("http://%s/?n=%d", serverAddr, responseSize), "-n", "0", "-every", "250ms")
+		"-url", fmt.Sprintf("http://%s/?n=%d", serverAddr, responseSize), "-n", "0", "-every", "250ms", "-report", reportInterval.String())
 	line, _, err := client.waitLine(phase(t, time.Minute), 0, "200 OK")
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +122,11 @@ func TestEndToEnd(t *testing.T) {
 	if want := fmt.Sprintf("%d bytes, Mptcp true", responseSize); !strings.Contains(line, want) {
 		t.Fatalf("client's first response: %q, want %q", line, want)
 	}
+	m := traceLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("client's first response: %q, no trace id", line)
+	}
+	firstTrace := m[1]
 
 	// While the client runs: one MPTCP connection on each side, on one
 	// loopback subflow, bytes flowing, one fallback (the plain request)
@@ -139,6 +148,17 @@ func TestEndToEnd(t *testing.T) {
 	if err := eventually(time.Minute, func(ctx context.Context) error { return prom.check(ctx, running) }); err != nil {
 		t.Fatalf("metrics while the client runs: %v", err)
 	}
+	// VictoriaLogs shows the client's connection while it is open: its
+	// established record, and a report every second.
+	var live liveConn
+	err = eventually(time.Minute, func(ctx context.Context) error {
+		live, err = checkLiveReports(ctx, vl, "httpclient", firstTrace, 2, responseSize)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("logs of the live connection: %v", err)
+	}
+	t.Logf("logs: the client's open connection (span %s): established, and %d reports so far", live.span, live.reports)
 	plainRequest(t, serverAddr)
 	fallbacks := []check{
 		{"server fallbacks", `mptcp_connection_fallbacks_total{job="httpserver",mptcp_role="server",mptcp_fallback_reason="not_negotiated"}`, eq(2)},
@@ -217,6 +237,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	t.Logf("jaeger: %d client connection spans under request spans, %d server connection spans; %d client and %d server request spans, each linked to an mptcp.connection span of its side",
 		clientConns, clientConns+2, clientReqs, serverReqs)
+	if err := eventually(time.Minute, func(ctx context.Context) error { return checkLiveSpan(ctx, j, "httpclient", live) }); err != nil {
+		t.Fatalf("jaeger: %v", err)
+	}
 	count := []check{{"server connections ended", `sum(mptcp_connection_duration_seconds_count{job="httpserver",mptcp_role="server"})`, eq(float64(clientConns + 2))}}
 	if err := eventually(time.Minute, func(ctx context.Context) error { return prom.check(ctx, count) }); err != nil {
 		t.Fatalf("metrics: %v", err)
@@ -238,6 +261,16 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("logs: %v", err)
 		}
 		t.Logf("logs: %s: %d event log records in VictoriaLogs, each the twin of a span event of its connection span", p.name, n)
+		var est, reports int
+		err = eventually(time.Minute, func(ctx context.Context) error {
+			var err error
+			est, reports, err = checkLifeRecords(ctx, j, vl, p.name, live.reports)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("logs: %v", err)
+		}
+		t.Logf("logs: %s: %d %s records, one per connection span, and %d %s records on them", p.name, est, eventEstablished, reports, eventReport)
 	}
 	t.Logf("timing: run and checks %v", time.Since(began).Round(time.Millisecond))
 

@@ -11,7 +11,7 @@ import (
 
 // checkLogEvents wants every span event of service's mptcp.connection spans
 // in Jaeger to have its twin log record in VictoriaLogs, and no record
-// without a span event. It asks VictoriaLogs for the records of each
+// without a span event but those that are log records only (logOnly). It asks VictoriaLogs for the records of each
 // connection span's trace (LogsQL, by trace id): each event must have a
 // record of the same span id with the same event name (event_name, from the
 // record's EventName), severity Info and the same attributes, no more and
@@ -50,7 +50,7 @@ func checkLogEvents(ctx context.Context, j *jaeger, vl *victoriaLogs, service st
 			return 0, err
 		}
 		for _, r := range rs {
-			if r["service.name"] != service || !strings.HasPrefix(r["event_name"], "mptcp.") {
+			if r["service.name"] != service || !strings.HasPrefix(r["event_name"], "mptcp.") || logOnly(r["event_name"]) {
 				continue
 			}
 			records++
@@ -84,7 +84,7 @@ func checkLogEvents(ctx context.Context, j *jaeger, vl *victoriaLogs, service st
 			service, records, spanEvents, len(conns), errors.Join(missing...))
 	}
 	// No record of the service on another trace.
-	total, err := vl.count(ctx, fmt.Sprintf(`{service.name=%q} event_name:~"^mptcp\\."`, service))
+	total, err := vl.count(ctx, fmt.Sprintf(`{service.name=%q} event_name:~"^mptcp\\." -event_name:in(%q, %q)`, service, eventEstablished, eventReport))
 	if err != nil {
 		return 0, err
 	}

@@ -9,8 +9,10 @@
 //	OTEL_SERVICE_NAME=httpclient OTEL_TRACES_EXPORTER=otlp \
 //	go run ./httpclient -url 'http://127.0.0.1:8080/?n=1048576' -n 10
 //
-// It logs one line per response. After -n requests, or on SIGINT or
-// SIGTERM, it closes its connections, which ends their spans, and flushes.
+// It logs one line per response. The kept-alive connection is in the logs
+// from its start and every -report while it lives (mptcp.connection.report).
+// After -n requests, or on SIGINT or SIGTERM, it closes its connections,
+// which ends their spans, and flushes.
 package main
 
 import (
@@ -36,6 +38,7 @@ func main() {
 	target := flag.String("url", "http://127.0.0.1:8080/?n=1048576", "URL to GET")
 	n := flag.Int("n", 10, "number of requests; 0: until interrupted")
 	every := flag.Duration("every", time.Second, "time between requests")
+	report := flag.Duration("report", mptcpxotel.DefaultReportInterval, "how often each live connection is reported to the logs (mptcp.connection.report); 0: never")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -47,7 +50,7 @@ func main() {
 	}
 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = mptcpx.NewDialer(nil).DialContext
+	tr.DialContext = mptcpx.NewDialer(nil, mptcpx.WithTelemetry(mptcpxotel.WithReportInterval(*report))).DialContext
 	// otelhttp starts each request's span; LinkTransport, inside it, links
 	// that span to the span of the connection the request goes over.
 	client := &http.Client{Transport: otelhttp.NewTransport(mptcpxotel.LinkTransport(tr))}

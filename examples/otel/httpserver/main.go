@@ -10,7 +10,9 @@
 //	go run ./httpserver -addr 127.0.0.1:8080
 //
 // GET /?n=N answers N random bytes; the Mptcp response header says whether
-// the request came on a Multipath TCP connection. SIGINT or SIGTERM stops
+// the request came on a Multipath TCP connection. Each connection is in the
+// logs from its start (mptcp.connection.established) and every -report
+// while it lives (mptcp.connection.report), its span when it closes. SIGINT or SIGTERM stops
 // the server gracefully and flushes the telemetry.
 package main
 
@@ -36,13 +38,14 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	report := flag.Duration("report", mptcpxotel.DefaultReportInterval, "how often each live connection is reported to the logs (mptcp.connection.report); 0: never")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	shutdown := otelenv.Setup(ctx)
 	defer shutdown()
 
-	ln, err := mptcpx.Listen("tcp", *addr)
+	ln, err := mptcpx.Listen("tcp", *addr, mptcpx.WithTelemetry(mptcpxotel.WithReportInterval(*report)))
 	if err != nil {
 		log.Fatal(err)
 	}
