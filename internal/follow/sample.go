@@ -69,9 +69,8 @@ func (f *Follower) sample(sc *scratch, full bool) {
 // the connection move (a busy connection pays one reading per sample),
 // while a join is in progress (its completion moves no counter), after a
 // path event, when a report is due (report.go), and every safetyNet
-// samples in any case. A connection that is
-// plain TCP has nothing more to tell: its samples only check that the
-// socket is still open.
+// samples in any case. A connection that is plain TCP has nothing more to
+// tell: its samples only check that the socket is still open.
 func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 	if f.flags.Load()&flagDropped != 0 {
 		return f.endLocked(conntrace.EndDropped, sc)
@@ -141,7 +140,11 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		return f.endLocked(conntrace.EndClosedUnderneath, sc)
 	}
 	// Any other error is an answer this package cannot decode: the sample
-	// is skipped, and the last state kept.
+	// is skipped, and the last state kept; a report due is skipped too,
+	// rather than tried again at every sample.
+	if report {
+		f.reportedLocked(now)
+	}
 	return false, false
 }
 
