@@ -65,7 +65,7 @@ const (
 	backupOn
 )
 
-// backupState returns the state of a flag the path events carried.
+// backupFlag returns the state of a flag the path events carried.
 func backupFlag(backup bool) backupState {
 	if backup {
 		return backupOn
