@@ -268,9 +268,11 @@ func (sm *Scheduler) run() {
 				sm.mu.Lock()
 			}
 			if sm.n == 0 && (sm.flush || time.Since(sm.epoch) >= sm.sleepUntil) {
+				// What the goroutine kept for itself is let go of before
+				// the next goroutine may start (schedule, under mu).
+				sm.closeDumps()
 				sm.running, sm.sleepUntil, sm.flush = false, 0, false
 				sm.mu.Unlock()
-				sm.closeDumps()
 				return
 			}
 			sm.sleepUntil = 0
