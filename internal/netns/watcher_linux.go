@@ -2,6 +2,7 @@ package netns
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,8 @@ func openWatcher(cookie uint64, rc syscall.RawConn) (*watcher, error) {
 	var err error
 	if here, herr := ThreadCookie(); herr == nil && here == cookie {
 		err = open()
+	} else if rc == nil {
+		err = fmt.Errorf("mptcpx: path events: no socket leads into network namespace %d", cookie)
 	} else {
 		err = Do(rc, open)
 	}
@@ -127,10 +130,6 @@ func (w *watcher) deliver(e *pmevents.Event) {
 	if h := TestDeliverHook.Load(); h != nil {
 		(*h)(w.ns.cookie)
 	}
-	t := w.ns.target(e.Token)
-	if t == nil {
-		return // another process's connection
-	}
 	w.pe = conntrace.PathEvent{
 		Kind: kind, Time: time.Now(),
 		Local: e.Local, Remote: e.Remote,
@@ -143,6 +142,10 @@ func (w *watcher) deliver(e *pmevents.Event) {
 	}
 	if e.IfIndex > 0 {
 		w.pe.Interface = w.interfaceName(e.IfIndex)
+	}
+	t := w.ns.target(e.Token, &w.pe)
+	if t == nil {
+		return // another process's connection, or one not followed yet
 	}
 	t.PathEvent(&w.pe)
 }
