@@ -27,14 +27,14 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mptcpx/mptcpx"
-	"github.com/mptcpx/mptcpx/internal/netns"
+	"github.com/mptcpx/mptcpx/internal/follow"
 	"github.com/mptcpx/mptcpx/internal/testenv"
 	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
 // TestMain fails the run if the tests leave goroutines or file descriptors
 // behind: servers, transports and connections must all be closed.
-func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m, netns.Default.Flush) }
+func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m, follow.Settle) }
 
 // bed is an OpenTelemetry SDK that keeps every span, with an HTTP server
 // and clients instrumented by otelhttp, their request spans linked by
