@@ -101,7 +101,7 @@ func TestDialBadNetwork(t *testing.T) {
 		opened = true
 		return nil
 	}}
-	d := mptcpx.NewDialer(base)
+	d := mptcpx.NewDialer(base, mptcpx.WithoutPathEvents()) // no watcher opened ahead meanwhile: sockets are counted
 	for _, network := range []string{"udp", "udp4", "unix", "unixpacket", "ip", "ip4:icmp", "", "garbage", "TCP"} {
 		before := testenv.OpenSockets(t)
 		c, err := d.Dial(network, "127.0.0.1:9")

@@ -93,6 +93,43 @@ func TestBytesQueuedAtClose(t *testing.T) {
 	if mptcpinfo.KernelMethod() == mptcpinfo.MethodFullInfo && sent.AsInt64()+unsent.AsInt64() != size {
 		t.Errorf("client span: mptcp.bytes.sent %d + mptcp.bytes.unsent %d != %d written", sent.AsInt64(), unsent.AsInt64(), size)
 	}
+	if d, ok := oteltest.Attr(cs.Attributes(), "mptcp.bytes.discarded"); ok {
+		t.Errorf("client span: mptcp.bytes.discarded = %d after an orderly close", d.AsInt64())
+	}
+}
+
+// TestBytesDiscardedAtAbortiveClose: with SO_LINGER 0, Close resets the
+// connection and the kernel discards what is still queued: the span says
+// how much (mptcp.bytes.discarded, the unsent bytes), and mptcp.io counts
+// only what was sent, never the discarded bytes.
+func TestBytesDiscardedAtAbortiveClose(t *testing.T) {
+	if mptcpinfo.KernelMethod() != mptcpinfo.MethodFullInfo {
+		t.Skip("the kernel's byte counters (6.5+) tell what was sent")
+	}
+	tel := oteltest.New(t)
+	c, s := otelPair(t, tel)
+	if err := s.SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	const size = 4_000_000
+	c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	written, _ := c.Write(make([]byte, size)) // the peer reads nothing: part stays queued
+	c.SetLinger(0)
+	c.Close()
+	s.Close()
+	waitSpans(t, tel, 2, 5*time.Second)
+	cs := tel.Span(t, oteltest.RoleClient)
+	unsent, _ := oteltest.Attr(cs.Attributes(), "mptcp.bytes.unsent")
+	discarded, ok := oteltest.Attr(cs.Attributes(), "mptcp.bytes.discarded")
+	sent, _ := oteltest.Attr(cs.Attributes(), "mptcp.bytes.sent")
+	t.Logf("wrote %d: mptcp.bytes.sent %d, unsent %d, discarded %d", written, sent.AsInt64(), unsent.AsInt64(), discarded.AsInt64())
+	if !ok || discarded.AsInt64() <= 0 || discarded.AsInt64() != unsent.AsInt64() {
+		t.Errorf("client span: mptcp.bytes.discarded = %d (present %v), mptcp.bytes.unsent = %d: want the queued bytes, discarded", discarded.AsInt64(), ok, unsent.AsInt64())
+	}
+	transmit := oteltest.Total(t, tel.Metrics(t), "mptcp.io", oteltest.RoleClient, oteltest.TransmitDir)
+	if transmit != sent.AsInt64() || transmit+discarded.AsInt64() != int64(written) {
+		t.Errorf("client mptcp.io transmit = %d, mptcp.bytes.sent %d, discarded %d, written %d: want mptcp.io = sent, and sent + discarded = written", transmit, sent.AsInt64(), discarded.AsInt64(), written)
+	}
 }
 
 // TestBytesWhileClosing: twenty connections closed 20 ms after their

@@ -33,6 +33,7 @@ type connTracer struct {
 	// What the span's end attributes report: the last values read.
 	bytes       [3]uint64 // sent, received, retransmitted
 	unsent      uint64    // queued when the program closed the connection
+	discarded   bool      // and discarded by an abortive close
 	token       uint32
 	subflowsMax int32
 
@@ -170,6 +171,7 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 	if s.Final {
 		c.end = s.End
 		c.unsent, c.haveUnsent = s.Unsent, snap.InfoLen > 0 && snap.MPTCP
+		c.discarded = s.UnsentDiscarded
 	}
 	if s.Report {
 		c.report(s)
@@ -411,6 +413,9 @@ func (c *connTracer) Closed(at time.Time) {
 		}
 		if c.haveUnsent {
 			kv = append(kv, keyBytesUnsent.Int64(clampInt64(c.unsent)))
+			if c.discarded {
+				kv = append(kv, keyBytesDiscarded.Int64(clampInt64(c.unsent)))
+			}
 		}
 		if c.end != conntrace.EndNone {
 			kv = append(kv, keyCloseReason.String(c.end.String()))

@@ -48,6 +48,8 @@
 //	mptcp.bytes.received
 //	mptcp.bytes.retransmitted
 //	mptcp.bytes.unsent       bytes written but not yet sent when the program closed the connection
+//	mptcp.bytes.discarded    of those, the bytes an abortive close discarded (SO_LINGER 0, a reset, a dead peer):
+//	                         never sent, and not counted in mptcp.io; absent after an orderly close
 //	mptcp.close.reason       "close", "closed_underneath" or "dropped": how the connection ended
 //	mptcp.events.dropped     span events not recorded (only when over 128)
 //

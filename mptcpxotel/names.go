@@ -44,6 +44,7 @@ const (
 	keyBytesReceived  = attribute.Key("mptcp.bytes.received")
 	keyBytesRetrans   = attribute.Key("mptcp.bytes.retransmitted")
 	keyBytesUnsent    = attribute.Key("mptcp.bytes.unsent")
+	keyBytesDiscarded = attribute.Key("mptcp.bytes.discarded")
 	keyCloseReason    = attribute.Key("mptcp.close.reason")
 	keySubflowID      = attribute.Key("mptcp.subflow.id")
 	keySubflowSent    = attribute.Key("mptcp.subflow.bytes.sent")

@@ -61,10 +61,11 @@ type Scheduler struct {
 	classes [65]class
 	n       int // connections scheduled
 	running bool
-	// sleepUntil is when the sleeping goroutine wakes up by itself (an
-	// offset from epoch; 0 while it works): a connection due earlier must
-	// nudge it.
+	// sleepUntil is when the sleeping goroutine wakes up by itself, by
+	// timer (an offset from epoch; 0 while it works): a connection due
+	// earlier resets the timer, without waking the goroutine before.
 	sleepUntil time.Duration
+	timer      *time.Timer
 	wake       chan struct{} // nudges the goroutine
 	linger     time.Duration // how long the goroutine outlives the last connection
 	flush      bool          // set by Flush: an idle goroutine returns at once
@@ -192,8 +193,13 @@ func (sm *Scheduler) schedule(f *Follower) {
 	case !sm.running:
 		sm.running = true
 		go sm.run()
-	case sm.urgent || sm.sleepUntil != 0 && c.start(now, false) < sm.sleepUntil:
+	case sm.urgent:
 		sm.nudge()
+	case sm.sleepUntil != 0:
+		if start := c.start(now, false); start < sm.sleepUntil {
+			sm.sleepUntil = start
+			sm.timer.Reset(start - now)
+		}
 	}
 }
 
@@ -249,7 +255,10 @@ func (c *class) start(now time.Duration, urgent bool) time.Duration {
 // run is the scheduler's goroutine.
 func (sm *Scheduler) run() {
 	sc := new(scratch)
+	sm.mu.Lock()
 	timer := time.NewTimer(time.Hour)
+	sm.timer = timer
+	sm.mu.Unlock()
 	defer timer.Stop()
 	var batch []*Follower
 	for {
@@ -259,8 +268,8 @@ func (sm *Scheduler) run() {
 			// No connection: wait for one for the linger time, then return.
 			if !sm.flush {
 				sm.sleepUntil = now + sm.linger
-				sm.mu.Unlock()
 				timer.Reset(sm.linger)
+				sm.mu.Unlock()
 				select {
 				case <-timer.C:
 				case <-sm.wake:
@@ -268,8 +277,8 @@ func (sm *Scheduler) run() {
 				sm.mu.Lock()
 			}
 			if sm.n == 0 && (sm.flush || time.Since(sm.epoch) >= sm.sleepUntil) {
-				// The dumps are this goroutine's: closed before the
-				// next connection may start another one.
+				// What the goroutine kept for itself is let go of before
+				// the next goroutine may start (schedule, under mu).
 				sm.closeDumps()
 				sm.running, sm.sleepUntil, sm.flush = false, 0, false
 				sm.mu.Unlock()
@@ -328,8 +337,8 @@ func (sm *Scheduler) run() {
 		sm.urgent = false
 		if len(batch) == 0 {
 			sm.sleepUntil = next
-			sm.mu.Unlock()
 			timer.Reset(next - now)
+			sm.mu.Unlock()
 			select {
 			case <-timer.C:
 			case <-sm.wake:

@@ -3,6 +3,7 @@ package netns
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -87,9 +88,35 @@ type Namespace struct {
 	timer   *time.Timer // the linger or the retry, while one is pending
 	idleAt  time.Time   // when the last connection left, for maxIdle
 
-	mu      sync.Mutex         // guards targets
+	// opening is closed when the opener at work finishes (stateOpening).
+	opening chan struct{}
+
+	mu      sync.Mutex         // guards targets and recent
 	targets map[uint32]*Handle // by connection token
+	// recent keeps the last events that matched no followed connection:
+	// a connection's first events may come before it is followed (its
+	// token is known at its first sample), and are handed to it then.
+	recent     [recentEvents]recentEvent
+	recentNext int
 }
+
+// recentEvents is how many unmatched events a namespace keeps, and
+// recentAge for how long.
+const (
+	recentEvents = 64
+	recentAge    = 2 * time.Second
+)
+
+// recentEvent is an event that matched no followed connection.
+type recentEvent struct {
+	token uint32
+	at    time.Time
+	e     conntrace.PathEvent
+}
+
+// openWait bounds how long the first connection of a namespace waits for
+// its watcher to open, so that the events of its first joins are received.
+const openWait = 100 * time.Millisecond
 
 // Handle is a connection's registration with its namespace.
 type Handle struct {
@@ -101,10 +128,28 @@ type Handle struct {
 
 // Follow registers t, the connection with the given token whose socket is
 // rc, in the network namespace whose cookie is cookie (the socket's: see
-// Cookie), with the watcher of that namespace, opening one if needed (on a
-// goroutine of its own; the connection is resampled once it is open, so
-// that what happened before is not missed).
+// Cookie), with the watcher of that namespace, opening one if needed on a
+// goroutine of its own. The first connection of a namespace waits for the
+// opening, up to openWait, so that its first joins' events are received
+// (the process's own namespace's watcher is opened ahead: see Warm); events
+// that came for it before it was registered (its token is known at its
+// first sample) are handed to it now. A watcher that opens later has its
+// connections resampled, so that what happened before is not missed.
 func (r *Registry) Follow(cookie uint64, rc syscall.RawConn, token uint32, t Target) *Handle {
+	h, opening := r.follow(cookie, rc, token, t)
+	if opening != nil {
+		select {
+		case <-opening:
+		case <-time.After(openWait):
+		}
+	}
+	h.ns.replay(token, t)
+	return h
+}
+
+// follow registers t; it returns, while the namespace's watcher is being
+// opened, a channel closed when the opener is done.
+func (r *Registry) follow(cookie uint64, rc syscall.RawConn, token uint32, t Target) (*Handle, chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ns := r.byNS[cookie]
@@ -130,7 +175,32 @@ func (r *Registry) Follow(cookie uint64, rc syscall.RawConn, token uint32, t Tar
 			r.retryLocked(ns, rc)
 		}
 	}
-	return h
+	if ns.state == stateOpening {
+		return h, ns.opening
+	}
+	return h, nil
+}
+
+// record keeps e, about the connection with the given token that the
+// process does not follow (yet). ns.mu is held.
+func (ns *Namespace) recordLocked(token uint32, e *conntrace.PathEvent) {
+	ns.recent[ns.recentNext%recentEvents] = recentEvent{token: token, at: e.Time, e: *e}
+	ns.recentNext++
+}
+
+// replay hands t the recent events about its token, in the order they
+// came, and forgets them.
+func (ns *Namespace) replay(token uint32, t Target) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	n := min(ns.recentNext, recentEvents)
+	for i := ns.recentNext - n; i < ns.recentNext; i++ {
+		re := &ns.recent[i%recentEvents]
+		if re.token == token && re.e.Kind != conntrace.PathEventNone && time.Since(re.at) < recentAge {
+			t.PathEvent(&re.e)
+			re.e.Kind = conntrace.PathEventNone
+		}
+	}
 }
 
 // Active reports whether the connection's events are being received now.
@@ -224,13 +294,14 @@ func (ns *Namespace) connections() int {
 }
 
 // openLocked starts an opener goroutine for ns, entering the namespace of
-// rc's socket.
+// rc's socket (nil for the process's own namespace).
 func (r *Registry) openLocked(ns *Namespace, rc syscall.RawConn) {
 	ns.state = stateOpening
+	ns.opening = make(chan struct{})
 	r.goroutines.Add(1)
 	go func() {
 		defer r.goroutines.Done()
-		w, err := openWatcher(rc)
+		w, err := openWatcher(ns.cookie, rc)
 		r.opened(ns, w, err, rc)
 	}()
 }
@@ -239,12 +310,29 @@ func (r *Registry) openLocked(ns *Namespace, rc syscall.RawConn) {
 // waits for its backoff.
 func (r *Registry) opened(ns *Namespace, w *watcher, err error, rc syscall.RawConn) {
 	r.mu.Lock()
+	if ns.opening != nil {
+		close(ns.opening)
+		ns.opening = nil
+	}
 	if ns.state != stateOpening || r.byNS[ns.cookie] != ns {
 		r.mu.Unlock()
 		if w != nil {
 			w.close()
 			w.wait()
 		}
+		return
+	}
+	if err != nil && errors.Is(err, net.ErrClosed) {
+		// The connection whose socket led into the namespace closed
+		// meanwhile: nothing is wrong with the namespace. Another of its
+		// connections leads in, or the next one will.
+		ns.state = stateNone
+		if other := ns.anySocketBut(rc); other != nil {
+			r.openLocked(ns, other)
+		} else {
+			r.idleLocked(ns)
+		}
+		r.mu.Unlock()
 		return
 	}
 	if err != nil {
@@ -268,14 +356,17 @@ func (r *Registry) opened(ns *Namespace, w *watcher, err error, rc syscall.RawCo
 }
 
 // failLocked records a failure of ns's watcher (at its opening, or later
-// on its socket) and arranges a retry after the backoff, from rc when the
-// namespace still has connections.
+// on its socket) and arranges a retry after the backoff when the namespace
+// still has connections, entering it through rc (or one of theirs).
 func (r *Registry) failLocked(ns *Namespace, err error, rc syscall.RawConn) {
 	ns.state, ns.err = stateFailed, err
 	ns.backoff = min(max(2*ns.backoff, firstBackoff), maxBackoff)
 	ns.retryAt = r.now().Add(ns.backoff)
 	ns.stopTimerLocked()
-	if ns.connections() > 0 && rc != nil {
+	if ns.connections() > 0 {
+		if rc == nil {
+			rc = ns.anySocketBut(nil) // nil too: the process's own namespace needs none
+		}
 		r.retryLocked(ns, rc)
 	} else {
 		ns.idleAt = r.now()
@@ -327,16 +418,18 @@ func (r *Registry) watcherFailed(w *watcher, err error) {
 	}
 	ns.w = nil
 	w.close()
-	r.failLocked(ns, fmt.Errorf("mptcpx: path events: receive: %w", err), ns.anySocket())
+	r.failLocked(ns, fmt.Errorf("mptcpx: path events: receive: %w", err), ns.anySocketBut(nil))
 }
 
-// anySocket returns the socket of one of the namespace's connections, to
-// enter the namespace with; nil when it has none.
-func (ns *Namespace) anySocket() syscall.RawConn {
+// anySocketBut returns the socket of one of the namespace's connections
+// other than not, to enter the namespace with; nil when it has none.
+func (ns *Namespace) anySocketBut(not syscall.RawConn) syscall.RawConn {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	for _, h := range ns.targets {
-		return h.rc
+		if h.rc != not {
+			return h.rc
+		}
 	}
 	return nil
 }
@@ -351,13 +444,14 @@ func (ns *Namespace) resampleAll() {
 }
 
 // target returns the connection with the given token, nil if the process
-// does not follow it.
-func (ns *Namespace) target(token uint32) Target {
+// does not follow it; e is then kept for a while (see replay).
+func (ns *Namespace) target(token uint32, e *conntrace.PathEvent) Target {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	if h := ns.targets[token]; h != nil {
 		return h.t
 	}
+	ns.recordLocked(token, e)
 	return nil
 }
 
@@ -415,10 +509,26 @@ func (r *Registry) ownCookie() (uint64, error) {
 	return own, nil
 }
 
-// Warm learns the process's namespace, so that its watcher lingers after
-// its last connection (see Linger). Dialers and Listeners call it once, when
-// they are built.
-func (r *Registry) Warm() { _, _ = r.ownCookie() }
+// Warm opens the watcher of the process's own network namespace ahead, on
+// a goroutine of its own, so that it is there when the first connection
+// comes (it then lingers after the last one: see Linger). Dialers and
+// Listeners that want path events call it when they are built.
+func (r *Registry) Warm() {
+	own, err := r.ownCookie()
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ns := r.byNS[own]
+	if ns == nil {
+		ns = &Namespace{cookie: own, reg: r, targets: map[uint32]*Handle{}}
+		r.byNS[own] = ns
+	}
+	if ns.state == stateNone {
+		r.openLocked(ns, nil)
+	}
+}
 
 // Flush closes every watcher whose namespace has no connection left,
 // without waiting for the linger, forgets failures, and waits until the

@@ -2,7 +2,11 @@ package netns
 
 import (
 	"errors"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/mptcpx/mptcpx/conntrace"
 )
 
 // TestFailedNamespacesBounded: namespaces whose watcher failed and that have
@@ -27,5 +31,43 @@ func TestFailedNamespacesBounded(t *testing.T) {
 	r.mu.Unlock()
 	if !newest || oldest {
 		t.Fatalf("newest kept %v, oldest kept %v: want the oldest forgotten first", newest, oldest)
+	}
+}
+
+// countTarget counts the events handed to it.
+type countTarget struct{ events []conntrace.PathEventKind }
+
+func (c *countTarget) PathEvent(e *conntrace.PathEvent) { c.events = append(c.events, e.Kind) }
+func (c *countTarget) Resample()                        {}
+
+// TestEarlyEventsReplayed: events about a connection that came before it
+// was followed (its token is known only at its first sample) are handed to
+// it when it is, in order, once; other connections' are not, and old ones
+// are forgotten.
+func TestEarlyEventsReplayed(t *testing.T) {
+	ns := &Namespace{targets: map[uint32]*Handle{}}
+	now := time.Now()
+	for i, e := range []struct {
+		token uint32
+		kind  conntrace.PathEventKind
+		at    time.Time
+	}{
+		{7, conntrace.SubflowEstablished, now},
+		{8, conntrace.SubflowEstablished, now},
+		{7, conntrace.SubflowPriority, now},
+		{7, conntrace.SubflowClosed, now.Add(-time.Minute)}, // too old
+	} {
+		if ns.target(e.token, &conntrace.PathEvent{Kind: e.kind, Time: e.at}) != nil {
+			t.Fatalf("event %d matched a target, none is followed", i)
+		}
+	}
+	tg := &countTarget{}
+	ns.replay(7, tg)
+	if want := []conntrace.PathEventKind{conntrace.SubflowEstablished, conntrace.SubflowPriority}; !slices.Equal(tg.events, want) {
+		t.Fatalf("replayed %v, want %v", tg.events, want)
+	}
+	ns.replay(7, tg)
+	if len(tg.events) != 2 {
+		t.Fatalf("replayed again: %v", tg.events)
 	}
 }

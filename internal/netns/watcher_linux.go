@@ -2,6 +2,7 @@ package netns
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -29,10 +30,13 @@ type watcher struct {
 	once   sync.Once
 }
 
-// openWatcher opens a watcher in the namespace of rc's socket.
-func openWatcher(rc syscall.RawConn) (*watcher, error) {
+// openWatcher opens a watcher in the namespace whose cookie is cookie, the
+// namespace of rc's socket: on the calling goroutine's thread when that is
+// its namespace (the process's own, as a rule: then rc is not needed, and
+// may have been closed meanwhile), else on a thread that enters it (Do).
+func openWatcher(cookie uint64, rc syscall.RawConn) (*watcher, error) {
 	w := &watcher{ifSock: -1}
-	err := Do(rc, func() error {
+	open := func() error {
 		l, err := pmevents.Open()
 		if err != nil {
 			return err
@@ -47,7 +51,15 @@ func openWatcher(rc syscall.RawConn) (*watcher, error) {
 		}
 		w.l, w.ifSock = l, fd
 		return nil
-	})
+	}
+	var err error
+	if here, herr := ThreadCookie(); herr == nil && here == cookie {
+		err = open()
+	} else if rc == nil {
+		err = fmt.Errorf("mptcpx: path events: no socket leads into network namespace %d", cookie)
+	} else {
+		err = Do(rc, open)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -118,10 +130,6 @@ func (w *watcher) deliver(e *pmevents.Event) {
 	if h := TestDeliverHook.Load(); h != nil {
 		(*h)(w.ns.cookie)
 	}
-	t := w.ns.target(e.Token)
-	if t == nil {
-		return // another process's connection
-	}
 	w.pe = conntrace.PathEvent{
 		Kind: kind, Time: time.Now(),
 		Local: e.Local, Remote: e.Remote,
@@ -134,6 +142,10 @@ func (w *watcher) deliver(e *pmevents.Event) {
 	}
 	if e.IfIndex > 0 {
 		w.pe.Interface = w.interfaceName(e.IfIndex)
+	}
+	t := w.ns.target(e.Token, &w.pe)
+	if t == nil {
+		return // another process's connection, or one not followed yet
 	}
 	t.PathEvent(&w.pe)
 }

@@ -34,8 +34,6 @@ import (
 
 // TestMain fails the run if the tests leave goroutines or file descriptors
 // behind: servers, transports and connections must all be closed.
-// follow.Settle lets go of what the engine keeps on purpose after the last
-// connection (the scheduler's goroutine, the path-event watchers).
 func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m, follow.Settle) }
 
 // bed is an OpenTelemetry SDK that keeps every span, with an HTTP server
