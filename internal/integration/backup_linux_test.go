@@ -3,7 +3,6 @@ package integration_test
 import (
 	"strconv"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 
@@ -33,11 +32,6 @@ func TestPathHealthBackup(t *testing.T) {
 	if err := snd.send(1000); err != nil {
 		t.Fatal(err)
 	}
-	// The first connection of a namespace opens its watcher of path events
-	// in the background (within milliseconds); a join before that is
-	// reported without its event, and so without its flag. The join comes
-	// later here.
-	time.Sleep(500 * time.Millisecond)
 	if _, err := b.Client.Run("ip", "mptcp", "endpoint", "add", b.ClientAddr(1).String(), "dev", testbed.Iface(1),
 		"id", strconv.Itoa(testbed.EndpointID(1)), "subflow", "backup"); err != nil {
 		t.Fatal(err)
