@@ -25,7 +25,7 @@ import (
 func TestReports(t *testing.T) {
 	b := testbed.New(t, testbed.Config{Paths: 2})
 	tel := newTelemetry(t)
-	logs := oteltest.NewLogs(t)
+	logs := newLogs(t)
 	logOpts := func(report time.Duration) []mptcpx.Option {
 		return []mptcpx.Option{
 			mptcpx.WithTelemetry(mptcpxotel.WithLoggerProvider(logs.LP), mptcpxotel.WithReportInterval(report)),
@@ -62,7 +62,7 @@ func TestReports(t *testing.T) {
 	}
 	// Three reports on each side of the reporting connection.
 	err := testbed.WaitFor(waitTimeout, func() (bool, error) {
-		rs := logs.Named("mptcp.connection.report")
+		rs := logs.named("mptcp.connection.report")
 		return len(of(rs, c)) >= 3 && len(of(rs, s)) >= 3, nil
 	})
 	if err != nil {
@@ -77,7 +77,7 @@ func TestReports(t *testing.T) {
 	s.Close()
 	quiet.Close()
 	quietServer.Close()
-	closed := len(logs.Named("mptcp.connection.report"))
+	closed := len(logs.named("mptcp.connection.report"))
 
 	for _, side := range []struct {
 		conn  *mptcpx.Conn
@@ -88,7 +88,7 @@ func TestReports(t *testing.T) {
 		{s, roleServer, func(p int) string { return b.ServerAddr(0).String() }},
 	} {
 		name := side.role.Value.AsString()
-		est := of(logs.Named("mptcp.connection.established"), side.conn)
+		est := of(logs.named("mptcp.connection.established"), side.conn)
 		if len(est) != 1 {
 			t.Fatalf("%s: %d mptcp.connection.established records, want 1", name, len(est))
 		}
@@ -97,17 +97,17 @@ func TestReports(t *testing.T) {
 			attribute.Int64("network.local.port", int64(addrPort(side.conn.LocalAddr()).Port())),
 			attribute.String("network.peer.address", addrPort(side.conn.RemoteAddr()).Addr().String()),
 			attribute.String("server.address", b.ServerAddr(0).String())}
-		if kv := oteltest.RecordAttrs(est[0]); !hasAll(kv, wantAttrs) {
+		if kv := recordAttrs(est[0]); !hasAll(kv, wantAttrs) {
 			t.Errorf("%s: mptcp.connection.established %v, want %v among them", name, kv, wantAttrs)
 		}
-		reports := of(logs.Named("mptcp.connection.report"), side.conn)
+		reports := of(logs.named("mptcp.connection.report"), side.conn)
 		for i := 1; i < len(reports); i++ {
 			gap := reports[i].Timestamp().Sub(reports[i-1].Timestamp())
 			if gap < time.Second-interval/16 || gap > time.Second+2*interval+200*time.Millisecond {
 				t.Errorf("%s: reports %d and %d %v apart, want a second (the interval)", name, i-1, i, gap)
 			}
 		}
-		last := oteltest.RecordAttrs(reports[len(reports)-1])
+		last := recordAttrs(reports[len(reports)-1])
 		want := []attribute.KeyValue{side.role, attribute.Bool("mptcp.fallback", false),
 			attribute.Int64("mptcp.subflows.active", 2), attribute.Int64("mptcp.subflows.max", 2)}
 		if side.conn == c {
@@ -139,14 +139,14 @@ func TestReports(t *testing.T) {
 			t.Errorf("client: the subflows of the report sent %d bytes, the connection %d", sent, info.Info.BytesSent)
 		}
 	}
-	if n := len(of(logs.Named("mptcp.connection.established"), quiet)); n != 1 {
+	if n := len(of(logs.named("mptcp.connection.established"), quiet)); n != 1 {
 		t.Errorf("reports off: %d mptcp.connection.established records, want 1", n)
 	}
-	if n := len(of(logs.Named("mptcp.connection.report"), quiet)) + len(of(logs.Named("mptcp.connection.report"), quietServer)); n != 0 {
+	if n := len(of(logs.named("mptcp.connection.report"), quiet)) + len(of(logs.named("mptcp.connection.report"), quietServer)); n != 0 {
 		t.Errorf("reports off: %d reports", n)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	if n := len(logs.Named("mptcp.connection.report")); n != closed {
+	if n := len(logs.named("mptcp.connection.report")); n != closed {
 		t.Errorf("%d reports after the connections closed", n-closed)
 	}
 	// The records are tied to spans that ended with their connections.

@@ -1,4 +1,4 @@
-package oteltest
+package integration_test
 
 import (
 	"context"
@@ -9,25 +9,26 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 )
 
-// Logs is a log SDK that keeps every record it is given, exported at once
-// (a simple processor).
-type Logs struct {
+// logRecorder is a log SDK that keeps every record it is given, exported at once
+// (a simple processor). It stays out of package oteltest, which the gRPC
+// module's tests import without the log SDK in their go.sum.
+type logRecorder struct {
 	LP *sdklog.LoggerProvider
 
 	mu      sync.Mutex
 	records []sdklog.Record
 }
 
-// NewLogs returns a Logs shut down when t ends.
-func NewLogs(t testing.TB) *Logs {
-	l := &Logs{}
+// newLogs returns a logRecorder shut down when t ends.
+func newLogs(t testing.TB) *logRecorder {
+	l := &logRecorder{}
 	l.LP = sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewSimpleProcessor(logExporter{l})))
 	t.Cleanup(func() { l.LP.Shutdown(context.Background()) })
 	return l
 }
 
-// Named returns the records kept so far whose event name is name.
-func (l *Logs) Named(name string) []sdklog.Record {
+// named returns the records kept so far whose event name is name.
+func (l *logRecorder) named(name string) []sdklog.Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []sdklog.Record
@@ -39,14 +40,14 @@ func (l *Logs) Named(name string) []sdklog.Record {
 	return out
 }
 
-// RecordAttrs returns the attributes of a record.
-func RecordAttrs(r sdklog.Record) []attribute.KeyValue {
+// recordAttrs returns the attributes of a record.
+func recordAttrs(r sdklog.Record) []attribute.KeyValue {
 	var kv []attribute.KeyValue
 	r.WalkAttributes(func(a attribute.KeyValue) bool { kv = append(kv, a); return true })
 	return kv
 }
 
-type logExporter struct{ l *Logs }
+type logExporter struct{ l *logRecorder }
 
 func (e logExporter) Export(_ context.Context, rs []sdklog.Record) error {
 	e.l.mu.Lock()
