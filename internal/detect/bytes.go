@@ -66,7 +66,7 @@ func (d *Detector) sequenceTotals(info *mptcpinfo.Info, stream Stream) (sent, re
 	}
 	if n, ok := seqDiff(d.rcvBase, info.RcvNxt); ok {
 		recv = n
-		if recv > 0 {
+		if recv > 0 && !(stream.Final && stream.NoPeerFIN) {
 			recv--
 		}
 	}

@@ -264,6 +264,10 @@ func TestDetectDataFIN(t *testing.T) {
 		// peer's DATA_FIN from a byte, and the last sequence number is
 		// left out: never a byte more than the peer wrote.
 		{"end not read", Stream{Final: true}, false, wrote, got},
+		// The socket showed nothing left to read and no end of stream:
+		// the last sequence number is a byte (the peer's DATA_FIN had not
+		// come; here rcv_nxt counts got+1 bytes, none a DATA_FIN).
+		{"no DATA_FIN arrived", Stream{Final: true, NoPeerFIN: true}, false, wrote, got + 1},
 	} {
 		var d Detector
 		var out conntrace.Sample

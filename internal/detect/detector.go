@@ -61,6 +61,10 @@ type Stream struct {
 	// queued (SO_LINGER with a zero timeout, a reset, a dead peer), so the
 	// bytes not yet sent never will be (see conntrace.Sample.Unsent).
 	Abortive bool
+	// NoPeerFIN: at the final reading, the socket had nothing left to read
+	// and had not reached the end of the stream: the peer's DATA_FIN had
+	// not arrived, so the last sequence number received is a byte.
+	NoPeerFIN bool
 }
 
 // Detect compares snapshot s with the previous one and fills out with what

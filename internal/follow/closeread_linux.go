@@ -25,9 +25,10 @@ import (
 
 // finalReading is what closing and reading found.
 type finalReading struct {
-	read     bool  // the final reading is in the scratch snapshot
-	abortive bool  // the close discards what is still queued
-	closeErr error // closing the program's descriptor
+	read      bool  // the final reading is in the scratch snapshot
+	abortive  bool  // the close discards what is still queued
+	noPeerFIN bool  // nothing was left to read, and no end of stream
+	closeErr  error // closing the program's descriptor
 }
 
 // dupLocked duplicates the socket's descriptor, -1 when it cannot; gone
@@ -52,16 +53,39 @@ func dupLocked(rc syscall.RawConn) (dup int, gone bool) {
 func closeAndRead(tc *net.TCPConn, rc syscall.RawConn, dup int, sc *scratch) (fin finalReading) {
 	if dup < 0 {
 		fin.read = sc.reader.Read(rc, &sc.snap) == nil
-		if fin.read && queued(&sc.snap) {
-			_ = rc.Control(func(fd uintptr) { fin.abortive = abortive(int(fd), &sc.snap) })
-		}
+		_ = rc.Control(func(fd uintptr) { fin.settle(int(fd), &sc.snap) })
 		fin.closeErr = tc.Close()
 		return fin
 	}
 	fin.closeErr = tc.Close()
 	fin.read = sc.reader.ReadFD(dup, &sc.snap) == nil
-	fin.abortive = fin.read && queued(&sc.snap) && abortive(dup, &sc.snap)
+	fin.settle(dup, &sc.snap)
 	return fin
+}
+
+// settle asks the socket fd, whose final reading is s, what the reading
+// cannot say, when it matters: whether the close discards what is still
+// queued (only when bytes are queued), and, where the counters come from
+// the MPTCP sequence numbers (Linux 5.16 to 6.4), whether the peer's
+// DATA_FIN had arrived (see detect.Stream.NoPeerFIN).
+func (fin *finalReading) settle(fd int, s *mptcpinfo.Snapshot) {
+	if !fin.read {
+		return
+	}
+	fin.abortive = queued(s) && abortive(fd, s)
+	if s.MPTCP && s.InfoLen > 0 && !s.Has(mptcpinfo.FieldBytes) {
+		fin.noPeerFIN = noPeerFIN(fd)
+	}
+}
+
+// noPeerFIN reports whether fd has nothing to read and has not reached the
+// end of the stream: a read that peeks without waiting finds no data
+// (EAGAIN). At the end of the stream it returns 0; with data unread it
+// returns some, and whether a DATA_FIN follows it cannot say.
+func noPeerFIN(fd int) bool {
+	var b [1]byte
+	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == unix.EAGAIN
 }
 
 // queued reports whether an MPTCP connection's reading shows bytes written
@@ -87,14 +111,12 @@ func (fin finalReading) finish(dup int) error {
 	return nil
 }
 
-// lingersAbortively reports, for a dropped connection whose reading is s,
-// whether the runtime's close of it will discard what is still queued.
-func lingersAbortively(rc syscall.RawConn, s *mptcpinfo.Snapshot) bool {
-	ab := false
-	if rc != nil && queued(s) {
-		_ = rc.Control(func(fd uintptr) { ab = lingerZero(int(fd)) })
-	}
-	return ab
+// dropReading takes the final reading of a dropped connection, whose
+// socket the runtime closes afterwards, into sc.snap.
+func dropReading(rc syscall.RawConn, sc *scratch) (fin finalReading) {
+	fin.read = sc.reader.Read(rc, &sc.snap) == nil
+	_ = rc.Control(func(fd uintptr) { fin.settle(int(fd), &sc.snap) })
+	return fin
 }
 
 // resetOrDead reports a connection that can send nothing more: torn down

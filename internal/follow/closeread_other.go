@@ -11,9 +11,10 @@ import (
 // finalReading is what closing and reading found. There are no MPTCP
 // statistics here: the reading only tells whether the socket was open.
 type finalReading struct {
-	read     bool
-	abortive bool
-	closeErr error
+	read      bool
+	abortive  bool
+	noPeerFIN bool
+	closeErr  error
 }
 
 // dupLocked makes no duplicate here; gone reports a socket closed
@@ -31,6 +32,8 @@ func closeAndRead(tc *net.TCPConn, rc syscall.RawConn, _ int, sc *scratch) (fin 
 
 func (fin finalReading) finish(int) error { return fin.closeErr }
 
-func lingersAbortively(syscall.RawConn, any) bool { return false }
-
-func resetOrDead(any) bool { return false }
+// dropReading takes the final reading of a dropped connection.
+func dropReading(rc syscall.RawConn, sc *scratch) (fin finalReading) {
+	fin.read = sc.reader.Read(rc, &sc.snap) == nil
+	return fin
+}

@@ -17,12 +17,11 @@ import (
 func (f *Follower) endLocked(how conntrace.End, sc *scratch) (news, ended bool) {
 	f.ended = true
 	f.leaveLocked()
-	read, abortive := false, false
+	var fin finalReading
 	if how == conntrace.EndDropped {
-		read = sc.reader.Read(f.rc, &sc.snap) == nil
-		abortive = read && (lingersAbortively(f.rc, &sc.snap) || resetOrDead(&sc.snap))
+		fin = dropReading(f.rc, sc)
 	}
-	f.reportLocked(sc, read, how, abortive)
+	f.reportLocked(sc, how, fin)
 	f.rc, f.tc = nil, net.TCPConn{}
 	return true, true
 }
@@ -88,7 +87,7 @@ func (f *Follower) Close() (err error, done bool) {
 		how = conntrace.EndClosedUnderneath
 	}
 	f.mu.Lock()
-	f.reportLocked(sc, fin.read, how, fin.abortive)
+	f.reportLocked(sc, how, fin)
 	f.rc, f.tc = nil, net.TCPConn{}
 	at := time.Now()
 	own := f.postLocked(&sc.sample, true, true, at)

@@ -127,7 +127,7 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 			f.eventsTried = true
 			f.followEventsLocked(sc.snap.Info.Token)
 		}
-		f.reportLocked(sc, true, conntrace.EndNone, false)
+		f.reportLocked(sc, conntrace.EndNone, finalReading{read: true})
 		if report {
 			sc.sample.Report = true
 			f.reportedLocked(now)
@@ -167,15 +167,17 @@ func infoFingerprint(info *mptcpinfo.Info) uint64 {
 	return (h ^ uint64(tail)) * prime
 }
 
-// reportLocked turns the reading in sc (or, when read is false, no
+// reportLocked turns the reading in sc (or, when fin.read is false, no
 // reading: the connection ended without one) into the sample in sc.sample.
-// abortive says, for a final reading, that the close discards the bytes
-// still queued. f.mu is held.
-func (f *Follower) reportLocked(sc *scratch, read bool, end conntrace.End, abortive bool) {
+// For a final reading, fin also says what the socket told besides it:
+// whether the close discards the bytes still queued, and whether the peer's
+// DATA_FIN had arrived. f.mu is held.
+func (f *Follower) reportLocked(sc *scratch, end conntrace.End, fin finalReading) {
 	sc.events = f.takeEvents(sc.events[:0])
 	fl := f.flags.Load()
-	stream := detect.Stream{FinSent: fl&flagFinSent != 0, EOFRead: fl&flagEOFRead != 0, Final: end != conntrace.EndNone, Abortive: abortive}
-	if read {
+	stream := detect.Stream{FinSent: fl&flagFinSent != 0, EOFRead: fl&flagEOFRead != 0, Final: end != conntrace.EndNone,
+		Abortive: fin.abortive, NoPeerFIN: fin.noPeerFIN}
+	if fin.read {
 		missed := fl&flagEventsMissed != 0 && f.flags.And(^uint32(flagEventsMissed))&flagEventsMissed != 0
 		f.det.AwaitEvents = !missed && f.ev.active()
 		f.det.Detect(&sc.snap, f.role, &sc.sample, stream, sc.events)

@@ -463,12 +463,9 @@ func (r *Registry) Lost() uint64 { return r.lost.Load() }
 // otherwise why not (the error of the last attempt, while it waits for its
 // backoff, or what a probe finds now).
 func (r *Registry) Status() error {
-	own, err := r.ownCookie()
-	if err != nil {
-		return err
-	}
+	own, _ := r.ownCookie() // 0 before Linux 5.14: no watcher is known by it
 	r.mu.Lock()
-	if ns := r.byNS[own]; ns != nil {
+	if ns := r.byNS[own]; ns != nil && own != 0 {
 		switch ns.state {
 		case stateOpen, stateOpening:
 			r.mu.Unlock()
@@ -483,7 +480,7 @@ func (r *Registry) Status() error {
 		}
 	}
 	r.mu.Unlock()
-	err = probe()
+	err := probe()
 	if errors.Is(err, pmevents.ErrUnsupported) {
 		err = fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
 	}

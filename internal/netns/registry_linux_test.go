@@ -29,6 +29,7 @@ func (t *target) Resample()                      { t.resamples.Add(1) }
 // and its namespace's cookie.
 func connection(t *testing.T) (syscall.RawConn, uint32, uint64) {
 	t.Helper()
+	testenv.RequireMPTCP(t)
 	if err := netns.Default.Status(); err != nil {
 		testenv.Skip(t, "no path events here: "+err.Error())
 	}
