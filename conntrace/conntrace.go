@@ -148,10 +148,25 @@ const (
 	// (no CONFIG_MPTCP, or sysctl net.mptcp.enabled=0), so the connection
 	// was made as plain TCP.
 	FallbackUnavailable
+	// FallbackBlackhole: a dialed connection that the kernel made without
+	// MPTCP because of its blackhole detection (Linux 6.12+): SYNs
+	// carrying MP_CAPABLE went unanswered while a plain SYN was answered,
+	// so the kernel concluded that a middlebox drops MPTCP SYNs, counted
+	// it (MPTcpExtBlackhole) and turned active MPTCP off in the network
+	// namespace for net.mptcp.blackhole_timeout (doubled at each further
+	// detection); meanwhile every dial is plain TCP at once
+	// (MPTcpExtMPCapableSYNTXDisabled). Either the connection itself sent
+	// its SYN without MP_CAPABLE after net.mptcp.syn_retrans_before_tcp_fallback
+	// retransmissions (2 by default), or the namespace's counters show
+	// active MPTCP off when it was dialed. Writing
+	// net.mptcp.blackhole_timeout (any value) turns active MPTCP back on.
+	FallbackBlackhole
 )
 
 func (r FallbackReason) String() string {
 	switch r {
+	case FallbackBlackhole:
+		return "blackhole"
 	case FallbackNotNegotiated:
 		return "not_negotiated"
 	case FallbackMidConnection:
@@ -220,6 +235,16 @@ type Sample struct {
 	SubflowDeltas []SubflowDelta
 	// SubflowsMax is the largest number of subflows seen at once so far.
 	SubflowsMax int
+
+	// Paths is the diagnosis of the connection's paths: what keeps it from
+	// having more subflows, as of this sample (see PathsDiagnosis). It is
+	// recomputed at every full reading from what the sample read and the
+	// configuration of the connection's network namespace, and kept
+	// unchanged by the final sample. PathsChanged is true in the samples
+	// where its cause changed (PathsDiagnosis.SameCause), the first
+	// diagnosis included.
+	Paths        PathsDiagnosis
+	PathsChanged bool
 }
 
 // SubflowDelta is what one subflow carried between two samples.

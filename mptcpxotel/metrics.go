@@ -290,7 +290,7 @@ func newSeries(role conntrace.Role, extra ...attribute.KeyValue) *series {
 // included: mptcp.connection.fallbacks has one series per reason and role,
 // all of them reported from the start (at 0), so that a backend's rate of
 // the first fallback is not lost.
-const numFallbackReasons = conntrace.FallbackUnavailable + 1
+const numFallbackReasons = conntrace.FallbackBlackhole + 1
 
 // addr returns the series of local address a, made on first use.
 func (s *series) addr(a netip.Addr) *addrSeries {
