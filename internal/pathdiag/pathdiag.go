@@ -1,0 +1,663 @@
+package pathdiag
+
+import (
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/mptcpinfo"
+)
+
+// Endpoint is one endpoint of the in-kernel path manager (`ip mptcp
+// endpoint`), as far as the diagnosis needs it.
+type Endpoint struct {
+	Addr            netip.Addr
+	Signal, Subflow bool
+}
+
+// Namespace is what the diagnosis knows of a connection's network
+// namespace. The zero Namespace knows nothing.
+type Namespace struct {
+	// Entered: the namespace could be read at all (it is the process's
+	// own, or the process may enter it). When false, nothing below is
+	// known.
+	Entered bool
+	// PathManager is the namespace's path manager, from its sysctls;
+	// PathManagerUnknown when they could not be read.
+	PathManager conntrace.PathManager
+	// Endpoints, when EndpointsKnown.
+	Endpoints      []Endpoint
+	EndpointsKnown bool
+	// Limits of the in-kernel path manager, when LimitsKnown.
+	SubflowsLimit, AddAddrAcceptedLimit uint32
+	LimitsKnown                         bool
+	// BlackholeDetection: the kernel turns active MPTCP off after a
+	// blackhole (Linux 6.12+: the namespace has the Blackhole counter or
+	// the blackhole_timeout sysctl).
+	BlackholeDetection bool
+	// SynRetransBeforeFallback is net.mptcp.syn_retrans_before_tcp_fallback
+	// (Linux 6.18), or 2, the value 6.12 has built in, where the sysctl is
+	// absent.
+	SynRetransBeforeFallback int
+}
+
+// Bounds of what a Tracker remembers of one connection, which needs no
+// allocation: in-kernel limits stop at 8 subflows and 8 announcements.
+const (
+	maxFailures  = 8
+	maxAnnounced = 8
+	maxJoined    = 8
+)
+
+// rejectWindow is how soon after its SUB_ESTABLISHED event a join's
+// SUB_CLOSED without error must come for the join to count as refused by
+// the peer: a refusal takes one round trip (the peer refuses the third ACK
+// of the handshake, measured within a millisecond on the test bed); an
+// administrator deleting the endpoint of a fresh subflow takes longer.
+const rejectWindow = time.Second
+
+// failure is a join that did not become a path.
+type failure struct {
+	join     conntrace.JoinFailure
+	rejected bool
+	seq      uint32 // order of arrival: the most recent is reported
+}
+
+// announced is an address the peer announced (ADD_ADDR) and has not
+// withdrawn.
+type announced struct {
+	id   uint8
+	addr netip.Addr
+}
+
+// joined is a SUB_ESTABLISHED event, kept for the SUB_CLOSED that may
+// follow it within rejectWindow.
+type joined struct {
+	local, remote netip.Addr
+	at            time.Time
+}
+
+// Tracker follows one connection's paths and diagnoses them. The zero
+// Tracker is ready; it allocates nothing.
+type Tracker struct {
+	failures  [maxFailures]failure
+	nfailures uint8
+	ann       [maxAnnounced]announced
+	nann      uint8
+	joins     [maxJoined]joined
+	njoins    uint8
+	seq       uint32
+
+	// The connection's own ends (its initial subflow's), and mptcp_info's
+	// sequence numbers at the first reading: data moved once either moved,
+	// at movedAt.
+	local, remote    netip.Addr
+	sndUna0, rcvNxt0 uint64
+	based, moved     bool
+	movedAt          time.Time
+	// waiting: an absence (rules 4 and 7) holds but has not held for
+	// settle since data moved.
+	waiting bool
+
+	last    conntrace.PathsDiagnosis
+	decided bool
+}
+
+// Diagnosis is the result of one Update.
+type Diagnosis struct {
+	// Paths is the diagnosis now: the last one decided when this sample
+	// decided nothing (a join in progress, the namespace not read yet).
+	Paths conntrace.PathsDiagnosis
+	// Changed: this sample changed its cause (the first one decided
+	// included).
+	Changed bool
+	// Pending: the diagnosis waits for the namespace to be read.
+	Pending bool
+	// Stale: the namespace's configuration changed since it was read
+	// (mptcp_info's counts of endpoints or limits disagree with it): read
+	// it again.
+	Stale bool
+	// WantCounters: the diagnosis would use a newer reading of the
+	// namespace's counters (Counters), its path events being incomplete.
+	WantCounters bool
+}
+
+// Counters is how much the namespace's MPTcpExt counters grew since the
+// connection began, for a connection whose own path events are not all
+// known: the process receives none (no privilege), or its namespace's
+// watcher opened after the connection began. They count every connection
+// of the namespace, not this one's alone: a diagnosis made from them says
+// so (PathsUnknownPathEvents) and may take another connection's
+// announcement or join for this one's.
+type Counters struct {
+	Known bool
+	// AddAddr: ADD_ADDR received (addresses the peers announced).
+	AddAddr uint64
+	// JoinSynTx: MP_JOIN SYNs sent (Linux 6.12+); JoinSynAckRx: their
+	// SYN-ACKs received (the peer answered the join).
+	JoinSynTx, JoinSynAckRx uint64
+}
+
+// Waiting reports whether a diagnosis waits for time to pass (see settle):
+// the connection should be read in full until it is decided.
+func (t *Tracker) Waiting() bool { return t.waiting }
+
+// settle is how long after data first moved an absence is diagnosed (no
+// endpoint, a userspace path manager that opens nothing): the path
+// managers act once the connection is fully established, the peer's
+// announcement or join arriving a round trip or two later.
+func settle(snap *mptcpinfo.Snapshot) time.Duration {
+	d := minSettle
+	for i := range snap.Subflows {
+		d = max(d, 4*snap.Subflows[i].RTT())
+	}
+	return d
+}
+
+// minSettle is settle on a fast path.
+const minSettle = 250 * time.Millisecond
+
+// Update takes one sample of the connection (its news: failed joins,
+// removed subflows, path events), diagnoses its paths, and reports the
+// diagnosis. ns is what is known of its namespace, nil when it has not
+// been read yet; events says whether the process receives the
+// connection's path events. The final sample changes nothing: a
+// connection's diagnosis is the one of its life, not of its teardown.
+func (t *Tracker) Update(s *conntrace.Sample, ns *Namespace, events bool, ctr Counters) Diagnosis {
+	if !t.decided {
+		t.last = conntrace.PathsDiagnosis{Role: s.Role, SubflowsMax: -1, Extra: -1, Endpoints: -1}
+	}
+	if s.Final || s.Snapshot == nil {
+		return Diagnosis{Paths: t.last}
+	}
+	t.observe(s)
+	d, decide, pending, stale := t.diagnose(s, ns, events, ctr)
+	want := !events && ctr.Known && d.PathManager == conntrace.PathManagerKernel &&
+		(d.Limit == conntrace.PathsLimitNone || d.Limit == conntrace.PathsLimitNoEndpoint ||
+			d.Limit == conntrace.PathsLimitJoinFailed && d.Join == (conntrace.JoinFailure{}))
+	if !decide {
+		return Diagnosis{Paths: t.last, Pending: pending, Stale: stale, WantCounters: want}
+	}
+	t.waiting = false
+	changed := !d.SameCause(t.last)
+	t.last, t.decided = d, true
+	return Diagnosis{Paths: d, Changed: changed, Stale: stale, WantCounters: want}
+}
+
+// observe takes the sample's news into the Tracker.
+func (t *Tracker) observe(s *conntrace.Sample) {
+	snap := s.Snapshot
+	if !t.based && snap.InfoLen > 0 && snap.MPTCP {
+		t.sndUna0, t.rcvNxt0, t.based = snap.Info.SndUna, snap.Info.RcvNxt, true
+	}
+	if t.based && !t.moved && snap.InfoLen > 0 && (snap.Info.SndUna != t.sndUna0 || snap.Info.RcvNxt != t.rcvNxt0) {
+		t.moved, t.movedAt = true, s.Time
+	}
+	if !t.local.IsValid() && len(snap.Subflows) > 0 && snap.MPTCP {
+		first := &snap.Subflows[0]
+		for i := range snap.Subflows {
+			if snap.Subflows[i].ID < first.ID {
+				first = &snap.Subflows[i]
+			}
+		}
+		t.local, t.remote = first.Local.Addr().Unmap(), first.Remote.Addr().Unmap()
+	}
+	for k := range s.PathEvents {
+		e := &s.PathEvents[k]
+		switch e.Kind {
+		case conntrace.AddressAnnounced:
+			t.announce(e.AddressID, e.Remote.Addr().Unmap())
+		case conntrace.AddressRemoved:
+			t.withdraw(e.AddressID)
+		case conntrace.SubflowEstablished:
+			t.joinedAt(e.Local.Addr().Unmap(), e.Remote.Addr().Unmap(), e.Time)
+		case conntrace.SubflowClosed:
+			if e.SubflowID == 0 && (e.Error != 0 || e.Reset) {
+				// A join no reading ever listed, closed with an
+				// error: it never got past its SYN.
+				f := conntrace.JoinFailure{Local: e.Local, Remote: e.Remote, Error: e.Error, Reset: e.Reset, ResetReason: e.ResetReason}
+				f.Timeout = e.Error == syscall.ETIMEDOUT
+				t.fail(f, e.Reset && e.ResetReason == resetAdminProhibited)
+			}
+		}
+	}
+	for k := range s.FailedJoins {
+		fj := &s.FailedJoins[k]
+		f := conntrace.JoinFailure{Local: fj.Local, Remote: fj.Remote, State: fj.State, SynRetransmits: fj.SynRetransmits}
+		if e := closedEvent(s, fj.ID); e != nil {
+			f.Error, f.Reset, f.ResetReason = e.Error, e.Reset, e.ResetReason
+		}
+		f.Timeout = f.Error == syscall.ETIMEDOUT || f.Error == 0 && !f.Reset && fj.State == tcpSynSent && fj.SynRetransmits > 0
+		t.fail(f, f.Reset && f.ResetReason == resetAdminProhibited)
+	}
+	for k := range s.Removed {
+		r := &s.Removed[k]
+		switch {
+		case r.Reset || r.Error != 0:
+			if !r.New {
+				continue // it was a path: lost, not a failed join
+			}
+			f := conntrace.JoinFailure{Local: r.Local, Remote: r.Remote, Error: r.Error, Reset: r.Reset, ResetReason: r.ResetReason}
+			f.Timeout = r.Error == syscall.ETIMEDOUT
+			t.fail(f, r.Reset && r.ResetReason == resetAdminProhibited)
+		case r.BytesSent+r.Unsampled.Sent == 0 && r.BytesReceived+r.Unsampled.Received == 0:
+			e := closedEvent(s, r.ID)
+			if e == nil {
+				continue // without SUB_CLOSED, nothing says it was refused
+			}
+			if at, ok := t.joinedSince(r.Local.Addr().Unmap(), r.Remote.Addr().Unmap()); ok && e.Time.Sub(at) < rejectWindow {
+				t.fail(conntrace.JoinFailure{Local: r.Local, Remote: r.Remote}, true)
+			}
+		}
+	}
+	for _, i := range s.Added {
+		sf := &snap.Subflows[i]
+		t.succeeded(sf.Local.Addr().Unmap(), sf.Remote.Addr().Unmap())
+	}
+	for k := range s.Removed {
+		if r := &s.Removed[k]; r.New && !r.Reset && r.Error == 0 && r.BytesSent+r.BytesReceived > 0 {
+			// Came and went between two samples, having carried data:
+			// it was a path.
+			t.succeeded(r.Local.Addr().Unmap(), r.Remote.Addr().Unmap())
+		}
+	}
+}
+
+// MP_TCPRST reason "administratively prohibited" (RFC 8684, 3.6).
+const resetAdminProhibited = 3
+
+// TCP states of a subflow (tcp_info.state).
+const (
+	tcpEstablished = 1
+	tcpSynSent     = 2
+	tcpSynRecv     = 3
+	tcpTimeWait    = 6
+	tcpClose       = 7
+	tcpListen      = 10
+)
+
+// closedEvent returns the sample's SUB_CLOSED event about subflow id.
+func closedEvent(s *conntrace.Sample, id uint32) *conntrace.PathEvent {
+	if id == 0 {
+		return nil
+	}
+	for k := range s.PathEvents {
+		if e := &s.PathEvents[k]; e.Kind == conntrace.SubflowClosed && e.SubflowID == id {
+			return e
+		}
+	}
+	return nil
+}
+
+// fail records a join that did not become a path, in place of an earlier
+// one between the same addresses.
+func (t *Tracker) fail(f conntrace.JoinFailure, rejected bool) {
+	t.seq++
+	la, ra := f.Local.Addr().Unmap(), f.Remote.Addr().Unmap()
+	i := 0
+	for ; i < int(t.nfailures); i++ {
+		j := &t.failures[i].join
+		if j.Local.Addr().Unmap() == la && j.Remote.Addr().Unmap() == ra {
+			break
+		}
+	}
+	if i == int(t.nfailures) {
+		if t.nfailures == maxFailures {
+			i = t.oldestFailure()
+		} else {
+			t.nfailures++
+		}
+	}
+	t.failures[i] = failure{join: f, rejected: rejected, seq: t.seq}
+}
+
+func (t *Tracker) oldestFailure() int {
+	o := 0
+	for i := 1; i < int(t.nfailures); i++ {
+		if t.failures[i].seq < t.failures[o].seq {
+			o = i
+		}
+	}
+	return o
+}
+
+// succeeded forgets the failures between local and remote: a subflow
+// between them is established.
+func (t *Tracker) succeeded(local, remote netip.Addr) {
+	for i := 0; i < int(t.nfailures); {
+		j := &t.failures[i].join
+		if j.Local.Addr().Unmap() == local && j.Remote.Addr().Unmap() == remote {
+			t.nfailures--
+			t.failures[i] = t.failures[t.nfailures]
+			t.failures[t.nfailures] = failure{}
+			continue
+		}
+		i++
+	}
+}
+
+// latestFailure returns the most recent failure, a refusal before any
+// other failure.
+func (t *Tracker) latestFailure() *failure {
+	var best *failure
+	for i := 0; i < int(t.nfailures); i++ {
+		f := &t.failures[i]
+		if best == nil || f.rejected && !best.rejected || f.rejected == best.rejected && f.seq > best.seq {
+			best = f
+		}
+	}
+	return best
+}
+
+func (t *Tracker) announce(id uint8, addr netip.Addr) {
+	for i := 0; i < int(t.nann); i++ {
+		if t.ann[i].id == id {
+			t.ann[i].addr = addr
+			return
+		}
+	}
+	if t.nann < maxAnnounced {
+		t.ann[t.nann] = announced{id: id, addr: addr}
+		t.nann++
+	}
+}
+
+func (t *Tracker) withdraw(id uint8) {
+	for i := 0; i < int(t.nann); i++ {
+		if t.ann[i].id == id {
+			t.nann--
+			t.ann[i] = t.ann[t.nann]
+			t.ann[t.nann] = announced{}
+			return
+		}
+	}
+}
+
+func (t *Tracker) joinedAt(local, remote netip.Addr, at time.Time) {
+	i := int(t.njoins)
+	if i == maxJoined {
+		// Replace the oldest.
+		i = 0
+		for k := 1; k < maxJoined; k++ {
+			if t.joins[k].at.Before(t.joins[i].at) {
+				i = k
+			}
+		}
+	} else {
+		t.njoins++
+	}
+	t.joins[i] = joined{local: local, remote: remote, at: at}
+}
+
+// joinedSince returns when the last SUB_ESTABLISHED between local and
+// remote came.
+func (t *Tracker) joinedSince(local, remote netip.Addr) (time.Time, bool) {
+	var at time.Time
+	found := false
+	for i := 0; i < int(t.njoins); i++ {
+		if j := &t.joins[i]; j.local == local && j.remote == remote && (!found || j.at.After(at)) {
+			at, found = j.at, true
+		}
+	}
+	return at, found
+}
+
+// unusedAnnounced counts the addresses the peer announced that no subflow
+// of snap uses (nor the connection's initial one).
+func (t *Tracker) unusedAnnounced(snap *mptcpinfo.Snapshot) int {
+	n := 0
+	for i := 0; i < int(t.nann); i++ {
+		a := t.ann[i].addr
+		if a == t.remote {
+			continue
+		}
+		used := false
+		for k := range snap.Subflows {
+			if snap.Subflows[k].Remote.Addr().Unmap() == a {
+				used = true
+				break
+			}
+		}
+		if !used {
+			n++
+		}
+	}
+	return n
+}
+
+// diagnose applies the rules (see the package documentation) to the
+// connection as of sample s. decide is false when the sample decides
+// nothing (the previous diagnosis stands); pending when that is because
+// the namespace has not been read.
+func (t *Tracker) diagnose(s *conntrace.Sample, ns *Namespace, events bool, ctr Counters) (d conntrace.PathsDiagnosis, decide, pending, stale bool) {
+	d = conntrace.PathsDiagnosis{Role: s.Role, SubflowsMax: -1, Extra: -1, Endpoints: -1}
+	if s.Fallback != conntrace.FallbackNone {
+		d.Limit, d.Fallback = conntrace.PathsLimitFallback, s.Fallback
+		return d, true, false, false
+	}
+	snap := s.Snapshot
+	if !snap.MPTCP {
+		return d, false, false, false // nothing known about the socket yet
+	}
+	estab, joining := 0, false
+	for i := range snap.Subflows {
+		switch st := snap.Subflows[i].State(); st {
+		case tcpSynSent, tcpSynRecv:
+			joining = true
+		case tcpTimeWait, tcpClose, tcpListen:
+		default:
+			estab++
+		}
+	}
+	d.Subflows = estab
+	if !events {
+		d.Unknown |= conntrace.PathsUnknownPathEvents
+	}
+	if f := t.latestFailure(); f != nil {
+		d.Limit, d.Join = conntrace.PathsLimitJoinFailed, f.join
+		if f.rejected {
+			d.Limit = conntrace.PathsLimitJoinRejected
+		}
+		t.fillInfo(&d, snap)
+		return d, true, false, false
+	}
+	if snap.InfoLen == 0 {
+		d.Unknown |= conntrace.PathsUnknownInfo
+		return d, true, false, false
+	}
+	if ns == nil {
+		// The namespace is being read; its reader asks again.
+		return d, false, true, false
+	}
+	info := &snap.Info
+	t.fillInfo(&d, snap)
+	if !ns.Entered {
+		d.Unknown |= conntrace.PathsUnknownNamespace
+	}
+	pm := ns.PathManager
+	if !ns.Entered {
+		pm = conntrace.PathManagerUnknown
+	}
+	anyLimit := info.SubflowsMax|info.AddAddrAcceptedMax|info.AddAddrSignalMax|info.LocalAddrMax != 0
+	if pm == conntrace.PathManagerUnknown {
+		d.Unknown |= conntrace.PathsUnknownPathManager
+		if anyLimit {
+			// Only the in-kernel path manager fills the limits in.
+			pm = conntrace.PathManagerKernel
+		}
+	}
+	d.PathManager = pm
+	hasLocal := snap.Has(mptcpinfo.FieldLocalAddrUsed)
+	single := estab <= 1 && !joining && info.ExtraSubflows == 0
+
+	// Without path events, a join refused right after its handshake (or
+	// failed unseen between two samples) leaves one trace: the endpoint
+	// it used stays counted in local_addr_used while subflows went back
+	// down, on a connection that never had a second subflow.
+	if !events && pm == conntrace.PathManagerKernel && hasLocal && !joining && s.SubflowsMax <= 1 && info.LocalAddrUsed > info.ExtraSubflows {
+		d.Limit = conntrace.PathsLimitJoinFailed
+		if ctr.Known && ctr.JoinSynAckRx > 0 {
+			// The namespace's joins were answered (a SYN-ACK with
+			// MP_JOIN), and this one's is gone: refused after its
+			// handshake, as Linux refuses beyond its subflows limit.
+			d.Limit = conntrace.PathsLimitJoinRejected
+		}
+		return d, true, false, false
+	}
+	if joining {
+		return d, false, false, false
+	}
+	switch pm {
+	case conntrace.PathManagerUserspace, conntrace.PathManagerOther:
+		if !single {
+			return d, true, false, false
+		}
+		if !t.settled(s) {
+			return d, false, false, false
+		}
+		d.Limit = conntrace.PathsLimitUserspacePM
+		return d, true, false, false
+	case conntrace.PathManagerUnknown:
+		// Every limit reads 0: a userspace path manager, or in-kernel
+		// limits of 0. What was read is a subflows limit of 0.
+		d.Limit = conntrace.PathsLimitSubflowsMax
+		return d, true, false, false
+	}
+
+	// The in-kernel path manager.
+	usable, unused, endpointsKnown, stale := t.endpoints(s.Role, ns, snap)
+	if ns.LimitsKnown && (ns.SubflowsLimit != uint32(info.SubflowsMax) || ns.AddAddrAcceptedLimit != uint32(info.AddAddrAcceptedMax)) {
+		stale = true
+	}
+	if endpointsKnown {
+		d.Endpoints = usable
+	} else if ns.Entered {
+		d.Unknown |= conntrace.PathsUnknownEndpoints
+	}
+	d.Announced = t.unusedAnnounced(snap)
+	if !events && d.Announced == 0 && ctr.Known && ctr.AddAddr > uint64(info.AddAddrAccepted) {
+		// Announcements the namespace received that this connection
+		// did not use, as far as the counters tell.
+		d.Announced = int(min(ctr.AddAddr-uint64(info.AddAddrAccepted), 255))
+	}
+	switch {
+	case info.SubflowsMax == 0:
+		d.Limit = conntrace.PathsLimitSubflowsMax
+	case info.ExtraSubflows >= info.SubflowsMax && (unused > 0 || d.Announced > 0):
+		d.Limit = conntrace.PathsLimitSubflowsMax
+	case d.Announced > 0 && info.AddAddrAccepted >= info.AddAddrAcceptedMax:
+		d.Limit = conntrace.PathsLimitAddAddrMax
+	case single && info.AddAddrAccepted == 0 && usable == 0 && hasLocal:
+		if !t.settled(s) {
+			return d, false, false, stale
+		}
+		d.Limit = conntrace.PathsLimitNoEndpoint
+	}
+	return d, true, false, stale
+}
+
+// settled reports whether data moved at least settle ago, and otherwise
+// notes that a diagnosis waits for it.
+func (t *Tracker) settled(s *conntrace.Sample) bool {
+	if t.moved && s.Time.Sub(t.movedAt) >= settle(s.Snapshot) {
+		return true
+	}
+	t.waiting = t.moved
+	return false
+}
+
+// fillInfo copies mptcp_info's counts into d.
+func (t *Tracker) fillInfo(d *conntrace.PathsDiagnosis, snap *mptcpinfo.Snapshot) {
+	if snap.InfoLen == 0 {
+		return
+	}
+	info := &snap.Info
+	d.SubflowsMax, d.Extra = int(info.SubflowsMax), int(info.ExtraSubflows)
+	d.AddAddrAccepted, d.AddAddrAcceptedMax = int(info.AddAddrAccepted), int(info.AddAddrAcceptedMax)
+}
+
+// endpoints counts the endpoints of this side's namespace that could open
+// a path for the connection (usable: a client's subflow endpoints, a
+// server's signal endpoints, other than the connection's own address and
+// of its address family) and those of them no subflow uses yet (unused).
+// known says whether the namespace's list was used; otherwise the counts
+// come from mptcp_info (local_addr_max and add_addr_signal_max, which the
+// kernel reads from the namespace at every call), where more than none may
+// include the connection's own address. stale: the list and mptcp_info
+// disagree, the list is out of date.
+func (t *Tracker) endpoints(role conntrace.Role, ns *Namespace, snap *mptcpinfo.Snapshot) (usable, unused int, known, stale bool) {
+	info := &snap.Info
+	live, used := int(info.LocalAddrMax), int(info.LocalAddrUsed)
+	if role == conntrace.RoleServer {
+		live, used = int(info.AddAddrSignalMax), int(info.AddAddrSignal)
+	}
+	if ns.EndpointsKnown {
+		listed := 0
+		for _, e := range ns.Endpoints {
+			if t.flagged(role, e) {
+				listed++
+			}
+		}
+		if listed == live || !snap.Has(mptcpinfo.FieldLocalAddrUsed) {
+			for _, e := range ns.Endpoints {
+				if !t.flagged(role, e) || !t.fits(e.Addr) {
+					continue
+				}
+				usable++
+				if !inUse(snap, e.Addr) {
+					unused++
+				}
+			}
+			return usable, unused, true, false
+		}
+		stale = true
+	}
+	return live, max(0, live-used), false, stale
+}
+
+func (t *Tracker) flagged(role conntrace.Role, e Endpoint) bool {
+	if role == conntrace.RoleServer {
+		return e.Signal
+	}
+	return e.Subflow
+}
+
+// fits reports whether an endpoint's address can carry a subflow of the
+// connection: not its own address, and of its family (an IPv4 connection,
+// IPv4-mapped on an IPv6 socket included, takes IPv4 endpoints only).
+func (t *Tracker) fits(a netip.Addr) bool {
+	a = a.Unmap()
+	if !t.local.IsValid() {
+		return true
+	}
+	return a != t.local && a.Is4() == t.local.Is4()
+}
+
+// inUse reports whether a subflow of snap has local address a.
+func inUse(snap *mptcpinfo.Snapshot, a netip.Addr) bool {
+	a = a.Unmap()
+	for i := range snap.Subflows {
+		if snap.Subflows[i].Local.Addr().Unmap() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// SYNDropFallback reports whether a client connection that fell back to
+// plain TCP at its handshake, whose socket retransmitted its SYN
+// retransmits times before the SYN-ACK came (mptcpinfo.Snapshot.Retransmits
+// at its first reading), did so because its kernel gave up on MPTCP: since
+// Linux 6.12, after net.mptcp.syn_retrans_before_tcp_fallback unanswered
+// SYNs carrying MP_CAPABLE (2 by default; at the first timeout with 0), the
+// kernel sends the next SYN without it, counts MPCapableSYNTXDrop, and,
+// when that plain SYN is answered, concludes that a middlebox drops MPTCP
+// SYNs (Blackhole). A connection whose SYN was retransmitted fewer times
+// still asked for MPTCP in every SYN: its peer answered without MPTCP.
+func SYNDropFallback(retransmits uint32, ns *Namespace) bool {
+	if ns == nil || !ns.BlackholeDetection {
+		return false
+	}
+	return retransmits >= uint32(max(1, ns.SynRetransBeforeFallback))
+}
