@@ -83,7 +83,7 @@ func (f *Follower) deliver(s *conntrace.Sample, news, ended bool, at time.Time) 
 // hasNews reports whether a sample has something to tell the hooks: it is
 // the first or the final one, or something changed since the previous one.
 func hasNews(s *conntrace.Sample) bool {
-	if s.First || s.Final || s.FallbackChanged || len(s.Added)+len(s.Removed)+len(s.FailedJoins)+len(s.PathEvents) > 0 ||
+	if s.First || s.Final || s.FallbackChanged || s.PathsChanged || len(s.Added)+len(s.Removed)+len(s.FailedJoins)+len(s.PathEvents) > 0 ||
 		s.Sent|s.Received|s.Retransmitted != 0 {
 		return true
 	}

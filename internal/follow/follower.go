@@ -95,6 +95,7 @@ type Follower struct {
 	tc          net.TCPConn     // closes the socket for Close (a copy sharing it)
 	det         detect.Detector
 	ev          *events // path events, once the namespace's watcher follows it
+	paths       pathState
 }
 
 // Bits of Follower.flags.
@@ -105,20 +106,24 @@ const (
 	flagEventNews                // path events wait, or were lost: read in full
 	flagEventsMissed             // path events may have been missed: wait for none
 	flagClosed                   // Close was called
+	flagPathsNews                // the namespace's configuration was read: diagnose again
 )
 
 // New returns a Follower of a connection of the given role, on the
 // process's scheduler.
 func New(cfg *Config, role conntrace.Role) *Follower {
-	return &Follower{sched: Default, index: -1, interval: cfg.Interval, role: role, wantEvents: !cfg.NoPathEvents}
+	f := &Follower{sched: Default, index: -1, interval: cfg.Interval, role: role, wantEvents: !cfg.NoPathEvents}
+	f.paths.pub = conntrace.PathsDiagnosis{Role: role, SubflowsMax: -1, Extra: -1, Endpoints: -1}
+	return f
 }
 
 // DialStart tells the hooks of cfg that a dial begins, and returns the
 // context for the dial and the dialed connection's Follower.
 func DialStart(ctx context.Context, cfg *Config, network, address string) (context.Context, *Follower) {
 	f := New(cfg, conntrace.RoleClient)
+	f.paths.dialStart = time.Now()
 	if cfg.Hooks != nil {
-		ctx, f.hooks = cfg.Hooks.DialStart(ctx, conntrace.DialStart{Network: network, Address: address, Time: time.Now()})
+		ctx, f.hooks = cfg.Hooks.DialStart(ctx, conntrace.DialStart{Network: network, Address: address, Time: f.paths.dialStart})
 	}
 	return ctx, f
 }
@@ -164,6 +169,9 @@ func (f *Follower) Established(conn net.Conn, tc *net.TCPConn) bool {
 	f.mu.Unlock()
 	if !ended {
 		f.sched.schedule(f)
+		if f.flags.Load()&flagPathsNews != 0 {
+			f.sched.dueNow(f) // the namespace was read meanwhile
+		}
 	}
 	if own {
 		f.hooks.Established(conn, time.Now())
@@ -214,4 +222,5 @@ func Settle() {
 	}
 	Default.Flush()
 	namespaces.Flush()
+	namespaceInfo.Flush()
 }

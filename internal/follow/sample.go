@@ -72,6 +72,9 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 	if f.flags.Load()&flagEventNews != 0 && f.flags.And(^uint32(flagEventNews))&flagEventNews != 0 {
 		full = true // what a path event announced moves no counter
 	}
+	if f.flags.Load()&flagPathsNews != 0 && f.flags.And(^uint32(flagPathsNews))&flagPathsNews != 0 {
+		full = true // the namespace was read: diagnose again
+	}
 	stats := &f.sched.stats
 	if !full && f.det.Fallback() != conntrace.FallbackNone {
 		stats.probes.Add(1)
@@ -80,7 +83,7 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		}
 		return false, false
 	}
-	if !full && !f.moving && f.det.Samples() > 0 && f.sinceFull < safetyNet && !f.det.JoinPending() {
+	if !full && !f.moving && f.det.Samples() > 0 && f.sinceFull < safetyNet && !f.det.JoinPending() && !f.paths.tracker.Waiting() {
 		stats.probes.Add(1)
 		err := sc.reader.ReadInfo(f.rc, &sc.probe)
 		switch {
@@ -141,6 +144,7 @@ func (f *Follower) reportLocked(sc *scratch, read bool, end conntrace.End, abort
 	stream := detect.Stream{FinSent: fl&flagFinSent != 0, EOFRead: fl&flagEOFRead != 0, Final: end != conntrace.EndNone, Abortive: abortive}
 	if read {
 		missed := fl&flagEventsMissed != 0 && f.flags.And(^uint32(flagEventsMissed))&flagEventsMissed != 0
+		f.paths.missed = f.paths.missed || missed
 		f.det.AwaitEvents = !missed && f.ev.active()
 		f.det.Detect(&sc.snap, f.role, &sc.sample, stream, sc.events)
 	} else {
@@ -153,6 +157,7 @@ func (f *Follower) reportLocked(sc *scratch, read bool, end conntrace.End, abort
 	sc.sample.Time = time.Now()
 	sc.sample.Final = end != conntrace.EndNone
 	sc.sample.End = end
+	f.pathsLocked(sc)
 	f.sched.stats.samples.Add(1)
 }
 
