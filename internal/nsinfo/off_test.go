@@ -18,12 +18,12 @@ func TestOffRule(t *testing.T) {
 		return reading{at: at(ms), disabled: disabled, blackhole: blackhole, hasDisabled: true, hasBlackhole: true, valid: true}
 	}
 	for _, tc := range []struct {
-		name          string
-		prev, last    reading
-		offAt         time.Time
-		start, end    int // the dial, in ms
-		now           int
-		next          reading // what a reading now finds
+		name           string
+		prev, last     reading
+		offAt          time.Time
+		start, end     int // the dial, in ms
+		now            int
+		next           reading // what a reading now finds
 		want, wantRead bool
 	}{
 		{name: "disabled grew since a reading before the dial", last: rd(0, 5, 1), start: 1000, end: 1001, now: 1001,
