@@ -15,6 +15,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
 	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/nsinfo"
 )
 
 // How the metrics are recorded.
@@ -54,6 +55,10 @@ type meters struct {
 	subIO      metric.Int64ObservableCounter
 	duration   metric.Float64Histogram
 	rtt        metric.Float64Histogram
+	limited    metric.Int64ObservableUpDownCounter
+	limClosed  metric.Int64ObservableCounter
+
+	ns *nsMeters // the namespaces' counters
 
 	peer   bool       // one series per peer (WithPeerAttributes)
 	shared [2]*series // by conntrace.Role, without WithPeerAttributes
@@ -92,7 +97,7 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 	m.connActive = check(meter.Int64ObservableUpDownCounter(metricConnActive, metric.WithUnit("{connection}"),
 		metric.WithDescription("MPTCP connections open now.")))
 	m.fallbacks = check(meter.Int64ObservableCounter(metricConnFallbacks, metric.WithUnit("{connection}"),
-		metric.WithDescription("Connections that are plain TCP, by mptcp.fallback.reason: MPTCP not available on this host, not negotiated at the handshake, or fallen back later.")))
+		metric.WithDescription("Connections that are plain TCP, by mptcp.fallback.reason: MPTCP not available on this host, not negotiated at the handshake, made plain TCP by the kernel's blackhole detection, or fallen back later.")))
 	m.subActive = check(meter.Int64ObservableUpDownCounter(metricSubActive, metric.WithUnit("{subflow}"),
 		metric.WithDescription("MPTCP subflows open now.")))
 	m.subOpened = check(meter.Int64ObservableCounter(metricSubOpened, metric.WithUnit("{subflow}"),
@@ -114,6 +119,11 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 		metric.WithDescription("Smoothed round-trip time of each subflow (tcp_info.rtt), one value per subflow per sample in which it carried data."),
 		metric.WithExplicitBucketBoundaries(rttBounds...)))
 
+	m.limited = check(meter.Int64ObservableUpDownCounter(metricPathsLimited, metric.WithUnit("{connection}"),
+		metric.WithDescription("Connections open now that have fewer subflows than their host could give them, by mptcp.paths.limit: what limits them.")))
+	m.limClosed = check(meter.Int64ObservableCounter(metricPathsClosed, metric.WithUnit("{connection}"),
+		metric.WithDescription("Connections closed while something limited their subflows, by mptcp.paths.limit as last diagnosed.")))
+
 	m.orNoop()
 
 	if !peer {
@@ -123,10 +133,11 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 		m.byPeer = make(map[peerKey]*series)
 	}
 	_, err := meter.RegisterCallback(m.observe,
-		m.connActive, m.fallbacks, m.subActive, m.subOpened, m.subClosed, m.joinFails, m.io, m.retrans, m.subIO)
+		m.connActive, m.fallbacks, m.subActive, m.subOpened, m.subClosed, m.joinFails, m.io, m.retrans, m.subIO, m.limited, m.limClosed)
 	if err != nil {
 		otel.Handle(err)
 	}
+	m.ns = newNSMeters(meter, nsinfo.Default)
 	return m
 }
 
@@ -148,7 +159,10 @@ func (m *meters) orNoop() {
 	if m.subActive == nil {
 		m.subActive = noop.Int64ObservableUpDownCounter{}
 	}
-	for _, c := range []*metric.Int64ObservableCounter{&m.fallbacks, &m.subOpened, &m.subClosed, &m.joinFails, &m.io, &m.retrans, &m.subIO} {
+	if m.limited == nil {
+		m.limited = noop.Int64ObservableUpDownCounter{}
+	}
+	for _, c := range []*metric.Int64ObservableCounter{&m.fallbacks, &m.subOpened, &m.subClosed, &m.joinFails, &m.io, &m.retrans, &m.subIO, &m.limClosed} {
 		if *c == nil {
 			*c = noop.Int64ObservableCounter{}
 		}
@@ -252,6 +266,10 @@ type series struct {
 	// fallbacks by conntrace.FallbackReason; index 0 (none) unused.
 	fallbacks   [numFallbackReasons]atomic.Int64
 	fallbackOpt [numFallbackReasons][]metric.ObserveOption
+	// Connections open and closed by conntrace.PathsLimit; index 0
+	// (none) unused.
+	limited, limitedClosed [numPathsLimits]atomic.Int64
+	limitOpt               [numPathsLimits][]metric.ObserveOption
 
 	base         []attribute.KeyValue // mptcp.role [, network.peer.*]
 	roleOpt      []metric.ObserveOption
@@ -283,8 +301,16 @@ func newSeries(role conntrace.Role, extra ...attribute.KeyValue) *series {
 	for r := conntrace.FallbackReason(1); r < numFallbackReasons; r++ {
 		s.fallbackOpt[r] = observeOpt(base, keyFallbackReason.String(r.String()))
 	}
+	for l := conntrace.PathsLimit(1); l < numPathsLimits; l++ {
+		s.limitOpt[l] = observeOpt(base, keyPathsLimit.String(l.String()))
+	}
 	return s
 }
+
+// numPathsLimits bounds the values of conntrace.PathsLimit, none included:
+// the metrics by mptcp.paths.limit have one series per value and role,
+// all reported from the start.
+const numPathsLimits = conntrace.PathsLimitNoEndpoint + 1
 
 // numFallbackReasons bounds the values of conntrace.FallbackReason, none
 // included: mptcp.connection.fallbacks has one series per reason and role,
@@ -320,6 +346,10 @@ func (s *series) observe(m *meters, o metric.Observer) {
 	o.ObserveInt64(m.connActive, s.connActive.Load(), s.roleOpt...)
 	for r := conntrace.FallbackReason(1); r < numFallbackReasons; r++ {
 		o.ObserveInt64(m.fallbacks, s.fallbacks[r].Load(), s.fallbackOpt[r]...)
+	}
+	for l := conntrace.PathsLimit(1); l < numPathsLimits; l++ {
+		o.ObserveInt64(m.limited, s.limited[l].Load(), s.limitOpt[l]...)
+		o.ObserveInt64(m.limClosed, s.limitedClosed[l].Load(), s.limitOpt[l]...)
 	}
 	o.ObserveInt64(m.subActive, s.subActive.Load(), s.roleOpt...)
 	o.ObserveInt64(m.subOpened, s.subOpened.Load(), s.roleOpt...)
