@@ -149,17 +149,18 @@ const (
 	// was made as plain TCP.
 	FallbackUnavailable
 	// FallbackBlackhole: a dialed connection that the kernel made without
-	// MPTCP because of its blackhole detection (Linux 6.12+): SYNs
-	// carrying MP_CAPABLE went unanswered while a plain SYN was answered,
-	// so the kernel concluded that a middlebox drops MPTCP SYNs, counted
-	// it (MPTcpExtBlackhole) and turned active MPTCP off in the network
-	// namespace for net.mptcp.blackhole_timeout (doubled at each further
-	// detection); meanwhile every dial is plain TCP at once
-	// (MPTcpExtMPCapableSYNTXDisabled). Either the connection itself sent
-	// its SYN without MP_CAPABLE after net.mptcp.syn_retrans_before_tcp_fallback
-	// retransmissions (2 by default), or the namespace's counters show
-	// active MPTCP off when it was dialed. Writing
-	// net.mptcp.blackhole_timeout (any value) turns active MPTCP back on.
+	// MPTCP because of its blackhole detection (Linux 6.12+). Either the
+	// connection's own SYNs carrying MP_CAPABLE went unanswered
+	// net.mptcp.syn_retrans_before_tcp_fallback times (2 by default) and
+	// the kernel sent the next one without it, which was answered
+	// (MPTcpExtMPCapableSYNTXDrop): a middlebox drops MPTCP SYNs, so the
+	// kernel also counted a blackhole (MPTcpExtBlackhole) and turned
+	// active MPTCP off in the network namespace for
+	// net.mptcp.blackhole_timeout (unless 0), doubled at each further
+	// detection; or it was dialed while active MPTCP was so off, as the
+	// namespace's counters show (MPTcpExtMPCapableSYNTXDisabled): no
+	// MP_CAPABLE was even sent. Writing net.mptcp.blackhole_timeout (any
+	// value) turns active MPTCP back on.
 	FallbackBlackhole
 )
 

@@ -136,9 +136,13 @@ const (
 	PathsUnknownPathManager
 	// PathsUnknownPathEvents: the process does not receive the kernel's
 	// path-manager events for this connection (it lacks CAP_NET_ADMIN
-	// since Linux 6.7, or WithoutPathEvents): the addresses the peer
-	// announced, joins refused right after their handshake and the
-	// errors of failed joins are not seen.
+	// since Linux 6.7, or WithoutPathEvents), or not all of them (its
+	// namespace's watcher opened after the connection began, as for the
+	// first connection of a namespace, or the kernel dropped some): the
+	// addresses the peer announced, joins refused right after their
+	// handshake and the errors of failed joins may be unseen. The
+	// namespace's counters then stand in for them, counting every
+	// connection of the namespace.
 	PathsUnknownPathEvents
 	// PathsUnknownInfo: the kernel gives no mptcp_info for the socket
 	// (before Linux 5.16): nothing of the limits is known.
@@ -257,6 +261,10 @@ func (d PathsDiagnosis) String() string {
 		b.WriteString("not MPTCP: ")
 		b.WriteString(d.fallbackWords())
 	case PathsLimitJoinRejected:
+		if !d.Join.Local.IsValid() {
+			b.WriteString("the peer refused a join of this side (the namespace's counters show a join answered, and the connection's is gone)")
+			break
+		}
 		fmt.Fprintf(&b, "the peer refused the join from %s to %s", d.Join.Local.Addr().Unmap(), d.Join.Remote.Addr().Unmap())
 		if d.Join.Reset {
 			fmt.Fprintf(&b, " (MP_TCPRST %s)", ResetReasonName(d.Join.ResetReason))
@@ -301,7 +309,7 @@ func (d PathsDiagnosis) String() string {
 		fmt.Fprintf(&b, " [not read: %s]", u)
 	}
 	if d.Unknown&PathsUnknownPathEvents != 0 && d.Limit != PathsLimitNone && d.Limit != PathsLimitFallback {
-		b.WriteString(" [without path events: the peer's announcements and the causes of failed joins are not seen]")
+		b.WriteString(" [path events not all received: the peer's announcements and the causes of failed joins may be unseen]")
 	}
 	return b.String()
 }
@@ -318,7 +326,7 @@ func (d PathsDiagnosis) fallbackWords() string {
 	case FallbackUnavailable:
 		return "this host could not open an MPTCP socket (net.mptcp.enabled=0, or no MPTCP in the kernel)"
 	case FallbackBlackhole:
-		return "the kernel turned active MPTCP off: a middlebox dropped SYNs carrying MP_CAPABLE while plain SYNs passed (MPTcpExtBlackhole), and the kernel dials plain TCP for net.mptcp.blackhole_timeout"
+		return "a middlebox drops SYNs carrying MP_CAPABLE while plain SYNs pass: the kernel's blackhole detection made the connection plain TCP, and turned active MPTCP off in this network namespace for net.mptcp.blackhole_timeout (unless 0), every dial meanwhile plain TCP (MPTcpExtBlackhole, MPTcpExtMPCapableSYNTXDisabled)"
 	}
 	return d.Fallback.String()
 }
@@ -379,11 +387,7 @@ func (d PathsDiagnosis) Remedy() string {
 		if d.SubflowsMax == 0 && d.Unknown&PathsUnknownPathManager != 0 {
 			return "ip mptcp limits show; sysctl net.mptcp.path_manager; then ip mptcp limits set subflows 2"
 		}
-		n := max(2, min(8, d.SubflowsMax+max(1, d.Announced)))
-		if d.SubflowsMax > 0 && d.Endpoints > 0 && d.Announced == 0 {
-			n = min(8, d.SubflowsMax+d.Endpoints)
-		}
-		return fmt.Sprintf("ip mptcp limits set subflows %d", n)
+		return fmt.Sprintf("ip mptcp limits set subflows %d", max(2, min(8, d.SubflowsMax+max(1, d.Announced))))
 	case PathsLimitAddAddrMax:
 		n := min(8, d.AddAddrAcceptedMax+max(1, d.Announced))
 		return fmt.Sprintf("ip mptcp limits set subflows %d add_addr_accepted %d", max(n, d.SubflowsMax), n)

@@ -239,7 +239,7 @@ func TestSubflowsMax(t *testing.T) {
 	ns.SubflowsLimit = 1
 	d = c.update(ns, true, time.Millisecond)
 	want(t, d, conntrace.PathsLimitSubflowsMax)
-	if d.Paths.Remedy() != "ip mptcp limits set subflows 3" {
+	if d.Paths.Remedy() != "ip mptcp limits set subflows 2" {
 		t.Errorf("remedy %q", d.Paths.Remedy())
 	}
 
