@@ -162,13 +162,16 @@ const minSettle = 250 * time.Millisecond
 // removed subflows, path events), diagnoses its paths, and reports the
 // diagnosis. ns is what is known of its namespace, nil when it has not
 // been read yet; events says whether the process receives the
-// connection's path events. The final sample changes nothing: a
-// connection's diagnosis is the one of its life, not of its teardown.
+// connection's path events. The final sample changes a diagnosis already
+// made in no way (a connection's diagnosis is the one of its life, not of
+// its teardown, when joins still in progress are cut short); for a
+// connection too short to have had one, it decides with what it read,
+// without waiting for settle.
 func (t *Tracker) Update(s *conntrace.Sample, ns *Namespace, events bool, ctr Counters) Diagnosis {
 	if !t.decided {
 		t.last = conntrace.PathsDiagnosis{Role: s.Role, SubflowsMax: -1, Extra: -1, Endpoints: -1}
 	}
-	if s.Final || s.Snapshot == nil {
+	if s.Final && t.decided || s.Snapshot == nil {
 		return Diagnosis{Paths: t.last}
 	}
 	t.observe(s)
@@ -223,6 +226,9 @@ func (t *Tracker) observe(s *conntrace.Sample) {
 		}
 	}
 	for k := range s.FailedJoins {
+		if s.Final {
+			break // joins cut short by the connection's end
+		}
 		fj := &s.FailedJoins[k]
 		f := conntrace.JoinFailure{Local: fj.Local, Remote: fj.Remote, State: fj.State, SynRetransmits: fj.SynRetransmits}
 		if e := closedEvent(s, fj.ID); e != nil {
@@ -445,10 +451,19 @@ func (t *Tracker) diagnose(s *conntrace.Sample, ns *Namespace, events bool, ctr 
 		switch st := snap.Subflows[i].State(); st {
 		case tcpSynSent, tcpSynRecv:
 			joining = true
-		case tcpTimeWait, tcpClose, tcpListen:
+		case tcpListen:
+		case tcpTimeWait, tcpClose:
+			if s.Final {
+				estab++ // closed by the connection's end, a path of its life
+			}
 		default:
 			estab++
 		}
+	}
+	if s.Final && estab == 0 {
+		// Shut down both ways, the connection lists no subflow any
+		// more: the most it had at once.
+		estab = s.SubflowsMax
 	}
 	d.Subflows = estab
 	if !events {
@@ -557,10 +572,10 @@ func (t *Tracker) diagnose(s *conntrace.Sample, ns *Namespace, events bool, ctr 
 	return d, true, false, stale
 }
 
-// settled reports whether data moved at least settle ago, and otherwise
-// notes that a diagnosis waits for it.
+// settled reports whether data moved at least settle ago (or at all, at
+// the final sample), and otherwise notes that a diagnosis waits for it.
 func (t *Tracker) settled(s *conntrace.Sample) bool {
-	if t.moved && s.Time.Sub(t.movedAt) >= settle(s.Snapshot) {
+	if t.moved && (s.Final || s.Time.Sub(t.movedAt) >= settle(s.Snapshot)) {
 		return true
 	}
 	t.waiting = t.moved

@@ -470,6 +470,26 @@ func TestJoinInProgressHolds(t *testing.T) {
 	}
 }
 
+// TestFinalDecidesOnce: the final sample of a connection too short for a
+// diagnosis decides one, without waiting for settle and without the joins
+// its end cut short.
+func TestFinalDecidesOnce(t *testing.T) {
+	c := newConn(conntrace.RoleClient)
+	c.update(kernelNS(), true, time.Millisecond)
+	c.moveData()
+	if d := c.update(kernelNS(), true, time.Millisecond); d.Paths.Limit != conntrace.PathsLimitNone {
+		t.Fatalf("%v before settle", d.Paths)
+	}
+	s := c.next(time.Millisecond)
+	s.Final = true
+	s.FailedJoins = []conntrace.FailedJoin{{ID: 2, Local: local1, Remote: remote0, State: tcpSynSent}}
+	d := c.tr.Update(s, kernelNS(), true, Counters{})
+	want(t, d, conntrace.PathsLimitNoEndpoint)
+	if !d.Changed {
+		t.Error("the final decision is not reported as a change")
+	}
+}
+
 // TestFinalChangesNothing: the final sample keeps the diagnosis of the
 // connection's life.
 func TestFinalChangesNothing(t *testing.T) {
