@@ -278,6 +278,10 @@ func (d PathsDiagnosis) String() string {
 		}
 		b.WriteString(d.joinCause())
 	case PathsLimitUserspacePM:
+		if d.PathManager == PathManagerOther {
+			b.WriteString("a path manager other than the in-kernel one decides for this network namespace (net.mptcp.path_manager), and opened no subflow")
+			break
+		}
 		b.WriteString("a userspace path manager decides for this network namespace (net.mptcp.path_manager=userspace), and opened no subflow")
 	case PathsLimitSubflowsMax:
 		if d.SubflowsMax == 0 {
