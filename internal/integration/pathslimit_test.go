@@ -326,6 +326,21 @@ func TestPathsJoinFailed(t *testing.T) {
 			t.Errorf("event: mptcp.subflow.state = %q, want SYN-SENT", v.AsString())
 		}
 	})
+	t.Run("unanswered", func(t *testing.T) {
+		// The kernel's default tcp_syn_retries keeps trying for two
+		// minutes: after two unanswered retransmissions the join is a
+		// failed one as far as paths go.
+		b := testbed.New(t, testbed.Config{Paths: 2})
+		run(t, b.Server, "ip", "route", "add", "blackhole", b.ClientAddr(1).String()+"/32")
+		tel := newTelemetry(t)
+		c, s := pathsPair(t, b, tel)
+		d := waitLimit(t, "client", c, conntrace.PathsLimitJoinFailed)
+		if !d.Join.Timeout || d.Join.SynRetransmits < 2 || d.Join.State != 2 {
+			t.Errorf("join %+v: want a join in SYN_SENT after two retransmissions", d.Join)
+		}
+		closeBoth(c, s)
+		checkLimitTelemetry(t, tel, roleClient, conntrace.PathsLimitJoinFailed)
+	})
 	t.Run("reset", func(t *testing.T) {
 		requireNft(t)
 		b := testbed.New(t, testbed.Config{Paths: 2})

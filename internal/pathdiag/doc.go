@@ -50,7 +50,8 @@
 //     and no subflow between the same two addresses was established
 //     since.
 //  3. join_failed: a join never completed (given up in SYN_SENT or
-//     SYN_RECV, closed with a socket error or another reset reason), and no
+//     SYN_RECV, or still in SYN_SENT after its SYN was sent again twice,
+//     closed with a socket error or another reset reason), and no
 //     subflow between the same addresses was established since. Without
 //     path events, a connection that never had a second subflow while
 //     local_addr_used exceeds subflows (an endpoint was used for a join

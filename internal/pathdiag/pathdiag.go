@@ -257,6 +257,16 @@ func (t *Tracker) observe(s *conntrace.Sample) {
 			}
 		}
 	}
+	for i := range snap.Subflows {
+		// A join still in SYN_SENT whose SYN went unanswered stuckRetrans
+		// times has failed as far as paths go (the kernel goes on until
+		// tcp_syn_retries, two minutes by default): a timeout so far,
+		// forgotten if it completes after all.
+		if sf := &snap.Subflows[i]; !s.Final && sf.State() == tcpSynSent && sf.TCPInfo.TotalRetrans >= stuckRetrans {
+			t.fail(conntrace.JoinFailure{Local: sf.Local, Remote: sf.Remote, State: tcpSynSent,
+				SynRetransmits: sf.TCPInfo.TotalRetrans, Timeout: true}, false)
+		}
+	}
 	for _, i := range s.Added {
 		sf := &snap.Subflows[i]
 		t.succeeded(sf.Local.Addr().Unmap(), sf.Remote.Addr().Unmap())
@@ -269,6 +279,11 @@ func (t *Tracker) observe(s *conntrace.Sample) {
 		}
 	}
 }
+
+// stuckRetrans is how many retransmissions of a join's SYN make it a
+// failed join while the kernel still tries: the SYN and two retransmissions
+// went unanswered for 3 seconds (an initial RTO of 1 s, doubled).
+const stuckRetrans = 2
 
 // MP_TCPRST reason "administratively prohibited" (RFC 8684, 3.6).
 const resetAdminProhibited = 3

@@ -593,3 +593,28 @@ func TestBounded(t *testing.T) {
 		t.Fatalf("kept %d failures, %d announcements, %d joins", c.tr.nfailures, c.tr.nann, c.tr.njoins)
 	}
 }
+
+// TestStuckJoin: a join still in SYN_SENT after two retransmissions of its
+// SYN is a failed join (a timeout so far); one that completes after all is
+// forgotten.
+func TestStuckJoin(t *testing.T) {
+	c := newConn(conntrace.RoleClient)
+	c.snap.Info.LocalAddrMax, c.snap.Info.LocalAddrUsed, c.snap.Info.ExtraSubflows = 1, 1, 1
+	ns := kernelNS(endpoint("10.0.1.1", false, true))
+	join := subflow(2, local1, remote0, tcpSynSent)
+	join.TCPInfo.TotalRetrans = 1
+	c.snap.Subflows = append(c.snap.Subflows, join)
+	if d := c.update(ns, true, time.Second); d.Changed || d.Paths.Limit != conntrace.PathsLimitNone {
+		t.Fatalf("one retransmission: %v", d.Paths)
+	}
+	c.snap.Subflows[1].TCPInfo.TotalRetrans = 2
+	d := c.update(ns, true, time.Second)
+	want(t, d, conntrace.PathsLimitJoinFailed)
+	if j := d.Paths.Join; !j.Timeout || j.SynRetransmits != 2 || j.Local != local1 {
+		t.Errorf("join %+v", j)
+	}
+	c.snap.Subflows[1].TCPInfo.State = tcpEstablished
+	s := c.next(time.Second)
+	s.Added = []int{1}
+	want(t, c.tr.Update(s, ns, true, Counters{}), conntrace.PathsLimitNone)
+}
