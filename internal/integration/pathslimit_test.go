@@ -185,7 +185,13 @@ func closeBoth(c, s net.Conn) {
 // endpoint to announce.
 func TestPathsNoEndpoint(t *testing.T) {
 	requireLists(t)
-	b := testbed.New(t, testbed.Config{Paths: 2, NoEndpoints: true})
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ipv6=%v", v6), func(t *testing.T) { testPathsNoEndpoint(t, v6) })
+	}
+}
+
+func testPathsNoEndpoint(t *testing.T, v6 bool) {
+	b := testbed.New(t, testbed.Config{Paths: 2, NoEndpoints: true, IPv6: v6})
 	tel := newTelemetry(t)
 	c, s := pathsPair(t, b, tel)
 	dc := waitLimit(t, "client", c, conntrace.PathsLimitNoEndpoint)
@@ -260,7 +266,13 @@ func TestPathsSubflowsMax(t *testing.T) {
 // nothing to say.
 func TestPathsAddAddrMax(t *testing.T) {
 	requireLists(t)
-	b := testbed.New(t, testbed.Config{Paths: 2, ServerSignal: true})
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ipv6=%v", v6), func(t *testing.T) { testPathsAddAddrMax(t, v6) })
+	}
+}
+
+func testPathsAddAddrMax(t *testing.T, v6 bool) {
+	b := testbed.New(t, testbed.Config{Paths: 2, ServerSignal: true, IPv6: v6})
 	run(t, b.Client, "ip", "mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "0")
 	tel := newTelemetry(t)
 	c, s := pathsPair(t, b, tel)
