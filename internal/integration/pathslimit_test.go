@@ -204,7 +204,7 @@ func testPathsNoEndpoint(t *testing.T, v6 bool) {
 	closeBoth(c, s)
 	ev := checkLimitTelemetry(t, tel, roleClient, conntrace.PathsLimitNoEndpoint)
 	if v, _ := oteltest.Attr(ev.Attributes, "mptcp.paths.endpoints"); v.AsInt64() != 0 {
-		t.Errorf("event: mptcp.paths.endpoints = %v, want 0", v.Emit())
+		t.Errorf("event: mptcp.paths.endpoints = %v, want 0", v.String())
 	}
 	checkLimitTelemetry(t, tel, roleServer, conntrace.PathsLimitNoEndpoint)
 }
@@ -244,7 +244,7 @@ func TestPathsSubflowsMax(t *testing.T) {
 		closeBoth(c, s)
 		ev := checkLimitTelemetry(t, tel, roleClient, conntrace.PathsLimitSubflowsMax)
 		if v, ok := oteltest.Attr(ev.Attributes, "mptcp.paths.subflows.limit"); !ok || v.AsInt64() != 0 {
-			t.Errorf("event: mptcp.paths.subflows.limit = %v (%v), want 0", v.Emit(), ok)
+			t.Errorf("event: mptcp.paths.subflows.limit = %v (%v), want 0", v.String(), ok)
 		}
 	})
 	t.Run("reached", func(t *testing.T) {
