@@ -14,6 +14,7 @@ import (
 
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/internal/mibstat"
+	"github.com/mptcpx/mptcpx/internal/testenv"
 	"github.com/mptcpx/mptcpx/mptcpxotel"
 )
 
@@ -128,9 +129,10 @@ func TestPathsLimitSynthetic(t *testing.T) {
 // TestNamespaceCounters: the MPTcpExt counters of the process's namespace,
 // named by mptcp.netns, with the values the kernel prints.
 func TestNamespaceCounters(t *testing.T) {
+	testenv.RequireMPTCP(t)
 	r, err := mibstat.Open()
 	if err != nil {
-		t.Skipf("no MPTcpExt counters here: %v", err)
+		t.Fatalf("MPTCP without MPTcpExt counters: %v", err)
 	}
 	defer r.Close()
 	e := newEnv(t)
