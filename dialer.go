@@ -41,8 +41,18 @@ func NewDialer(base *net.Dialer, opts ...Option) *Dialer {
 	return d
 }
 
-// defaultDialer is what the zero Dialer dials with.
+// defaultDialer is what the zero Dialer, and Dial, DialContext and DialConn
+// without options, dial with: a program that dials one connection at a time
+// builds no Dialer per call.
 var defaultDialer = sync.OnceValue(func() *Dialer { return NewDialer(nil) })
+
+// dialerFor returns the Dialer of the package-level dial functions.
+func dialerFor(opts []Option) *Dialer {
+	if len(opts) == 0 {
+		return defaultDialer()
+	}
+	return NewDialer(nil, opts...)
+}
 
 // Dial connects to address on the named network, which must be "tcp",
 // "tcp4" or "tcp6". It is DialContext with context.Background.
@@ -97,19 +107,19 @@ func (d *Dialer) DialConn(ctx context.Context, network, address string) (*Conn, 
 // takes them. The returned net.Conn is a *Conn. Where a function of
 // net.Dial's exact type is needed, use NewDialer(nil, opts...).Dial.
 func Dial(network, address string, opts ...Option) (net.Conn, error) {
-	return NewDialer(nil, opts...).Dial(network, address)
+	return dialerFor(opts).Dial(network, address)
 }
 
 // DialContext is Dial with a context bounding the dial: net.DialContext
 // for MPTCP. The returned net.Conn is a *Conn.
 func DialContext(ctx context.Context, network, address string, opts ...Option) (net.Conn, error) {
-	return NewDialer(nil, opts...).DialContext(ctx, network, address)
+	return dialerFor(opts).DialContext(ctx, network, address)
 }
 
 // DialConn is DialContext returning the *Conn, as net.DialTCP returns a
 // *net.TCPConn.
 func DialConn(ctx context.Context, network, address string, opts ...Option) (*Conn, error) {
-	return NewDialer(nil, opts...).DialConn(ctx, network, address)
+	return dialerFor(opts).DialConn(ctx, network, address)
 }
 
 // checkNetwork accepts the networks MPTCP runs on: the TCP ones.

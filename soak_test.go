@@ -29,13 +29,16 @@ import (
 const soakEnv = "MPTCPX_SOAK"
 
 // TestSoak churns connections for the duration MPTCPX_SOAK gives, sampled
-// every millisecond, each ended by one of the ways a connection's life can
-// end: Close (while data is still being written, or not), the socket closed
-// underneath through NetConn or a File descriptor, the *Conn dropped without
-// Close, a hook that closes its own connection, a peer that resets it.
-// Meanwhile goroutines read Info and copied Readers. The heap, goroutines
-// and descriptors must stay flat, every span end once, every gauge come back
-// to zero.
+// at mixed intervals (1 ms, 100 ms, 10 s), each ended by one of the ways a
+// connection's life can end: Close (while data is still being written, or
+// not), the socket closed underneath through NetConn or a File descriptor,
+// the *Conn dropped without Close, a hook that closes its own connection, a
+// hook that closes another connection, a peer that resets it; some
+// half-close from their Established hook, some read Info of themselves and
+// of another connection from their Sampled hook. Meanwhile goroutines read
+// Info and copied Readers. The heap, goroutines and descriptors must stay
+// flat, every span end once, every gauge come back to zero, and nothing
+// hang.
 func TestSoak(t *testing.T) {
 	d, err := time.ParseDuration(os.Getenv(soakEnv))
 	if err != nil || d <= 0 {
@@ -52,6 +55,11 @@ func TestSoak(t *testing.T) {
 	opts := []mptcpx.Option{
 		mptcpx.WithTelemetry(mptcpxotel.WithTracerProvider(tp), mptcpxotel.WithMeterProvider(tel.MP)),
 		mptcpx.WithHooks(policy), mptcpx.WithInterval(mptcpx.MinInterval),
+	}
+	// Clients at three intervals: each keeps its own pace.
+	var dialers []*mptcpx.Dialer
+	for _, every := range []time.Duration{mptcpx.MinInterval, 100 * time.Millisecond, 10 * time.Second} {
+		dialers = append(dialers, mptcpx.NewDialer(nil, append(opts, mptcpx.WithInterval(every))...))
 	}
 	ln, err := mptcpx.Listen("tcp", "127.0.0.1:0", opts...)
 	if err != nil {
@@ -70,7 +78,7 @@ func TestSoak(t *testing.T) {
 			served.Go(func() { serveSoak(c.(*mptcpx.Conn)) })
 		}
 	}()
-	dialer := mptcpx.NewDialer(nil, opts...)
+	dialer := dialers[0]
 
 	type point struct {
 		at                time.Duration
@@ -95,7 +103,7 @@ func TestSoak(t *testing.T) {
 		workers.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for time.Now().Before(stop) {
-				if soakOne(dialer, ln.Addr().String(), policy, rng) {
+				if soakOne(dialers[rng.IntN(len(dialers))], ln.Addr().String(), policy, rng) {
 					conns.Add(1)
 				} else {
 					failed.Add(1)
@@ -154,6 +162,8 @@ func TestSoak(t *testing.T) {
 	if n := policy.twice.Load(); n != 0 {
 		t.Errorf("%d connections ended twice (their Closed hook ran again)", n)
 	}
+	t.Logf("hooks that called back: %d closed another connection, %d half-closed in Established, %d read Info of two connections",
+		policy.closedOther.Load(), policy.halfClosed.Load(), policy.infos.Load())
 	// Flat: the last measurement against the one a tenth in, when every
 	// pool and buffer has been made.
 	if len(points) > 2 {
@@ -170,13 +180,30 @@ func TestSoak(t *testing.T) {
 // soakOne makes one connection and ends it one way or another. It reports
 // whether the dial succeeded: under heavy churn the kernel refuses some.
 func soakOne(d *mptcpx.Dialer, addr string, policy *closingPolicy, rng *rand.Rand) bool {
-	nc, err := d.Dial("tcp", addr)
+	// What the connection's hooks do, told to them through the dial's
+	// context.
+	var mode hookMode
+	switch rng.IntN(8) {
+	case 0:
+		mode = halfCloseAtOnce
+	case 1:
+		mode = closeAnother
+	case 2:
+		mode = readInfos
+	}
+	c, err := d.DialConn(context.WithValue(context.Background(), hookModeKey{}, mode), "tcp", addr)
 	if err != nil {
 		time.Sleep(10 * time.Millisecond)
 		return false
 	}
-	c := nc.(*mptcpx.Conn)
 	payload := make([]byte, rng.IntN(256<<10)+1)
+	if mode == halfCloseAtOnce {
+		// Half-closed by its Established hook: read the peer's end.
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)
+		c.Close()
+		return true
+	}
 	switch rng.IntN(7) {
 	case 0: // Close after the peer read everything
 		c.Write(payload)
@@ -243,9 +270,30 @@ func copyOf(r *mptcpinfo.Reader) *mptcpinfo.Reader {
 	return cp
 }
 
+// hookMode says what a connection's hooks do besides the policy's closing.
+type hookMode uint8
+
+const (
+	plainHooks      hookMode = iota
+	halfCloseAtOnce          // CloseWrite from Established
+	closeAnother             // Close another live connection from Sampled
+	readInfos                // Info of itself and of another from Sampled
+)
+
+type hookModeKey struct{}
+
 // closingPolicy is a policy that closes chosen connections from their
-// Sampled hook, installed beside the OpenTelemetry instrumentation.
+// Sampled hook, installed beside the OpenTelemetry instrumentation; and
+// hooks that call back into connections (hookMode).
 type closingPolicy struct {
+	// live holds recent connections, weakly, for the hooks that act on
+	// another connection.
+	liveMu   sync.Mutex
+	live     [256]weak.Pointer[mptcpx.Conn]
+	liveNext int
+
+	closedOther, halfClosed, infos atomic.Int64
+
 	mu    sync.Mutex
 	chose map[*mptcpx.Conn]bool
 	// twice counts connections whose Closed hook ran more than once
@@ -273,7 +321,23 @@ func (p *closingPolicy) take(c *mptcpx.Conn) bool {
 }
 
 func (p *closingPolicy) DialStart(ctx context.Context, s conntrace.DialStart) (context.Context, conntrace.ConnHooks) {
-	return ctx, &policyConn{p: p}
+	mode, _ := ctx.Value(hookModeKey{}).(hookMode)
+	return ctx, &policyConn{p: p, mode: mode}
+}
+
+// remember adds c to the live connections; another returns one of them
+// (nil when it was collected).
+func (p *closingPolicy) remember(c *mptcpx.Conn) {
+	p.liveMu.Lock()
+	p.live[p.liveNext%len(p.live)] = weak.Make(c)
+	p.liveNext++
+	p.liveMu.Unlock()
+}
+
+func (p *closingPolicy) another() *mptcpx.Conn {
+	p.liveMu.Lock()
+	defer p.liveMu.Unlock()
+	return p.live[rand.IntN(len(p.live))].Value()
 }
 
 func (p *closingPolicy) Accepted(c net.Conn, at time.Time) conntrace.ConnHooks {
@@ -285,16 +349,40 @@ func (p *closingPolicy) Accepted(c net.Conn, at time.Time) conntrace.ConnHooks {
 // connection from being collected.
 type policyConn struct {
 	conntrace.NopConnHooks
+	mode   hookMode
 	p      *closingPolicy
 	conn   weak.Pointer[mptcpx.Conn]
 	closed atomic.Int32
 }
 
 func (pc *policyConn) Established(c net.Conn, at time.Time) {
-	pc.conn = weak.Make(c.(*mptcpx.Conn))
+	mc := c.(*mptcpx.Conn)
+	pc.conn = weak.Make(mc)
+	pc.p.remember(mc)
+	if pc.mode == halfCloseAtOnce {
+		mc.CloseWrite()
+		pc.p.halfClosed.Add(1)
+	}
 }
 
 func (pc *policyConn) Sampled(s *conntrace.Sample) {
+	if !s.First && !s.Final {
+		switch pc.mode {
+		case closeAnother:
+			if o := pc.p.another(); o != nil && o != pc.conn.Value() {
+				o.Close()
+				pc.p.closedOther.Add(1)
+			}
+		case readInfos:
+			if c := pc.conn.Value(); c != nil {
+				c.Info()
+			}
+			if o := pc.p.another(); o != nil {
+				o.Info()
+			}
+			pc.p.infos.Add(1)
+		}
+	}
 	if c := pc.conn.Value(); c != nil && !s.Final && pc.p.take(c) {
 		c.Close()
 	}

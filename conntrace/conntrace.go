@@ -1,7 +1,7 @@
 // Package conntrace is how mptcpx tells an instrumentation what happens to
 // its connections: plain hooks, called by the dialer, the listener and the
-// shared sampler, that know nothing of any telemetry backend. The otel
-// package implements them with OpenTelemetry, and mptcpx installs that
+// shared sampler, that know nothing of any telemetry backend. Package
+// mptcpxotel implements them with OpenTelemetry, and mptcpx installs that
 // implementation by default; a program adds its own (for logs, tests,
 // policies or another backend) with mptcpx.WithHooks, as many as it
 // likes: every installed Hooks follows every connection (Multiplex).
@@ -24,18 +24,24 @@
 //
 // # Calls
 //
-// Hooks run on the goroutine that dialed, accepted or closed the connection,
-// or on the sampler's goroutine. They must be quick and must not block: the
-// sampler serves every connection of the process. A Sample and everything it
-// points to are valid only during the call; copy what must be kept.
-//
-// The hooks of one connection are called one at a time, never after Closed.
-// A hook may call Close on any connection, its own included (a policy that
-// closes connections that fell back to TCP, say): a Close of the connection
-// whose hook is running returns nil at once, and the connection is closed
-// as soon as the hook returns, with a final sample and Closed. A hook that
-// keeps the net.Conn it was given keeps it from being garbage-collected, so
-// a connection the program drops without closing is then never ended.
+// Hooks are called with none of mptcpx's locks held, so a hook may call any
+// method of any connection, its own included: Close (a policy that closes
+// connections that fell back to TCP, a proxy that closes the other leg),
+// CloseWrite, Info, SetDeadline, Read and Write of another connection; all
+// return, and nothing mptcpx does waits for a hook. The hooks of one
+// connection are called one at a time, in the order of the readings they
+// report, by whichever goroutine took the reading (the one that dialed,
+// accepted or closed the connection, or the scheduler's): when two meet on
+// one connection, the second leaves its call to the first, which makes it
+// once the running hook returns. So the final Sampled and Closed follow
+// every earlier hook, once, however the connection ends; a Close called from
+// one of the connection's own hooks, or while one of them runs on another
+// goroutine, returns before they are delivered. Hooks must be quick and must
+// not block: the scheduler's goroutine serves every connection of the
+// process. A Sample and everything it points to are valid only during the
+// call; copy what must be kept. A hook that keeps the net.Conn it was given
+// keeps it from being garbage-collected, so a connection the program drops
+// without closing is then never ended.
 package conntrace
 
 import (

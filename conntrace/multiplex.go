@@ -27,14 +27,14 @@ func (NopConnHooks) Established(net.Conn, time.Time) {}
 func (NopConnHooks) Sampled(*Sample)                 {}
 func (NopConnHooks) Closed(time.Time)                {}
 
-// Multiplex returns a Hooks that hands every call to each of tracers, in
-// order; nil tracers are left out. A connection is followed by the
-// ConnTracers the tracers return (those that return nil are left out of
-// it): one, as it is, or several behind one that calls each in turn. With no
-// tracer left, Multiplex returns nil.
-func Multiplex(tracers ...Hooks) Hooks {
+// Multiplex returns a Hooks that hands every call to each of hooks, in
+// order; nil ones are left out. A connection is followed by the ConnHooks
+// they return (nil ones are left out of it): one, as it is, or several
+// behind one that calls each in turn. With no Hooks left, Multiplex
+// returns nil.
+func Multiplex(hooks ...Hooks) Hooks {
 	var ts []Hooks
-	for _, t := range tracers {
+	for _, t := range hooks {
 		if t != nil {
 			ts = append(ts, t)
 		}
@@ -117,6 +117,6 @@ func (m multiConn) Closed(at time.Time) {
 	}
 }
 
-// Unwrap returns the ConnTracers m calls, so that an instrumentation can
+// Unwrap returns the ConnHooks m calls, so that an instrumentation can
 // find its own among them (see mptcpx.Conn.Hooks).
 func (m multiConn) Unwrap() []ConnHooks { return m }

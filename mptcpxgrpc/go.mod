@@ -5,7 +5,7 @@ go 1.26.0
 replace github.com/mptcpx/mptcpx => ../
 
 require (
-	github.com/mptcpx/mptcpx v0.0.0
+	github.com/mptcpx/mptcpx v0.1.0
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0

@@ -86,7 +86,7 @@ func (nopConn) Sampled(*conntrace.Sample) {}
 // the SDK installed (every span sampled, metrics kept for a ManualReader)
 // and with the default no-op global providers.
 //
-//	go test ./otel -run '^$' -bench Sample -benchtime 400000x
+//	go test ./mptcpxotel -run '^$' -bench Sample -benchtime 400000x
 func BenchmarkSample(b *testing.B) {
 	for _, c := range []struct {
 		name   string
@@ -114,7 +114,7 @@ func BenchmarkSample(b *testing.B) {
 // made with synchronous instruments and precomputed attribute sets (base),
 // against the Sampled hook itself (cand), both into the SDK.
 //
-//	go test ./otel -run '^$' -bench Record -benchtime 400000x
+//	go test ./mptcpxotel -run '^$' -bench Record -benchtime 400000x
 func BenchmarkRecord(b *testing.B) {
 	e := newEnv(b)
 	ct, sm := steady(b, e.tracer)

@@ -14,7 +14,7 @@ import (
 )
 
 // config holds what the options set. It is comparable when the providers
-// are, so that Shared can key instrumentations by it.
+// are, so that shared can key instrumentations by it.
 type config struct {
 	tracerProvider trace.TracerProvider
 	meterProvider  metric.MeterProvider

@@ -30,8 +30,9 @@ func ConnSpanContext(c net.Conn) trace.SpanContext {
 }
 
 // spanContextOf returns the first valid span context among this package's
-// per-connection states in hooks (several Tracers may follow a connection:
-// the default one, on providers that may not record, and a program's own).
+// per-connection states in hooks (several instrumentations of this package
+// may follow one connection, as in its tests: the first may be on providers
+// that do not record).
 func spanContextOf(hooks conntrace.ConnHooks) trace.SpanContext {
 	switch h := hooks.(type) {
 	case *connTracer:

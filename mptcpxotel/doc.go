@@ -20,10 +20,10 @@
 //		mptcpxotel.WithoutSpanEvents(),
 //	))
 //
-// mptcpx.WithoutTelemetry leaves it out. A Tracer built with NewTracer and
-// installed with mptcpx.WithHooks records alongside the default one (with
-// WithoutTelemetry, instead of it). With the default no-op providers it
-// costs a few atomic additions per sample.
+// mptcpx.WithoutTelemetry leaves it out; hooks of a program's own, installed
+// with mptcpx.WithHooks (package conntrace), follow every connection beside
+// it. With the default no-op providers it costs a few atomic additions per
+// sample.
 //
 // # Span
 //

@@ -129,3 +129,23 @@ func Example_providers() {
 	}
 	defer c.Close()
 }
+
+// A span of the program's own links to the mptcp.connection span of the
+// connection its request came on (what LinkHandler does for otelhttp's
+// request spans).
+func ExampleConnSpanContext() {
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		ctx, span := otel.Tracer("app").Start(r.Context(), "work")
+		defer span.End()
+		if c, ok := mptcpx.FromContext(ctx); ok { // with mptcpx.ConnContext in the http.Server
+			span.AddLink(trace.Link{SpanContext: mptcpxotel.ConnSpanContext(c)})
+		}
+		io.WriteString(w, "done")
+	}
+	srv := &http.Server{ConnContext: mptcpx.ConnContext, Handler: http.HandlerFunc(handler)}
+	ln, err := mptcpx.Listen("tcp", "127.0.0.1:8080")
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Fatal(srv.Serve(ln))
+}

@@ -3,8 +3,8 @@ module github.com/mptcpx/mptcpx/examples/otel
 go 1.26.0
 
 require (
-	github.com/mptcpx/mptcpx v0.0.0
-	github.com/mptcpx/mptcpx/mptcpxgrpc v0.0.0
+	github.com/mptcpx/mptcpx v0.1.0
+	github.com/mptcpx/mptcpx/mptcpxgrpc v0.1.0
 	go.opentelemetry.io/contrib/exporters/autoexport v0.72.0
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.72.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0

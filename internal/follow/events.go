@@ -28,9 +28,13 @@ var namespaces = netns.Default
 // followEventsLocked has the watcher of the connection's namespace deliver
 // the events of the connection whose token is token. f.mu is held.
 func (f *Follower) followEventsLocked(token uint32) {
+	ns := f.nsCookie.Load()
+	if ns == 0 {
+		return // the namespace could not be told: polled only
+	}
 	ev := &events{}
 	f.ev = ev
-	ev.h = namespaces.Follow(f.rc, token, f)
+	ev.h = namespaces.Follow(ns, f.rc, token, f)
 }
 
 // PathEvent queues e for the connection's next sample and has it taken at

@@ -60,6 +60,10 @@ type Follower struct {
 	interval time.Duration
 	index    int32 // position in its class's heap; -1 when not scheduled
 	class    uint8 // the scheduler's class of its interval
+	onGrid   bool  // due with its namespace's idle connections (dump_linux.go)
+	atTick   bool  // taken at its namespace's grid tick (dump_linux.go)
+	// countedNS is the namespace it counts in (Scheduler.perNS).
+	countedNS uint64
 
 	role  conntrace.Role
 	sched *Scheduler
@@ -71,6 +75,13 @@ type Follower struct {
 	// fallback is the detector's conntrace.FallbackReason, for
 	// FallbackReason from any goroutine.
 	fallback atomic.Uint32
+	// idleHint: the last sample found the connection idle, so that its
+	// next one may be answered by its namespace's dump (dump_linux.go),
+	// whose matching needs the cookies of its socket and namespace and its
+	// address family (1 AF_INET, 2 AF_INET6), read once.
+	idleHint             atomic.Bool
+	sockCookie, nsCookie atomic.Uint64
+	family               atomic.Uint32
 
 	mu sync.Mutex // guards what follows
 	// ended: no sample will be taken any more; the end is under way or
@@ -84,7 +95,7 @@ type Follower struct {
 	// What the last full reading found (see sampleLocked): its
 	// fingerprint, how many periodic samples since found nothing new, and
 	// whether the last one saw the connection move.
-	fp        uint32
+	fp        uint64
 	sinceFull uint8
 	moving    bool
 	// wantEvents: the connection wants path events; eventsTried: it was

@@ -2,6 +2,7 @@ package follow
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/internal/detect"
+	"github.com/mptcpx/mptcpx/internal/netns"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
 
@@ -28,8 +30,12 @@ type scratch struct {
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // safetyNet is how many periodic samples in a row may stop at the cheap
-// reading (see sampleLocked) before one full reading is taken anyway.
-const safetyNet = 16
+// reading (see sampleLocked) before one full reading is taken anyway: a
+// change that left mptcp_info's fingerprint as it was (a collision of the
+// 64-bit hash) or that no counter shows is seen then. What mptcp_info does
+// not show of an idle connection (subflow round-trip times, congestion
+// windows) moves only with data, which moves the fingerprint too.
+const safetyNet = 64
 
 // sample takes a sample of f, unless it has ended, and delivers it: a
 // periodic one on the scheduler's goroutine, a full reading when full (see
@@ -76,6 +82,7 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		full = true // the namespace was read: diagnose again
 	}
 	stats := &f.sched.stats
+	f.idleHint.Store(false)
 	if !full && f.det.Fallback() != conntrace.FallbackNone {
 		stats.probes.Add(1)
 		if f.rc.Control(noop) != nil {
@@ -89,6 +96,7 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		switch {
 		case err == nil && sc.probe.Method == mptcpinfo.MethodInfo && sc.probe.MPTCP && infoFingerprint(&sc.probe.Info) == f.fp:
 			f.sinceFull++
+			f.idleHint.Store(true)
 			return false, false
 		case errors.Is(err, net.ErrClosed):
 			return f.endLocked(conntrace.EndClosedUnderneath, sc)
@@ -101,11 +109,27 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		fp := infoFingerprint(&sc.snap.Info)
 		f.moving = f.det.Samples() > 0 && fp != f.fp
 		f.fp, f.sinceFull = fp, 0
+		if f.det.Samples() == 0 {
+			// Connections opened together would take their safety-net
+			// readings together, every safetyNet samples: start each at
+			// a random point of the cycle.
+			f.sinceFull = uint8(rand.N(safetyNet))
+		}
+		if sc.snap.MPTCP && f.nsCookie.Load() == 0 {
+			// The connection's network namespace, once: its path events
+			// and its dumps are the namespace's (see dump_linux.go).
+			if ns, err := netns.Cookie(f.rc); err == nil {
+				f.nsCookie.Store(ns)
+			}
+		}
 		if f.wantEvents && !f.eventsTried && sc.snap.MPTCP && sc.snap.Info.Token != 0 {
 			f.eventsTried = true
 			f.followEventsLocked(sc.snap.Info.Token)
 		}
 		f.reportLocked(sc, true, conntrace.EndNone, false)
+		// The next periodic sample may stop at the cheap reading, or at
+		// its namespace's dump.
+		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.JoinPending() && f.det.Fallback() == conntrace.FallbackNone)
 		return hasNews(&sc.sample), false
 	case errors.Is(err, net.ErrClosed):
 		return f.endLocked(conntrace.EndClosedUnderneath, sc)
@@ -120,9 +144,10 @@ func noop(uintptr) {}
 // infoFingerprint sums up what of mptcp_info moves when the connection
 // does: everything before last_data_sent (offset 84), whose three fields
 // count milliseconds since the last activity and so change while idle. It
-// is a 32-bit hash (FNV-1a over 64-bit words): a change that collided would
-// be seen at the next full reading, at most safetyNet samples later.
-func infoFingerprint(info *mptcpinfo.Info) uint32 {
+// is a 64-bit hash (FNV-1a over 64-bit words): a change that collided, one
+// in 2^64, would be seen at the next full reading, at most safetyNet
+// samples later.
+func infoFingerprint(info *mptcpinfo.Info) uint64 {
 	const prime = 0x100000001b3
 	words := (*[10]uint64)(unsafe.Pointer(info))
 	h := uint64(0xcbf29ce484222325)
@@ -130,8 +155,7 @@ func infoFingerprint(info *mptcpinfo.Info) uint32 {
 		h = (h ^ w) * prime
 	}
 	tail := *(*uint32)(unsafe.Add(unsafe.Pointer(info), 80)) // subflows_total and the bytes beside it
-	h = (h ^ uint64(tail)) * prime
-	return uint32(h ^ h>>32)
+	return (h ^ uint64(tail)) * prime
 }
 
 // reportLocked turns the reading in sc (or, when read is false, no

@@ -74,6 +74,16 @@ type Scheduler struct {
 	urgent bool
 
 	stats stats
+
+	// The scheduler goroutine's own: namespaces with idle connections
+	// checked by dumps (dump_linux.go).
+	dumps     map[uint64]*nsDump
+	touched   []*nsDump
+	lastSweep time.Duration
+	// perNS counts the scheduled connections of each network namespace,
+	// by cookie (guarded by mu): a dump that lists many more sockets than
+	// that lists other processes'.
+	perNS map[uint64]int
 }
 
 // class is the connections of intervals with slots of one bit length.
@@ -90,6 +100,7 @@ type stats struct {
 	probes    atomic.Uint64 // cheap readings (MPTCP_INFO alone, or a check of the socket)
 	fullReads atomic.Uint64 // full readings (MPTCP_FULL_INFO or the older options)
 	covered   atomic.Uint64 // connections checked by a namespace's dump
+	dumps     atomic.Uint64 // namespace dumps
 }
 
 // Stats is what a Scheduler did since it was made.
@@ -99,12 +110,13 @@ type Stats struct {
 	Probes    uint64 // cheap readings that ended a periodic sample (nothing moved)
 	FullReads uint64 // full readings of a connection's state
 	Covered   uint64 // periodic samples that a namespace's socket dump answered
+	Dumps     uint64 // namespace socket dumps taken
 }
 
 // Stats returns what the scheduler did so far.
 func (sm *Scheduler) Stats() Stats {
 	return Stats{Wakeups: sm.stats.wakeups.Load(), Samples: sm.stats.samples.Load(),
-		Probes: sm.stats.probes.Load(), FullReads: sm.stats.fullReads.Load(), Covered: sm.stats.covered.Load()}
+		Probes: sm.stats.probes.Load(), FullReads: sm.stats.fullReads.Load(), Covered: sm.stats.covered.Load(), Dumps: sm.stats.dumps.Load()}
 }
 
 // Default is the process's scheduler.
@@ -164,6 +176,12 @@ func (sm *Scheduler) schedule(f *Follower) {
 		f.due, sm.urgent = now, true
 	}
 	f.class = classOf(f.interval)
+	if f.countedNS = f.nsCookie.Load(); f.countedNS != 0 {
+		if sm.perNS == nil {
+			sm.perNS = map[uint64]int{}
+		}
+		sm.perNS[f.countedNS]++
+	}
 	c := &sm.classes[f.class]
 	f.index = int32(len(c.heap))
 	c.heap = append(c.heap, f)
@@ -186,6 +204,11 @@ func (sm *Scheduler) unschedule(f *Follower) {
 	if f.index >= 0 {
 		sm.classes[f.class].remove(int(f.index))
 		sm.n--
+		if ns := f.countedNS; ns != 0 {
+			if sm.perNS[ns]--; sm.perNS[ns] == 0 {
+				delete(sm.perNS, ns)
+			}
+		}
 	}
 }
 
@@ -245,6 +268,9 @@ func (sm *Scheduler) run() {
 				sm.mu.Lock()
 			}
 			if sm.n == 0 && (sm.flush || time.Since(sm.epoch) >= sm.sleepUntil) {
+				// What the goroutine kept for itself is let go of before
+				// the next goroutine may start (schedule, under mu).
+				sm.closeDumps()
 				sm.running, sm.sleepUntil, sm.flush = false, 0, false
 				sm.mu.Unlock()
 				return
@@ -270,13 +296,28 @@ func (sm *Scheduler) run() {
 			c.lastBatch = now
 			for len(c.heap) > 0 && c.heap[0].due-now <= c.heap[0].slack() {
 				f := c.heap[0]
-				f.due += f.interval
-				if f.due-now <= f.slack() {
-					// Behind by more than an interval (a stalled
-					// process): skip the missed samples rather than
-					// catch up in a burst.
-					f.due = now + max(f.interval, f.slack()+1)
+				grid := sm.onGrid(f)
+				switch {
+				case grid:
+					// Idle, due with its namespace's other idle
+					// connections (dump_linux.go).
+					f.due = f.gridDue(now)
+				case f.onGrid:
+					f.due = f.spread(now) // leaves the grid
+				default:
+					f.due += f.interval
+					if f.due-now <= f.slack() {
+						// Behind by more than an interval (a stalled
+						// process): skip the missed samples rather than
+						// catch up in a burst.
+						f.due = now + max(f.interval, f.slack()+1)
+					}
 				}
+				// At its grid tick: the previous due time was on the
+				// grid too (a connection that joins the grid is read on
+				// its own one more time).
+				f.atTick = grid && f.onGrid
+				f.onGrid = grid
 				c.down(0)
 				batch = append(batch, f)
 			}
@@ -300,10 +341,8 @@ func (sm *Scheduler) run() {
 		}
 		sm.stats.wakeups.Add(1)
 		sm.mu.Unlock()
-		for i, f := range batch {
-			f.sample(sc, false)
-			batch[i] = nil
-		}
+		sm.sampleBatch(batch, sc, now)
+		clear(batch)
 	}
 }
 

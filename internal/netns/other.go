@@ -12,7 +12,7 @@ import (
 
 type watcher struct{ ns *Namespace }
 
-func openWatcher(syscall.RawConn) (*watcher, error) { return nil, errors.ErrUnsupported }
+func openWatcher(uint64, syscall.RawConn) (*watcher, error) { return nil, errors.ErrUnsupported }
 
 func probe() error { return errors.ErrUnsupported }
 

@@ -3,6 +3,7 @@ package netns
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -100,15 +101,11 @@ type Handle struct {
 }
 
 // Follow registers t, the connection with the given token whose socket is
-// rc, with the watcher of the socket's namespace, opening one if needed (on
-// a goroutine of its own; the connection is resampled once it is open, so
-// that what happened before is not missed). It returns nil when the socket's
-// namespace cannot be told.
-func (r *Registry) Follow(rc syscall.RawConn, token uint32, t Target) *Handle {
-	cookie, err := Cookie(rc)
-	if err != nil {
-		return nil
-	}
+// rc, in the network namespace whose cookie is cookie (the socket's: see
+// Cookie), with the watcher of that namespace, opening one if needed (on a
+// goroutine of its own; the connection is resampled once it is open, so
+// that what happened before is not missed).
+func (r *Registry) Follow(cookie uint64, rc syscall.RawConn, token uint32, t Target) *Handle {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ns := r.byNS[cookie]
@@ -234,7 +231,7 @@ func (r *Registry) openLocked(ns *Namespace, rc syscall.RawConn) {
 	r.goroutines.Add(1)
 	go func() {
 		defer r.goroutines.Done()
-		w, err := openWatcher(rc)
+		w, err := openWatcher(ns.cookie, rc)
 		r.opened(ns, w, err, rc)
 	}()
 }
@@ -249,6 +246,19 @@ func (r *Registry) opened(ns *Namespace, w *watcher, err error, rc syscall.RawCo
 			w.close()
 			w.wait()
 		}
+		return
+	}
+	if err != nil && errors.Is(err, net.ErrClosed) {
+		// The connection whose socket led into the namespace closed
+		// meanwhile: nothing is wrong with the namespace. Another of its
+		// connections leads in, or the next one will.
+		ns.state = stateNone
+		if other := ns.anySocketBut(rc); other != nil {
+			r.openLocked(ns, other)
+		} else {
+			r.idleLocked(ns)
+		}
+		r.mu.Unlock()
 		return
 	}
 	if err != nil {
@@ -331,16 +341,18 @@ func (r *Registry) watcherFailed(w *watcher, err error) {
 	}
 	ns.w = nil
 	w.close()
-	r.failLocked(ns, fmt.Errorf("mptcpx: path events: receive: %w", err), ns.anySocket())
+	r.failLocked(ns, fmt.Errorf("mptcpx: path events: receive: %w", err), ns.anySocketBut(nil))
 }
 
-// anySocket returns the socket of one of the namespace's connections, to
-// enter the namespace with; nil when it has none.
-func (ns *Namespace) anySocket() syscall.RawConn {
+// anySocketBut returns the socket of one of the namespace's connections
+// other than not, to enter the namespace with; nil when it has none.
+func (ns *Namespace) anySocketBut(not syscall.RawConn) syscall.RawConn {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	for _, h := range ns.targets {
-		return h.rc
+		if h.rc != not {
+			return h.rc
+		}
 	}
 	return nil
 }

@@ -70,14 +70,14 @@ func TestWatcherLingers(t *testing.T) {
 	r.Warm()
 	defer r.Flush()
 	tg := &target{}
-	h := r.Follow(rc, token, tg)
+	h := r.Follow(cookie, rc, token, tg)
 	waitFor(t, "the watcher opens", h.Active)
 	waitFor(t, "the connection is resampled once the watcher is open", func() bool { return tg.resamples.Load() > 0 })
 	h.Forget()
 	if !r.Watching(cookie) {
 		t.Fatal("the watcher closed with its last connection, want it to linger")
 	}
-	h = r.Follow(rc, token, tg)
+	h = r.Follow(cookie, rc, token, tg)
 	if !h.Active() || r.Opens() != 1 {
 		t.Fatalf("the next connection: active %v, %d watchers opened; want the lingering one", h.Active(), r.Opens())
 	}
@@ -118,7 +118,7 @@ func TestWatcherRetries(t *testing.T) {
 	}
 	defer restore()
 	tg := &target{}
-	h := r.Follow(rc, token, tg)
+	h := r.Follow(cookie, rc, token, tg)
 	defer h.Forget()
 	waitFor(t, "the open fails", func() bool { return r.Status() != nil })
 	restore()

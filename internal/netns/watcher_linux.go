@@ -29,10 +29,13 @@ type watcher struct {
 	once   sync.Once
 }
 
-// openWatcher opens a watcher in the namespace of rc's socket.
-func openWatcher(rc syscall.RawConn) (*watcher, error) {
+// openWatcher opens a watcher in the namespace whose cookie is cookie, the
+// namespace of rc's socket: on the calling goroutine's thread when that is
+// its namespace (the process's own, as a rule: then rc is not needed, and
+// may have been closed meanwhile), else on a thread that enters it (Do).
+func openWatcher(cookie uint64, rc syscall.RawConn) (*watcher, error) {
 	w := &watcher{ifSock: -1}
-	err := Do(rc, func() error {
+	open := func() error {
 		l, err := pmevents.Open()
 		if err != nil {
 			return err
@@ -47,7 +50,13 @@ func openWatcher(rc syscall.RawConn) (*watcher, error) {
 		}
 		w.l, w.ifSock = l, fd
 		return nil
-	})
+	}
+	var err error
+	if here, herr := ThreadCookie(); herr == nil && here == cookie {
+		err = open()
+	} else {
+		err = Do(rc, open)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sync"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mptcpx/mptcpx/internal/netns"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
 
@@ -87,95 +87,21 @@ func Open() (*Dumper, error) {
 	return d, nil
 }
 
-// OpenIn opens a Dumper in the network namespace of the socket behind rc.
-// When that is the namespace of the calling thread, this is Open, without
-// privilege. Otherwise it enters the socket's namespace for the time of
-// the open, on a locked thread of its own: ioctl(SIOCGSKNS) gives a
-// descriptor of the namespace (it needs CAP_NET_ADMIN there) and setns(2)
-// enters it (CAP_SYS_ADMIN). The thread then goes back to its namespace, or,
-// should that fail, ends with its goroutine, so that no other goroutine ever
-// runs in the wrong namespace. The Dumper keeps dumping the namespace it was
-// opened in.
-//
-// Telling the namespaces apart uses SO_NETNS_COOKIE (Linux 5.14+). On older
-// kernels OpenIn always takes the privileged path.
+// OpenIn opens a Dumper in the network namespace of the socket behind rc
+// (netns.Do): when that is the namespace of the calling thread, this is
+// Open, without privilege; otherwise the namespace is entered for the time
+// of the open, which needs privilege there. The Dumper keeps dumping the
+// namespace it was opened in.
 func OpenIn(rc syscall.RawConn) (*Dumper, error) {
 	if rc == nil {
 		return nil, errors.New("sockdiag: OpenIn: nil syscall.RawConn")
 	}
-	type result struct {
-		d   *Dumper
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		d, err, clean := openOnThisThread(rc)
-		if clean {
-			runtime.UnlockOSThread()
-		}
-		done <- result{d, err}
-	}()
-	r := <-done
-	return r.d, r.err
-}
-
-// openOnThisThread is OpenIn on a locked thread. clean reports whether the
-// thread is in the namespace it started in.
-func openOnThisThread(rc syscall.RawConn) (d *Dumper, err error, clean bool) {
-	target, err := netnsCookie(rc)
-	if err == nil {
-		var here uint64
-		here, err = threadNetnsCookie()
-		if err == nil && here == target {
-			d, err := Open()
-			return d, err, true
-		}
-	}
-	// Another namespace, or no SO_NETNS_COOKIE to tell: enter the socket's.
-	nsfd := -1
-	var ierr error
-	if err := rc.Control(func(fd uintptr) { nsfd, ierr = unix.IoctlRetInt(int(fd), unix.SIOCGSKNS) }); err != nil {
-		return nil, fmt.Errorf("sockdiag: OpenIn: %w", err), true
-	}
-	if ierr != nil {
-		return nil, fmt.Errorf("sockdiag: OpenIn: reach the socket's network namespace: %w", os.NewSyscallError("ioctl SIOCGSKNS", ierr)), true
-	}
-	defer unix.Close(nsfd)
-	home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("sockdiag: OpenIn: %w", err), true
-	}
-	defer unix.Close(home)
-	if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
-		return nil, fmt.Errorf("sockdiag: OpenIn: enter the socket's network namespace: %w", os.NewSyscallError("setns", err)), true
-	}
-	d, err = Open()
-	return d, err, unix.Setns(home, unix.CLONE_NEWNET) == nil
-}
-
-// netnsCookie returns the cookie of the network namespace of the socket
-// behind rc (SO_NETNS_COOKIE, Linux 5.14+).
-func netnsCookie(rc syscall.RawConn) (uint64, error) {
-	var v uint64
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		v, serr = unix.GetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
-	}); err != nil {
-		return 0, err
-	}
-	return v, serr
-}
-
-// threadNetnsCookie returns the cookie of the calling thread's network
-// namespace, from a socket opened there.
-func threadNetnsCookie() (uint64, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	return unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	var d *Dumper
+	err := netns.Do(rc, func() (err error) {
+		d, err = Open()
+		return err
+	})
+	return d, err
 }
 
 // Dump asks the kernel for the MPTCP sockets of the Dumper's network

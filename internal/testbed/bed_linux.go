@@ -218,9 +218,9 @@ func (ns *NS) configure(cfg Config, lines []string) error {
 	var tc []string
 	for p := range cfg.Paths {
 		if rate, ok := cfg.RateLimit[p]; ok {
-			// burst: enough for a few full-size segments; latency: how
-			// long a packet may wait in the bucket's queue.
-			tc = append(tc, fmt.Sprintf("qdisc add dev %s root tbf rate %s burst 64kb latency 100ms", Iface(p), rate))
+			// burst: tbfBurst; latency: how long a packet may wait in
+			// the bucket's queue.
+			tc = append(tc, fmt.Sprintf("qdisc add dev %s root tbf rate %s burst %d latency 100ms", Iface(p), rate, tbfBurst))
 		}
 	}
 	if len(tc) > 0 {

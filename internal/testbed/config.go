@@ -47,6 +47,10 @@ type Config struct {
 	RateLimit map[int]string
 }
 
+// tbfBurst is the bucket size, in bytes, of the rate limits (Config.RateLimit):
+// enough for a few full-size segments.
+const tbfBurst = 64 << 10
+
 // withDefaults returns c with defaults filled in, or an error when c is
 // invalid.
 func (c Config) withDefaults() (Config, error) {

@@ -165,7 +165,13 @@ func waitSubflows(t *testing.T, b *Bed, token uint32, n int) []TCPSocket {
 // had at least n bytes acknowledged in all, and returns them.
 func waitAcked(t *testing.T, b *Bed, token uint32, n int64) []TCPSocket {
 	t.Helper()
-	socks, err := b.Client.WaitTCP(waitTimeout, func(s []TCPSocket) bool {
+	return waitAckedWithin(t, b, token, n, waitTimeout)
+}
+
+// waitAckedWithin is waitAcked with its own deadline.
+func waitAckedWithin(t *testing.T, b *Bed, token uint32, n int64, timeout time.Duration) []TCPSocket {
+	t.Helper()
+	socks, err := b.Client.WaitTCP(timeout, func(s []TCPSocket) bool {
 		var acked uint64
 		for _, sf := range SubflowsOf(s, token) {
 			acked += sf.BytesAcked

@@ -23,7 +23,11 @@ const idlePeerEnv = "MPTCPX_IDLE_PEER"
 func serveIdle() {
 	var lc net.ListenConfig
 	lc.SetMultipathTCP(true)
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	address := "127.0.0.1:0"
+	if a := os.Getenv(idlePeerEnv + "_ADDR"); a != "" {
+		address = a
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", address)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -47,8 +51,13 @@ func serveIdle() {
 }
 
 // IdlePeer starts the peer process (the test binary, whose TestMain must be
-// RunWithoutLeaks) and returns its address; it ends with tb.
-func IdlePeer(tb testing.TB) string {
+// RunWithoutLeaks) on loopback and returns its address; it ends with tb.
+func IdlePeer(tb testing.TB) string { return IdlePeerIn(tb, "", "127.0.0.1:0") }
+
+// IdlePeerIn starts the peer process in the network namespace named netns
+// (ip netns exec; "" for the test's own), listening on address, and returns
+// the address it listens on; it ends with tb.
+func IdlePeerIn(tb testing.TB, netns, address string) string {
 	tb.Helper()
 	RequireMPTCP(tb)
 	exe, err := os.Executable()
@@ -56,7 +65,10 @@ func IdlePeer(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), idlePeerEnv+"=1")
+	if netns != "" {
+		cmd = exec.Command("ip", "netns", "exec", netns, exe)
+	}
+	cmd.Env = append(os.Environ(), idlePeerEnv+"=1", idlePeerEnv+"_ADDR="+address)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

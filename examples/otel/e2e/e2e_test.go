@@ -28,16 +28,18 @@ const (
 )
 
 // TestEndToEnd runs the httpserver and httpclient examples with the
-// standard OTEL_* variables pointing at a real Jaeger (OTLP/HTTP) and a
-// real Prometheus (scraping the examples' prometheus exporters), then asks
-// both backends' HTTP APIs for what mptcpx must have recorded: connection
-// spans with their subflow events, the connection, byte and fallback
-// metrics with values that agree with what the client logged, and data for
-// every panel of the Grafana dashboard. Then it runs grpcserver and
-// grpcclient against the same Jaeger (see testGRPC).
+// standard OTEL_* variables pointing at a real Jaeger (spans over
+// OTLP/HTTP), a real VictoriaLogs (log records over OTLP/HTTP) and a real
+// Prometheus (scraping the examples' prometheus exporters), then asks the
+// backends' HTTP APIs for what mptcpx must have recorded: connection spans
+// with their subflow events, the twin log record of every span event, the
+// connection, byte and fallback metrics with values that agree with what
+// the client logged, and data for every panel of the Grafana dashboard.
+// Then it runs grpcserver and grpcclient against the same Jaeger and
+// VictoriaLogs (see testGRPC).
 func TestEndToEnd(t *testing.T) {
 	if os.Getenv("MPTCPX_E2E") != "1" {
-		t.Skip("end-to-end test against Jaeger and Prometheus, opt-in: MPTCPX_E2E=1 (scripts/e2e sets it)")
+		t.Skip("end-to-end test against Jaeger, VictoriaLogs and Prometheus, opt-in: MPTCPX_E2E=1 (scripts/e2e sets it)")
 	}
 	testenv.RequireMPTCP(t)
 	promPath, err := prometheusBinary()
@@ -49,25 +51,29 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Build Jaeger (once per version: cached) and the examples, together.
+	// Build Jaeger and VictoriaLogs (once per version: cached) and the
+	// examples, together.
 	began := time.Now()
 	bin := t.TempDir()
-	var jaegerPath string
-	var jaegerBuilt bool
-	var jaegerErr, buildErr error
+	var jaegerPath, vlPath string
+	var jaegerBuilt, vlBuilt bool
+	var jaegerErr, vlErr, buildErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { jaegerPath, jaegerBuilt, jaegerErr = jaegerBinary() })
+	wg.Go(func() { jaegerPath, jaegerBuilt, jaegerErr = jaegerTool.binary() })
+	wg.Go(func() { vlPath, vlBuilt, vlErr = victoriaLogsTool.binary() })
 	wg.Go(func() {
 		buildErr = goBuild("..", "-race", "-o", bin+"/", "./httpserver", "./httpclient", "./grpcserver", "./grpcclient")
 	})
 	wg.Wait()
-	if jaegerErr != nil || buildErr != nil {
-		t.Fatalf("build: jaeger: %v; examples: %v", jaegerErr, buildErr)
+	if jaegerErr != nil || vlErr != nil || buildErr != nil {
+		t.Fatalf("build: jaeger: %v; victoria-logs: %v; examples: %v", jaegerErr, vlErr, buildErr)
 	}
-	t.Logf("timing: builds %v (jaeger %s, built now: %v)", time.Since(began).Round(time.Millisecond), jaegerPath, jaegerBuilt)
+	t.Logf("timing: builds %v (jaeger %s, built now: %v; victoria-logs %s, built now: %v)",
+		time.Since(began).Round(time.Millisecond), jaegerPath, jaegerBuilt, vlPath, vlBuilt)
 
 	began = time.Now()
 	j := startJaeger(phase(t, time.Minute), t, jaegerPath)
+	vl := startVictoriaLogs(phase(t, time.Minute), t, vlPath)
 	serverMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	clientMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	prom := startPrometheus(phase(t, time.Minute), t, promPath, serverMetrics, clientMetrics)
@@ -82,7 +88,11 @@ func TestEndToEnd(t *testing.T) {
 			"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 			"OTEL_EXPORTER_OTLP_ENDPOINT=" + j.otlp,
 			"OTEL_BSP_SCHEDULE_DELAY=200",
-			"OTEL_LOGS_EXPORTER=console", // connection events as log records, one JSON object per line
+			// Connection events as log records, to VictoriaLogs.
+			"OTEL_LOGS_EXPORTER=otlp",
+			"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=" + vl.otlpLogs(),
+			"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/protobuf",
+			"OTEL_BLRP_SCHEDULE_DELAY=200",
 			"OTEL_METRICS_EXPORTER=prometheus",
 			"OTEL_EXPORTER_PROMETHEUS_HOST=" + host,
 			"OTEL_EXPORTER_PROMETHEUS_PORT=" + port,
@@ -154,7 +164,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("dashboard: %v", err)
 	}
 	t.Logf("dashboard: %d queries of %s have data", len(panels), dashboardFile)
-	for _, p := range []*proc{j.proc, prom.proc, server, client} {
+	for _, p := range []*proc{j.proc, vl.proc, prom.proc, server, client} {
 		checkLoopbackOnly(t, p)
 	}
 
@@ -215,23 +225,24 @@ func TestEndToEnd(t *testing.T) {
 	if err := server.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("httpserver: %v", err)
 	}
-	// Every span event came out as a log record too, tied to its span.
+	// Every span event came out as a log record too, tied to its span, in
+	// VictoriaLogs.
 	for _, p := range []*proc{client, server} {
 		var n int
 		err := eventually(time.Minute, func(ctx context.Context) error {
 			var err error
-			n, err = checkLogEvents(ctx, j, p.name, p.output())
+			n, err = checkLogEvents(ctx, j, vl, p.name)
 			return err
 		})
 		if err != nil {
 			t.Fatalf("logs: %v", err)
 		}
-		t.Logf("logs: %s: %d event log records, each the twin of a span event of its connection span", p.name, n)
+		t.Logf("logs: %s: %d event log records in VictoriaLogs, each the twin of a span event of its connection span", p.name, n)
 	}
 	t.Logf("timing: run and checks %v", time.Since(began).Round(time.Millisecond))
 
-	// The gRPC examples, against the same Jaeger.
-	t.Run("grpc", func(t *testing.T) { testGRPC(t, j, bin) })
+	// The gRPC examples, against the same Jaeger and VictoriaLogs.
+	t.Run("grpc", func(t *testing.T) { testGRPC(t, j, vl, bin) })
 }
 
 // phase returns a context for one phase of the test, ended after d.

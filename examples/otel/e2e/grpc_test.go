@@ -13,13 +13,14 @@ import (
 // RPC span names otelgrpc gives grpcclient's two calls.
 var grpcMethods = []string{"grpc.testing.TestService/UnaryCall", "grpc.testing.TestService/StreamingOutputCall"}
 
-// testGRPC runs the grpcserver and grpcclient examples, exporting to j,
-// until the client has done a few rounds, stops both, and then asks Jaeger
-// for the RPC spans of both sides: each must link to the mptcp.connection
-// span of its side's connection, which saw its subflow, and the server's
-// must be children of the client's (the W3C context that otelenv
-// propagates).
-func testGRPC(t *testing.T, j *jaeger, bin string) {
+// testGRPC runs the grpcserver and grpcclient examples, exporting spans to
+// j and log records to vl, until the client has done a few rounds, stops
+// both, and then asks Jaeger for the RPC spans of both sides: each must
+// link to the mptcp.connection span of its side's connection, which saw its
+// subflow, and the server's must be children of the client's (the W3C
+// context that otelenv propagates). Every span event of the connection
+// spans must have its twin log record in VictoriaLogs.
+func testGRPC(t *testing.T, j *jaeger, vl *victoriaLogs, bin string) {
 	began := time.Now()
 	env := func(service string) []string {
 		return []string{
@@ -28,7 +29,10 @@ func testGRPC(t *testing.T, j *jaeger, bin string) {
 			"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 			"OTEL_EXPORTER_OTLP_ENDPOINT=" + j.otlp,
 			"OTEL_BSP_SCHEDULE_DELAY=200",
-			"OTEL_LOGS_EXPORTER=console",
+			"OTEL_LOGS_EXPORTER=otlp",
+			"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=" + vl.otlpLogs(),
+			"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL=http/protobuf",
+			"OTEL_BLRP_SCHEDULE_DELAY=200",
 			"OTEL_METRICS_EXPORTER=none",
 		}
 	}
@@ -79,7 +83,7 @@ func testGRPC(t *testing.T, j *jaeger, bin string) {
 	}
 	for _, p := range []*proc{client, server} {
 		err := eventually(time.Minute, func(ctx context.Context) error {
-			_, err := checkLogEvents(ctx, j, p.name, p.output())
+			_, err := checkLogEvents(ctx, j, vl, p.name)
 			return err
 		})
 		if err != nil {

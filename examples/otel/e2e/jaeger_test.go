@@ -1,79 +1,25 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
 
-// jaegerToolDir is the module that pins the Jaeger version.
-const jaegerToolDir = "../internal/jaegertool"
-
-// jaegerBinary returns the path of a Jaeger all-in-one binary: MPTCPX_JAEGER
-// if set, else a build of the pinned version, cached in the user's cache
-// directory under a name that holds the version and a digest of the pinning
-// go.mod and go.sum, so that a version change builds anew.
-func jaegerBinary() (path string, built bool, err error) {
-	if p := os.Getenv("MPTCPX_JAEGER"); p != "" {
-		return p, false, nil
-	}
-	version, digest, err := jaegerVersion()
-	if err != nil {
-		return "", false, err
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", false, err
-	}
-	path = filepath.Join(cache, "mptcpx", "jaeger-"+version+"-"+digest)
-	if _, err := os.Stat(path); err == nil {
-		return path, false, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", false, err
-	}
-	// Build next to the final name and rename, so that an interrupted
-	// build never leaves a broken binary under the cached name.
-	tmp := fmt.Sprintf("%s.tmp%d", path, os.Getpid())
-	defer os.Remove(tmp)
-	if err := goBuild(jaegerToolDir, "-trimpath", "-o", tmp, "github.com/jaegertracing/jaeger/cmd/jaeger"); err != nil {
-		return "", false, err
-	}
-	return path, true, os.Rename(tmp, path)
-}
-
-// jaegerVersion reads the pinned Jaeger version from the tool module's
-// go.mod, and a digest of its go.mod and go.sum.
-func jaegerVersion() (version, digest string, err error) {
-	h := sha256.New()
-	for _, name := range []string{"go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(jaegerToolDir, name))
-		if err != nil {
-			return "", "", err
-		}
-		h.Write(b)
-		sc := bufio.NewScanner(strings.NewReader(string(b)))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if name == "go.mod" && len(f) >= 2 && f[0] == "github.com/jaegertracing/jaeger" {
-				version = f[1]
-			}
-		}
-	}
-	if version == "" {
-		return "", "", fmt.Errorf("%s/go.mod requires no github.com/jaegertracing/jaeger", jaegerToolDir)
-	}
-	return version, hex.EncodeToString(h.Sum(nil))[:12], nil
+// jaegerTool is the Jaeger all-in-one binary, pinned by
+// internal/jaegertool.
+var jaegerTool = tool{
+	name:   "jaeger",
+	env:    "MPTCPX_JAEGER",
+	dir:    "../internal/jaegertool",
+	module: "github.com/jaegertracing/jaeger",
+	pkg:    "github.com/jaegertracing/jaeger/cmd/jaeger",
 }
 
 // jaegerConfig is an all-in-one configuration with in-memory storage, an

@@ -161,10 +161,16 @@ func freePort(t *testing.T) int {
 }
 
 // goBuild runs go build with args in the module directory dir.
-func goBuild(dir string, args ...string) error {
+func goBuild(dir string, args ...string) error { return goBuildEnv(dir, nil, args...) }
+
+// goBuildEnv is goBuild with variables added to the environment.
+func goBuildEnv(dir string, env []string, args ...string) error {
 	args = append([]string{"build"}, args...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
