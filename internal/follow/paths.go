@@ -62,7 +62,11 @@ func (f *Follower) pathsLocked(sc *scratch) {
 	s, p := &sc.sample, &f.paths
 	if !p.joined && f.rc != nil && !s.Final {
 		p.joined = true
-		p.ns = namespaceInfo.Join(f.rc, f)
+		if cookie := f.nsCookie.Load(); cookie != 0 {
+			p.ns = namespaceInfo.JoinCookie(cookie, f.rc, f) // read by the sample already
+		} else {
+			p.ns = namespaceInfo.Join(f.rc, f)
+		}
 		if s.Snapshot != nil && s.Snapshot.MPTCP && !f.ev.active() {
 			// The addresses the peer will announce may come before
 			// the connection's path events do (its namespace's

@@ -129,7 +129,8 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		f.reportLocked(sc, true, conntrace.EndNone, false)
 		// The next periodic sample may stop at the cheap reading, or at
 		// its namespace's dump.
-		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.JoinPending() && f.det.Fallback() == conntrace.FallbackNone)
+		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.JoinPending() && f.det.Fallback() == conntrace.FallbackNone &&
+			!f.paths.tracker.Waiting())
 		return hasNews(&sc.sample), false
 	case errors.Is(err, net.ErrClosed):
 		return f.endLocked(conntrace.EndClosedUnderneath, sc)

@@ -110,6 +110,12 @@ func (r *Registry) Join(rc syscall.RawConn, t Target) *Handle {
 	if err != nil {
 		return nil
 	}
+	return r.JoinCookie(cookie, rc, t)
+}
+
+// JoinCookie is Join for a socket whose namespace cookie the caller read
+// already (SO_NETNS_COOKIE).
+func (r *Registry) JoinCookie(cookie uint64, rc syscall.RawConn, t Target) *Handle {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ns := r.byNS[cookie]
