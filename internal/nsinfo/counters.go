@@ -205,9 +205,12 @@ func (r *Registry) ensureOwn() {
 	r.mu.Lock()
 	ns := r.byNS[r.own]
 	if r.own == 0 || ns == nil {
+		forgotten := r.own != 0 // by Flush; 0: never learnt, or it cannot be
 		r.mu.Unlock()
+		if forgotten {
+			r.warmed.Store(false)
+		}
 		r.Warm()
-		r.wg.Wait()
 		return
 	}
 	r.mu.Unlock()

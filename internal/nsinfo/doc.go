@@ -7,9 +7,10 @@
 // # Configuration
 //
 // A namespace's configuration is read once, when its first connection
-// joins (Registry.Join; for the process's own namespace already when the
-// first Dialer or Listener is built, Registry.Warm), on a goroutine of its
-// own: nothing runs on a connection's path but a map lookup. The kernel
+// joins (Registry.Join), on a goroutine of its own: nothing runs on a
+// connection's path but a map lookup. (The process's own namespace is
+// learnt, and its counters read once, when the first Dialer or Listener is
+// built: Registry.Warm.) The kernel
 // sends no event when endpoints, limits or sysctls change (measured on
 // 6.18: `ip mptcp limits set`, `ip mptcp endpoint add|flush` and a write
 // to net.mptcp.path_manager send nothing on mptcp_pm_events), so the

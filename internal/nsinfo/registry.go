@@ -265,18 +265,21 @@ func (ns *Namespace) anySocketLocked() syscall.RawConn {
 	return nil
 }
 
-// Warm reads the process's own namespace (its configuration and a first
-// reading of its counters) on a goroutine of its own, once: so that the
-// first connection finds it read, and that a connection that fell back at
-// its handshake has an earlier reading of the counters to compare with.
-// Dialers and Listeners call it when they are built.
+// Warm learns the process's own namespace and takes a first reading of its
+// counters, once (about 0.2 ms): so that a connection that fell back at
+// its handshake has an earlier reading to compare with (see
+// ActiveMPTCPOff). Dialers and Listeners call it when they are built. It
+// works on a goroutine of its own, whose thread is in the process's
+// namespace whatever namespace the caller's locked thread is in, and
+// waits for it: nothing of it is left running when it returns (its
+// configuration is read when the namespace's first connection joins).
 func (r *Registry) Warm() {
 	if r.warmed.Swap(true) {
 		return
 	}
-	r.wg.Add(1)
+	done := make(chan struct{})
 	go func() {
-		defer r.wg.Done()
+		defer close(done)
 		own, err := netns.ThreadCookie()
 		if err != nil {
 			return
@@ -288,14 +291,16 @@ func (r *Registry) Warm() {
 			ns = newNamespace(r, own)
 			r.byNS[own] = ns
 		}
-		if ns.cfg.Load() != nil || ns.loading {
-			r.mu.Unlock()
-			return
-		}
-		ns.loading, ns.lastLoad = true, r.now()
 		r.mu.Unlock()
-		r.load(ns, nil)
+		ns.cmu.Lock()
+		defer ns.cmu.Unlock()
+		if ns.reader == nil && ns.readerErr == nil {
+			ns.reader, ns.readerErr = mibstat.Open()
+			ns.name = threadNamespaceName()
+			ns.readLocked(r.now())
+		}
 	}()
+	<-done
 }
 
 // Own returns the process's own namespace, nil until Warm learnt it.
