@@ -123,18 +123,17 @@ const (
 // New returns a Follower of a connection of the given role, on the
 // process's scheduler.
 func New(cfg *Config, role conntrace.Role) *Follower {
-	f := &Follower{sched: Default, index: -1, interval: cfg.Interval, role: role, wantEvents: !cfg.NoPathEvents}
-	f.paths.pub = conntrace.PathsDiagnosis{Role: role, SubflowsMax: -1, Extra: -1, Endpoints: -1}
-	return f
+	return &Follower{sched: Default, index: -1, interval: cfg.Interval, role: role, wantEvents: !cfg.NoPathEvents}
 }
 
 // DialStart tells the hooks of cfg that a dial begins, and returns the
 // context for the dial and the dialed connection's Follower.
 func DialStart(ctx context.Context, cfg *Config, network, address string) (context.Context, *Follower) {
 	f := New(cfg, conntrace.RoleClient)
-	f.paths.dialStart = time.Now()
+	start := time.Now()
+	f.paths.dialStart = start.UnixNano()
 	if cfg.Hooks != nil {
-		ctx, f.hooks = cfg.Hooks.DialStart(ctx, conntrace.DialStart{Network: network, Address: address, Time: f.paths.dialStart})
+		ctx, f.hooks = cfg.Hooks.DialStart(ctx, conntrace.DialStart{Network: network, Address: address, Time: start})
 	}
 	return ctx, f
 }

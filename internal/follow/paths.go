@@ -1,7 +1,6 @@
 package follow
 
 import (
-	"sync"
 	"time"
 
 	"github.com/mptcpx/mptcpx/conntrace"
@@ -30,29 +29,29 @@ var namespaceInfo = nsinfo.Default
 // told (no SO_NETNS_COOKIE before Linux 5.14): nothing.
 var noNamespace pathdiag.Namespace
 
-// pathState is what a Follower keeps for its paths' diagnosis. The tracker
-// and the namespace handle are guarded by the Follower's lock; the
-// diagnosis published for Conn.PathsDiagnosis by mu.
+// pathState is what a Follower keeps for its paths' diagnosis, guarded by
+// the Follower's lock. It lives as long as the connection: what only some
+// connections need is made when they need it.
 type pathState struct {
 	tracker   pathdiag.Tracker
 	ns        *nsinfo.Handle
-	joined    bool      // Join was called
-	dialStart time.Time // a dialed connection's DialStart
+	dialStart int64         // a dialed connection's DialStart, Unix nanoseconds
+	ctr       *counterState // when its path events were not all going to be received
+	joined    bool          // Join was called
 	// missed: path events about the connection may have been missed
 	// (its namespace's watcher opened after it began, or the kernel
 	// dropped some): the events it has are not all of them.
 	missed bool
-	// The namespace's counters when the connection began (when its path
-	// events were not all going to be received), and the readings of the
-	// counters asked for since, at most maxCounterAsks, the last at
-	// askedAt.
-	base     nsinfo.Baseline
-	haveBase bool
-	asks     uint8
-	askedAt  time.Time
+}
 
-	mu  sync.Mutex
-	pub conntrace.PathsDiagnosis
+// counterState is what a connection whose path events are not all
+// received keeps of its namespace's counters: their reading when it began,
+// and the readings asked for since (at most maxCounterAsks, the last at
+// askedAt).
+type counterState struct {
+	base    nsinfo.Baseline
+	askedAt int64 // Unix nanoseconds
+	asks    uint8
 }
 
 // pathsLocked diagnoses the connection's paths from the reading in sc and
@@ -72,7 +71,9 @@ func (f *Follower) pathsLocked(sc *scratch) {
 			// the connection's path events do (its namespace's
 			// watcher is not open yet), or never: the counters
 			// then tell what the namespace received.
-			p.base, p.haveBase = p.ns.Baseline()
+			if base, ok := p.ns.Baseline(); ok {
+				p.ctr = &counterState{base: base}
+			}
 		}
 	}
 	if s.FallbackChanged && s.First && f.role == conntrace.RoleClient && s.Fallback == conntrace.FallbackNotNegotiated &&
@@ -89,19 +90,17 @@ func (f *Follower) pathsLocked(sc *scratch) {
 	}
 	events := f.wantEvents && f.ev != nil && f.ev.h.Receiving() && !p.missed
 	var ctr pathdiag.Counters
-	if p.haveBase && !events {
-		ctr = p.ns.Since(p.base)
+	if p.ctr != nil && !events {
+		ctr = p.ns.Since(p.ctr.base)
 	}
 	d := p.tracker.Update(s, ns, events, ctr)
-	if d.WantCounters && !s.Final && p.asks < maxCounterAsks && (p.asks == 0 || s.Time.Sub(p.askedAt) >= counterAskGap) {
-		p.asks++
-		p.askedAt = s.Time
+	if c := p.ctr; d.WantCounters && !s.Final && c != nil && c.asks < maxCounterAsks &&
+		(c.asks == 0 || s.Time.Sub(time.Unix(0, c.askedAt)) >= counterAskGap) {
+		c.asks++
+		c.askedAt = s.Time.UnixNano()
 		p.ns.WantCounters()
 	}
 	s.Paths, s.PathsChanged = d.Paths, d.Changed
-	p.mu.Lock()
-	p.pub = d.Paths
-	p.mu.Unlock()
 	if cfg != nil && !s.Final && s.Fallback == conntrace.FallbackNone &&
 		(d.Stale || s.Time.Sub(cfg.Read) > nsinfo.SlowRefresh || touchesConfig(s)) {
 		p.ns.Refresh()
@@ -160,8 +159,8 @@ func (f *Follower) blackholeLocked(s *conntrace.Sample) {
 			p.ns.MarkOff(now)
 		}
 	}
-	if !off && !p.dialStart.IsZero() {
-		off = p.ns.ActiveMPTCPOff(p.dialStart, now)
+	if !off && p.dialStart != 0 {
+		off = p.ns.ActiveMPTCPOff(time.Unix(0, p.dialStart), now)
 	}
 	if off && f.det.Blackhole() {
 		s.Fallback = conntrace.FallbackBlackhole
@@ -186,9 +185,9 @@ func (f *Follower) leavePathsLocked() {
 // PathsDiagnosis returns the connection's last diagnosis.
 func (f *Follower) PathsDiagnosis() conntrace.PathsDiagnosis {
 	if f == nil {
-		return conntrace.PathsDiagnosis{}
+		return conntrace.PathsDiagnosis{SubflowsMax: -1, Extra: -1, Endpoints: -1}
 	}
-	f.paths.mu.Lock()
-	defer f.paths.mu.Unlock()
-	return f.paths.pub
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.paths.tracker.Last(f.role)
 }

@@ -239,10 +239,14 @@ func (ns *Namespace) Name() string {
 // count as the connection's.
 const baselineAge = time.Second
 
-// Baseline is a reading of a namespace's counters taken when a connection
-// began, to compare later readings with (Handle.Since).
+// Baseline is what a reading of a namespace's counters taken when a
+// connection began says, to compare later readings with (Handle.Since).
 type Baseline struct {
-	r reading
+	addAddr, joinSynTx, joinSynAckRx uint64
+}
+
+func baselineOf(r *reading) Baseline {
+	return Baseline{addAddr: r.addAddr, joinSynTx: r.joinSynTx, joinSynAckRx: r.joinSynAckRx}
 }
 
 // Baseline returns the namespace's counters as of the connection's start,
@@ -275,23 +279,26 @@ func (h *Handle) Baseline() (Baseline, bool) {
 		return Baseline{}, false
 	}
 	if h.first && (l.capableTx <= 1 && l.capableRx == 0 || l.capableRx <= 1 && l.capableTx == 0) {
-		return Baseline{reading{at: l.at, valid: true, hasAddAddr: true}}, true
+		return Baseline{}, true
 	}
-	return Baseline{l}, true
+	return baselineOf(&l), true
 }
 
 // Since returns how much the namespace's counters grew from b to its last
 // reading (no reading is taken: see WantCounters).
 func (h *Handle) Since(b Baseline) pathdiag.Counters {
-	if h == nil || !b.r.valid {
+	if h == nil {
 		return pathdiag.Counters{}
 	}
 	ns := h.ns
 	ns.cmu.Lock()
 	defer ns.cmu.Unlock()
 	l := &ns.last
-	return pathdiag.Counters{Known: true, AddAddr: l.addAddr - b.r.addAddr,
-		JoinSynTx: l.joinSynTx - b.r.joinSynTx, JoinSynAckRx: l.joinSynAckRx - b.r.joinSynAckRx}
+	if !l.valid {
+		return pathdiag.Counters{}
+	}
+	return pathdiag.Counters{Known: true, AddAddr: l.addAddr - b.addAddr,
+		JoinSynTx: l.joinSynTx - b.joinSynTx, JoinSynAckRx: l.joinSynAckRx - b.joinSynAckRx}
 }
 
 // WantCounters asks for a new reading of the namespace's counters, on a

@@ -42,12 +42,13 @@ type Namespace struct {
 	SynRetransBeforeFallback int
 }
 
-// Bounds of what a Tracker remembers of one connection, which needs no
-// allocation: in-kernel limits stop at 8 subflows and 8 announcements.
+// Bounds of what a Tracker remembers of one connection: in-kernel limits
+// stop at 8 subflows and 8 announcements; the most recent failures are
+// what the diagnosis names.
 const (
-	maxFailures  = 8
+	maxFailures  = 4
 	maxAnnounced = 8
-	maxJoined    = 8
+	maxJoined    = 4
 )
 
 // rejectWindow is how soon after its SUB_ESTABLISHED event a join's
@@ -75,33 +76,92 @@ type announced struct {
 // follow it within rejectWindow.
 type joined struct {
 	local, remote netip.Addr
-	at            time.Time
+	at            int64 // Unix nanoseconds
 }
 
 // Tracker follows one connection's paths and diagnoses them. The zero
-// Tracker is ready; it allocates nothing.
+// Tracker is ready. It lives as long as its connection, so it is small
+// (about 140 bytes on 64-bit systems): what only some connections have
+// (failed joins, announcements, joins' SUB_ESTABLISHED events) is made
+// when the first of them comes, and the last diagnosis is kept packed.
+// Nothing is allocated per sample.
 type Tracker struct {
-	failures  [maxFailures]failure
-	nfailures uint8
-	ann       [maxAnnounced]announced
-	nann      uint8
-	joins     [maxJoined]joined
-	njoins    uint8
-	seq       uint32
+	failures *failures // made with the first failure
+	ann      *[maxAnnounced]announced
+	joins    *[maxJoined]joined
+	nann     uint8
+	njoins   uint8
 
-	// The connection's own ends (its initial subflow's), and mptcp_info's
-	// sequence numbers at the first reading: data moved once either moved,
-	// at movedAt.
-	local, remote    netip.Addr
-	sndUna0, rcvNxt0 uint64
-	based, moved     bool
-	movedAt          time.Time
+	// Data moved (a sample counted bytes sent or received at the MPTCP
+	// level), first at movedAt (Unix nanoseconds).
+	movedAt int64
+	moved   bool
 	// waiting: an absence (rules 4 and 7) holds but has not held for
 	// settle since data moved.
 	waiting bool
-
-	last    conntrace.PathsDiagnosis
 	decided bool
+
+	last packed
+}
+
+// failures are the joins that did not become paths.
+type failures struct {
+	f   [maxFailures]failure
+	n   uint8
+	seq uint32
+}
+
+// packed is a diagnosis as the Tracker keeps it.
+type packed struct {
+	limit                                                           conntrace.PathsLimit
+	role                                                            conntrace.Role
+	pm                                                              conntrace.PathManager
+	fallback                                                        conntrace.FallbackReason
+	unknown                                                         conntrace.PathsUnknown
+	subflows, subflowsMax, extra, endpoints, announced, acc, accMax int16
+	join                                                            *conntrace.JoinFailure // for the join limits
+}
+
+func clamp16(n int) int16 { return int16(max(-1, min(n, 1<<15-1))) }
+
+// pack keeps d in p, allocating only when d names another failed join
+// than p.
+func (p *packed) pack(d *conntrace.PathsDiagnosis) {
+	join := p.join
+	switch {
+	case d.Limit != conntrace.PathsLimitJoinFailed && d.Limit != conntrace.PathsLimitJoinRejected:
+		join = nil
+	case join == nil || *join != d.Join:
+		j := d.Join
+		join = &j
+	}
+	*p = packed{limit: d.Limit, role: d.Role, pm: d.PathManager, fallback: d.Fallback, unknown: d.Unknown,
+		subflows: clamp16(d.Subflows), subflowsMax: clamp16(d.SubflowsMax), extra: clamp16(d.Extra), endpoints: clamp16(d.Endpoints),
+		announced: clamp16(d.Announced), acc: clamp16(d.AddAddrAccepted), accMax: clamp16(d.AddAddrAcceptedMax), join: join}
+}
+
+func (p *packed) unpack() conntrace.PathsDiagnosis {
+	d := conntrace.PathsDiagnosis{Limit: p.limit, Role: p.role, PathManager: p.pm, Fallback: p.fallback, Unknown: p.unknown,
+		Subflows: int(p.subflows), SubflowsMax: int(p.subflowsMax), Extra: int(p.extra), Endpoints: int(p.endpoints),
+		Announced: int(p.announced), AddAddrAccepted: int(p.acc), AddAddrAcceptedMax: int(p.accMax)}
+	if p.join != nil {
+		d.Join = *p.join
+	}
+	return d
+}
+
+// undecided is the diagnosis of a connection nothing was decided for.
+func undecided(role conntrace.Role) conntrace.PathsDiagnosis {
+	return conntrace.PathsDiagnosis{Role: role, SubflowsMax: -1, Extra: -1, Endpoints: -1}
+}
+
+// Last returns the connection's last diagnosis; one of PathsLimitNone with
+// unknown counts (-1) when none was decided.
+func (t *Tracker) Last(role conntrace.Role) conntrace.PathsDiagnosis {
+	if !t.decided {
+		return undecided(role)
+	}
+	return t.last.unpack()
 }
 
 // Diagnosis is the result of one Update.
@@ -168,43 +228,32 @@ const minSettle = 250 * time.Millisecond
 // connection too short to have had one, it decides with what it read,
 // without waiting for settle.
 func (t *Tracker) Update(s *conntrace.Sample, ns *Namespace, events bool, ctr Counters) Diagnosis {
-	if !t.decided {
-		t.last = conntrace.PathsDiagnosis{Role: s.Role, SubflowsMax: -1, Extra: -1, Endpoints: -1}
-	}
+	last := t.Last(s.Role)
 	if s.Final && t.decided || s.Snapshot == nil {
-		return Diagnosis{Paths: t.last}
+		return Diagnosis{Paths: last}
 	}
 	t.observe(s)
 	d, decide, pending, stale := t.diagnose(s, ns, events, ctr)
-	want := !events && ctr.Known && d.PathManager == conntrace.PathManagerKernel &&
+	// The counters may tell what the events would have, once the path
+	// managers had their chance (data moved): ask for them then.
+	want := !events && ctr.Known && t.moved && d.PathManager == conntrace.PathManagerKernel &&
 		(d.Limit == conntrace.PathsLimitNone || d.Limit == conntrace.PathsLimitNoEndpoint ||
 			d.Limit == conntrace.PathsLimitJoinFailed && d.Join == (conntrace.JoinFailure{}))
 	if !decide {
-		return Diagnosis{Paths: t.last, Pending: pending, Stale: stale, WantCounters: want}
+		return Diagnosis{Paths: last, Pending: pending, Stale: stale, WantCounters: want}
 	}
 	t.waiting = false
-	changed := !d.SameCause(t.last)
-	t.last, t.decided = d, true
+	changed := !d.SameCause(last)
+	t.last.pack(&d)
+	t.decided = true
 	return Diagnosis{Paths: d, Changed: changed, Stale: stale, WantCounters: want}
 }
 
 // observe takes the sample's news into the Tracker.
 func (t *Tracker) observe(s *conntrace.Sample) {
 	snap := s.Snapshot
-	if !t.based && snap.InfoLen > 0 && snap.MPTCP {
-		t.sndUna0, t.rcvNxt0, t.based = snap.Info.SndUna, snap.Info.RcvNxt, true
-	}
-	if t.based && !t.moved && snap.InfoLen > 0 && (snap.Info.SndUna != t.sndUna0 || snap.Info.RcvNxt != t.rcvNxt0) {
-		t.moved, t.movedAt = true, s.Time
-	}
-	if !t.local.IsValid() && len(snap.Subflows) > 0 && snap.MPTCP {
-		first := &snap.Subflows[0]
-		for i := range snap.Subflows {
-			if snap.Subflows[i].ID < first.ID {
-				first = &snap.Subflows[i]
-			}
-		}
-		t.local, t.remote = first.Local.Addr().Unmap(), first.Remote.Addr().Unmap()
+	if !t.moved && s.Sent|s.Received != 0 && snap.MPTCP {
+		t.moved, t.movedAt = true, s.Time.UnixNano()
 	}
 	for k := range s.PathEvents {
 		e := &s.PathEvents[k]
@@ -314,29 +363,33 @@ func closedEvent(s *conntrace.Sample, id uint32) *conntrace.PathEvent {
 // fail records a join that did not become a path, in place of an earlier
 // one between the same addresses.
 func (t *Tracker) fail(f conntrace.JoinFailure, rejected bool) {
-	t.seq++
+	if t.failures == nil {
+		t.failures = new(failures)
+	}
+	fs := t.failures
+	fs.seq++
 	la, ra := f.Local.Addr().Unmap(), f.Remote.Addr().Unmap()
 	i := 0
-	for ; i < int(t.nfailures); i++ {
-		j := &t.failures[i].join
+	for ; i < int(fs.n); i++ {
+		j := &fs.f[i].join
 		if j.Local.Addr().Unmap() == la && j.Remote.Addr().Unmap() == ra {
 			break
 		}
 	}
-	if i == int(t.nfailures) {
-		if t.nfailures == maxFailures {
-			i = t.oldestFailure()
+	if i == int(fs.n) {
+		if fs.n == maxFailures {
+			i = fs.oldest()
 		} else {
-			t.nfailures++
+			fs.n++
 		}
 	}
-	t.failures[i] = failure{join: f, rejected: rejected, seq: t.seq}
+	fs.f[i] = failure{join: f, rejected: rejected, seq: fs.seq}
 }
 
-func (t *Tracker) oldestFailure() int {
+func (fs *failures) oldest() int {
 	o := 0
-	for i := 1; i < int(t.nfailures); i++ {
-		if t.failures[i].seq < t.failures[o].seq {
+	for i := 1; i < int(fs.n); i++ {
+		if fs.f[i].seq < fs.f[o].seq {
 			o = i
 		}
 	}
@@ -346,12 +399,16 @@ func (t *Tracker) oldestFailure() int {
 // succeeded forgets the failures between local and remote: a subflow
 // between them is established.
 func (t *Tracker) succeeded(local, remote netip.Addr) {
-	for i := 0; i < int(t.nfailures); {
-		j := &t.failures[i].join
+	fs := t.failures
+	if fs == nil {
+		return
+	}
+	for i := 0; i < int(fs.n); {
+		j := &fs.f[i].join
 		if j.Local.Addr().Unmap() == local && j.Remote.Addr().Unmap() == remote {
-			t.nfailures--
-			t.failures[i] = t.failures[t.nfailures]
-			t.failures[t.nfailures] = failure{}
+			fs.n--
+			fs.f[i] = fs.f[fs.n]
+			fs.f[fs.n] = failure{}
 			continue
 		}
 		i++
@@ -362,8 +419,11 @@ func (t *Tracker) succeeded(local, remote netip.Addr) {
 // other failure.
 func (t *Tracker) latestFailure() *failure {
 	var best *failure
-	for i := 0; i < int(t.nfailures); i++ {
-		f := &t.failures[i]
+	if t.failures == nil {
+		return nil
+	}
+	for i := 0; i < int(t.failures.n); i++ {
+		f := &t.failures.f[i]
 		if best == nil || f.rejected && !best.rejected || f.rejected == best.rejected && f.seq > best.seq {
 			best = f
 		}
@@ -372,6 +432,9 @@ func (t *Tracker) latestFailure() *failure {
 }
 
 func (t *Tracker) announce(id uint8, addr netip.Addr) {
+	if t.ann == nil {
+		t.ann = new([maxAnnounced]announced)
+	}
 	for i := 0; i < int(t.nann); i++ {
 		if t.ann[i].id == id {
 			t.ann[i].addr = addr
@@ -396,43 +459,58 @@ func (t *Tracker) withdraw(id uint8) {
 }
 
 func (t *Tracker) joinedAt(local, remote netip.Addr, at time.Time) {
+	if t.joins == nil {
+		t.joins = new([maxJoined]joined)
+	}
 	i := int(t.njoins)
 	if i == maxJoined {
 		// Replace the oldest.
 		i = 0
 		for k := 1; k < maxJoined; k++ {
-			if t.joins[k].at.Before(t.joins[i].at) {
+			if t.joins[k].at < t.joins[i].at {
 				i = k
 			}
 		}
 	} else {
 		t.njoins++
 	}
-	t.joins[i] = joined{local: local, remote: remote, at: at}
+	t.joins[i] = joined{local: local, remote: remote, at: at.UnixNano()}
 }
 
 // joinedSince returns when the last SUB_ESTABLISHED between local and
 // remote came.
 func (t *Tracker) joinedSince(local, remote netip.Addr) (time.Time, bool) {
-	var at time.Time
+	var at int64
 	found := false
 	for i := 0; i < int(t.njoins); i++ {
-		if j := &t.joins[i]; j.local == local && j.remote == remote && (!found || j.at.After(at)) {
+		if j := &t.joins[i]; j.local == local && j.remote == remote && (!found || j.at > at) {
 			at, found = j.at, true
 		}
 	}
-	return at, found
+	return time.Unix(0, at), found
+}
+
+// ownEnds returns the ends of the connection's own subflow: the first one
+// listed (the lowest id), its initial subflow while that lives.
+func ownEnds(snap *mptcpinfo.Snapshot) (local, remote netip.Addr) {
+	var first *mptcpinfo.Subflow
+	for i := range snap.Subflows {
+		if sf := &snap.Subflows[i]; first == nil || sf.ID < first.ID {
+			first = sf
+		}
+	}
+	if first == nil {
+		return netip.Addr{}, netip.Addr{}
+	}
+	return first.Local.Addr().Unmap(), first.Remote.Addr().Unmap()
 }
 
 // unusedAnnounced counts the addresses the peer announced that no subflow
-// of snap uses (nor the connection's initial one).
+// of snap uses.
 func (t *Tracker) unusedAnnounced(snap *mptcpinfo.Snapshot) int {
 	n := 0
 	for i := 0; i < int(t.nann); i++ {
 		a := t.ann[i].addr
-		if a == t.remote {
-			continue
-		}
 		used := false
 		for k := range snap.Subflows {
 			if snap.Subflows[k].Remote.Addr().Unmap() == a {
@@ -590,7 +668,7 @@ func (t *Tracker) diagnose(s *conntrace.Sample, ns *Namespace, events bool, ctr 
 // settled reports whether data moved at least settle ago (or at all, at
 // the final sample), and otherwise notes that a diagnosis waits for it.
 func (t *Tracker) settled(s *conntrace.Sample) bool {
-	if t.moved && (s.Final || s.Time.Sub(t.movedAt) >= settle(s.Snapshot)) {
+	if t.moved && (s.Final || s.Time.Sub(time.Unix(0, t.movedAt)) >= settle(s.Snapshot)) {
 		return true
 	}
 	t.waiting = t.moved
@@ -630,8 +708,9 @@ func (t *Tracker) endpoints(role conntrace.Role, ns *Namespace, snap *mptcpinfo.
 			}
 		}
 		if listed == live || !snap.Has(mptcpinfo.FieldLocalAddrUsed) {
+			own, _ := ownEnds(snap)
 			for _, e := range ns.Endpoints {
-				if !t.flagged(role, e) || !t.fits(e.Addr) {
+				if !t.flagged(role, e) || !fits(e.Addr, own) {
 					continue
 				}
 				usable++
@@ -654,14 +733,15 @@ func (t *Tracker) flagged(role conntrace.Role, e Endpoint) bool {
 }
 
 // fits reports whether an endpoint's address can carry a subflow of the
-// connection: not its own address, and of its family (an IPv4 connection,
-// IPv4-mapped on an IPv6 socket included, takes IPv4 endpoints only).
-func (t *Tracker) fits(a netip.Addr) bool {
+// connection whose own address is own: not that address, and of its
+// family (an IPv4 connection, IPv4-mapped on an IPv6 socket included,
+// takes IPv4 endpoints only).
+func fits(a, own netip.Addr) bool {
 	a = a.Unmap()
-	if !t.local.IsValid() {
+	if !own.IsValid() {
 		return true
 	}
-	return a != t.local && a.Is4() == t.local.Is4()
+	return a != own && a.Is4() == own.Is4()
 }
 
 // inUse reports whether a subflow of snap has local address a.

@@ -23,10 +23,11 @@ var (
 
 // conn builds the samples of one connection.
 type conn struct {
-	snap mptcpinfo.Snapshot
-	s    conntrace.Sample
-	tr   Tracker
-	n    int
+	snap   mptcpinfo.Snapshot
+	s      conntrace.Sample
+	tr     Tracker
+	n      int
+	moving bool // the next sample has bytes sent
 }
 
 func newConn(role conntrace.Role) *conn {
@@ -54,11 +55,15 @@ func (c *conn) next(dt time.Duration) *conntrace.Sample {
 	c.s.Time = t0.Add(time.Duration(c.n) * dt)
 	c.s.Added, c.s.Removed, c.s.FailedJoins, c.s.PathEvents = nil, nil, nil, nil
 	c.s.SubflowsMax = max(c.s.SubflowsMax, 1)
+	c.s.Sent = 0
+	if c.moving {
+		c.s.Sent, c.moving = 100, false
+	}
 	return &c.s
 }
 
-// moveData makes the sample show data acknowledged since the first one.
-func (c *conn) moveData() { c.snap.Info.SndUna += 100 }
+// moveData makes the next sample show data sent.
+func (c *conn) moveData() { c.moving = true }
 
 // update takes one sample dt after the previous one.
 func (c *conn) update(ns *Namespace, events bool, dt time.Duration) Diagnosis {
@@ -281,9 +286,9 @@ func TestAddAddrMax(t *testing.T) {
 		t.Errorf("announced %d, remedy %q", d.Paths.Announced, d.Paths.Remedy())
 	}
 	// Withdrawn: nothing left unused.
+	c.moveData()
 	s = c.next(time.Millisecond)
 	s.PathEvents = []conntrace.PathEvent{{Kind: conntrace.AddressRemoved, AddressID: 1}}
-	c.moveData()
 	c.tr.Update(s, kernelNS(), true, Counters{})
 	want(t, c.update(kernelNS(), true, time.Second), conntrace.PathsLimitNoEndpoint)
 
@@ -300,6 +305,10 @@ func TestAddAddrMax(t *testing.T) {
 	// Without the path events, from the namespace's counters, which ask
 	// to be read again while they may matter.
 	c = newConn(conntrace.RoleClient)
+	if d = c.tr.Update(c.next(time.Millisecond), kernelNS(), false, Counters{Known: true}); d.WantCounters {
+		t.Errorf("before data moved: the counters asked for")
+	}
+	c.moveData()
 	d = c.tr.Update(c.next(time.Millisecond), kernelNS(), false, Counters{Known: true})
 	if !d.WantCounters {
 		t.Errorf("without events nor announcements counted: want the counters read")
@@ -589,8 +598,8 @@ func TestBounded(t *testing.T) {
 			t.Fatalf("failure %d: reported %v", i, d.Paths.Join.Local)
 		}
 	}
-	if c.tr.nfailures != maxFailures || c.tr.nann != maxAnnounced || c.tr.njoins != maxJoined {
-		t.Fatalf("kept %d failures, %d announcements, %d joins", c.tr.nfailures, c.tr.nann, c.tr.njoins)
+	if c.tr.failures.n != maxFailures || c.tr.nann != maxAnnounced || c.tr.njoins != maxJoined {
+		t.Fatalf("kept %d failures, %d announcements, %d joins", c.tr.failures.n, c.tr.nann, c.tr.njoins)
 	}
 }
 
