@@ -79,7 +79,10 @@ type Follower struct {
 	// next one may be answered by its namespace's dump (dump_linux.go),
 	// whose matching needs the cookies of its socket and namespace and its
 	// address family (1 AF_INET, 2 AF_INET6), read once.
-	idleHint             atomic.Bool
+	idleHint atomic.Bool
+	// joinHint: the last reading found a join in progress, or one held
+	// back for its path event (paths.go: Reconsider waits then).
+	joinHint             atomic.Bool
 	sockCookie, nsCookie atomic.Uint64
 	family               atomic.Uint32
 

@@ -168,12 +168,18 @@ func (f *Follower) blackholeLocked(s *conntrace.Sample) {
 	}
 }
 
-// Reconsider has the connection read in full and diagnosed again at once:
-// its namespace's configuration was read (nsinfo.Target). It runs on the
-// registry's goroutine.
+// Reconsider has the connection read in full and diagnosed again: its
+// namespace's configuration or counters were read (nsinfo.Target). At once,
+// unless a join is in progress or held back for its path event: the
+// detector counts the samples a join waits for its event (heldSamples),
+// and a sample taken for the namespace's sake would cut that wait short;
+// the next periodic sample, taken in full while the join waits, diagnoses
+// again. It runs on the registry's goroutine.
 func (f *Follower) Reconsider() {
 	f.flags.Or(flagPathsNews)
-	f.sched.dueNow(f)
+	if !f.joinHint.Load() {
+		f.sched.dueNow(f)
+	}
 }
 
 // leavePaths ends the connection's membership of its namespace. f.mu is

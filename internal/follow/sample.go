@@ -127,6 +127,7 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 			f.followEventsLocked(sc.snap.Info.Token)
 		}
 		f.reportLocked(sc, true, conntrace.EndNone, false)
+		f.joinHint.Store(f.det.JoinPending())
 		// The next periodic sample may stop at the cheap reading, or at
 		// its namespace's dump.
 		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.JoinPending() && f.det.Fallback() == conntrace.FallbackNone &&

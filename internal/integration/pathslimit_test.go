@@ -300,7 +300,7 @@ func TestPathsJoinRejected(t *testing.T) {
 	tel := newTelemetry(t)
 	c, s := pathsPair(t, b, tel)
 	d := waitLimit(t, "client", c, conntrace.PathsLimitJoinRejected)
-	wantWords(t, "client", d, "the peer refused the join", "on the peer: ip mptcp limits set subflows")
+	wantWords(t, "client", d, "the peer refused", "on the peer: ip mptcp limits set subflows")
 	ds := waitLimit(t, "server", s, conntrace.PathsLimitSubflowsMax)
 	wantWords(t, "server", ds, "is 0", "ip mptcp limits set subflows 2")
 	closeBoth(c, s)

@@ -176,8 +176,10 @@ func (h *Handle) MarkOff(at time.Time) {
 // of every namespace with followed connections, and calls fn with each
 // one's name (see Name) and reading, which is valid during the call only.
 // It is what a metric reader's collection calls: the only place that reads
-// counters at a regular pace. The process's own namespace is opened here
-// when nothing opened it before.
+// counters at a regular pace. A namespace read less than MinCollectRead
+// ago is not read again: collections that come faster (several readers, a
+// test polling its metrics) report that reading. The process's own
+// namespace is opened here when nothing opened it before.
 func (r *Registry) Collect(fn func(name string, s *mibstat.Snapshot)) {
 	r.ensureOwn()
 	r.mu.Lock()
@@ -191,12 +193,17 @@ func (r *Registry) Collect(fn func(name string, s *mibstat.Snapshot)) {
 	now := r.now()
 	for _, ns := range list {
 		ns.cmu.Lock()
-		if ns.readLocked(now) && ns.name != "" {
+		fresh := ns.last.valid && now.Sub(ns.last.at) < MinCollectRead && ns.snap.Len() > 0
+		if (fresh || ns.readLocked(now)) && ns.name != "" {
 			fn(ns.name, &ns.snap)
 		}
 		ns.cmu.Unlock()
 	}
 }
+
+// MinCollectRead is the shortest time between two readings of a
+// namespace's counters by collections.
+const MinCollectRead = time.Second
 
 // ensureOwn makes sure the process's own namespace is known and its
 // counter reader open (a program that collects metrics before it built
