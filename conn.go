@@ -157,7 +157,9 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 // as the sampler last found it: conntrace.FallbackUnavailable when this host
 // could not open an MPTCP socket (MPTCP disabled with sysctl
 // net.mptcp.enabled=0, or not in the kernel), FallbackNotNegotiated when
-// the peer did not take MPTCP, FallbackMidConnection when the connection
+// the peer did not take MPTCP, FallbackBlackhole when the kernel dialed
+// without MPTCP because a middlebox drops MPTCP SYNs (its blackhole
+// detection, Linux 6.12+), FallbackMidConnection when the connection
 // fell back later. It is FallbackNone while the connection is MPTCP, and on
 // kernels before 5.16 for a socket opened as MPTCP, whose fallback the
 // kernel does not report.

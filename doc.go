@@ -53,6 +53,19 @@
 // (package github.com/mptcpx/mptcpx/conntrace), which follow every
 // connection beside the telemetry.
 //
+// # Why one path
+//
+// Every connection is also diagnosed: when it has fewer subflows than its
+// host could give it, Conn.PathsLimit says what stopped it (not MPTCP at
+// all, a join the peer refused or that failed, a userspace path manager,
+// the subflows limit, the limit on the addresses the peer announces, no
+// endpoint), Conn.PathsDiagnosis gives the detail, its String the words and
+// its Remedy the command that changes it (`ip mptcp endpoint add ADDR dev
+// IF subflow`, `ip mptcp limits set subflows 2`, ...). The diagnosis comes
+// from what each sample already read and from the configuration of the
+// connection's network namespace, read once per namespace; the telemetry
+// carries it as the span attribute and event mptcp.paths.limit.
+//
 // # Platforms
 //
 // MPTCP statistics exist on Linux only (5.16 or later for per-subflow

@@ -7,6 +7,7 @@ import (
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/internal/follow"
 	"github.com/mptcpx/mptcpx/internal/netns"
+	"github.com/mptcpx/mptcpx/internal/nsinfo"
 )
 
 // defaultInterval is how often a live connection's MPTCP state is sampled
@@ -43,6 +44,7 @@ func newConfig(opts []Option) *config {
 	if !cfg.follow.NoPathEvents {
 		netns.Default.Warm()
 	}
+	nsinfo.Default.Warm()
 	return cfg
 }
 

@@ -154,10 +154,26 @@ const (
 	// (no CONFIG_MPTCP, or sysctl net.mptcp.enabled=0), so the connection
 	// was made as plain TCP.
 	FallbackUnavailable
+	// FallbackBlackhole: a dialed connection that the kernel made without
+	// MPTCP because of its blackhole detection (Linux 6.12+). Either the
+	// connection's own SYNs carrying MP_CAPABLE went unanswered
+	// net.mptcp.syn_retrans_before_tcp_fallback times (2 by default) and
+	// the kernel sent the next one without it, which was answered
+	// (MPTcpExtMPCapableSYNTXDrop): a middlebox drops MPTCP SYNs, so the
+	// kernel also counted a blackhole (MPTcpExtBlackhole) and turned
+	// active MPTCP off in the network namespace for
+	// net.mptcp.blackhole_timeout (unless 0), doubled at each further
+	// detection; or it was dialed while active MPTCP was so off, as the
+	// namespace's counters show (MPTcpExtMPCapableSYNTXDisabled): no
+	// MP_CAPABLE was even sent. Writing net.mptcp.blackhole_timeout (any
+	// value) turns active MPTCP back on.
+	FallbackBlackhole
 )
 
 func (r FallbackReason) String() string {
 	switch r {
+	case FallbackBlackhole:
+		return "blackhole"
 	case FallbackNotNegotiated:
 		return "not_negotiated"
 	case FallbackMidConnection:
@@ -232,6 +248,16 @@ type Sample struct {
 	// lists every subflow with its tcp_info), delivered even when nothing
 	// changed. Never set in the first or the final sample.
 	Report bool
+
+	// Paths is the diagnosis of the connection's paths: what keeps it from
+	// having more subflows, as of this sample (see PathsDiagnosis). It is
+	// recomputed at every full reading from what the sample read and the
+	// configuration of the connection's network namespace, and kept
+	// unchanged by the final sample. PathsChanged is true in the samples
+	// where its cause changed (PathsDiagnosis.SameCause), the first
+	// diagnosis included.
+	Paths        PathsDiagnosis
+	PathsChanged bool
 }
 
 // SubflowDelta is what one subflow carried between two samples, and what

@@ -183,7 +183,7 @@ func (r *Reader) ReadFD(fd int, s *Snapshot) error {
 			// or was reset: the kernel also refuses once a reset has
 			// torn the connection down. Its own tcp_info tells them
 			// apart: a reset one is CLOSE, a fallen-back one is not.
-			s.State = r.socketState(fd)
+			s.State, s.Retransmits = r.socketState(fd)
 			s.Fallback = s.State != tcpClose
 		}
 		return nil
@@ -195,15 +195,18 @@ func (r *Reader) ReadFD(fd int, s *Snapshot) error {
 }
 
 // socketState returns the TCP state of the socket itself (tcp_info.state
-// through SOL_TCP/TCP_INFO, which an MPTCP socket answers too), 0 when it
-// cannot be read.
-func (r *Reader) socketState(fd int) uint8 {
+// through SOL_TCP/TCP_INFO, which an MPTCP socket answers too) and its
+// total_retrans, 0 when they cannot be read.
+func (r *Reader) socketState(fd int) (state uint8, retransmits uint32) {
 	var ti TCPInfo
 	r.optlen = uint32(sizeofTCPInfo)
 	if getsockopt(fd, unix.SOL_TCP, unix.TCP_INFO, unsafe.Pointer(&ti), &r.optlen) != 0 || r.optlen == 0 {
-		return 0
+		return 0, 0
 	}
-	return ti.State
+	if r.optlen < uint32(unsafe.Offsetof(ti.TotalRetrans))+4 {
+		return ti.State, 0
+	}
+	return ti.State, ti.TotalRetrans
 }
 
 // readProtocol is the rung for kernels before 5.16: SO_PROTOCOL says whether

@@ -80,6 +80,16 @@ type Snapshot struct {
 	// ESTABLISHED, 7 CLOSE, ...), read only for an MPTCP socket that
 	// refuses SOL_MPTCP; 0 otherwise.
 	State uint8
+	// Retransmits is the socket's own tcp_info.total_retrans, read with
+	// State (only for an MPTCP socket that refuses SOL_MPTCP; 0
+	// otherwise): the segments it retransmitted. At the first reading of
+	// a connection that fell back at its handshake it counts the SYNs the
+	// kernel sent again before an answer came, which tells a fallback
+	// after unanswered MP_CAPABLE SYNs (the kernel's blackhole detection,
+	// Linux 6.12+, drops MP_CAPABLE after
+	// net.mptcp.syn_retrans_before_tcp_fallback retransmissions) from a
+	// peer that answered without MPTCP.
+	Retransmits uint32
 	// Info is the connection-level mptcp_info. Only the first InfoLen bytes
 	// come from the kernel; see Has.
 	Info Info

@@ -49,6 +49,7 @@ type connTracer struct {
 	role                             conntrace.Role
 	fallback                         conntrace.FallbackReason
 	end                              conntrace.End
+	limit                            conntrace.PathsLimit // the paths' diagnosis, as last told
 }
 
 // subflowRef ties a live subflow to the series of its local address.
@@ -135,6 +136,9 @@ func (c *connTracer) Sampled(s *conntrace.Sample) {
 			c.emit(eventFallback, s.Time, []attribute.KeyValue{keyFallbackReason.String(s.Fallback.String())})
 		}
 	}
+	if s.PathsChanged {
+		c.pathsChanged(s)
+	}
 
 	rtt := snap.Has(mptcpinfo.FieldTCPInfo) && c.t.m.rtt.Enabled(background)
 	timeouts := hasTimeouts(snap)
@@ -190,6 +194,12 @@ func (c *connTracer) wantEvents() bool {
 // log records), the same attributes, and the connection span's context, so
 // that a backend ties it to the span.
 func (c *connTracer) emit(name string, at time.Time, kv []attribute.KeyValue) {
+	c.emitBody(name, at, kv, "")
+}
+
+// emitBody is emit with a body for the log record (the event in words);
+// "" for none. The span event has no body: its attributes say it all.
+func (c *connTracer) emitBody(name string, at time.Time, kv []attribute.KeyValue, body string) {
 	if c.recording && c.t.spanEvents && c.event() {
 		c.span.AddEvent(name, trace.WithTimestamp(at), trace.WithAttributes(kv...))
 	}
@@ -205,6 +215,9 @@ func (c *connTracer) emit(name string, at time.Time, kv []attribute.KeyValue) {
 	r.SetTimestamp(at)
 	r.SetObservedTimestamp(time.Now())
 	r.SetSeverity(log.SeverityInfo)
+	if body != "" {
+		r.SetBody(attribute.StringValue(body))
+	}
 	r.AddAttributes(kv...)
 	c.t.logger.Emit(ctx, r)
 }
@@ -287,25 +300,7 @@ func findPathEvent(s *conntrace.Sample, kind conntrace.PathEventKind, id uint32)
 }
 
 // resetReasonName names an MP_TCPRST reason code (RFC 8684, 3.6).
-func resetReasonName(code uint32) string {
-	switch code {
-	case 0:
-		return "unspecified"
-	case 1:
-		return "mptcp_error"
-	case 2:
-		return "lack_of_resources"
-	case 3:
-		return "administratively_prohibited"
-	case 4:
-		return "too_much_outstanding_data"
-	case 5:
-		return "unacceptable_performance"
-	case 6:
-		return "middlebox_interference"
-	}
-	return strconv.FormatUint(uint64(code), 10)
-}
+func resetReasonName(code uint32) string { return conntrace.ResetReasonName(code) }
 
 func (c *connTracer) subflowRemoved(s *conntrace.Sample, r *conntrace.RemovedSubflow) {
 	if r.New {
@@ -385,6 +380,10 @@ func (c *connTracer) addrSeries(id uint32) *addrSeries {
 func (c *connTracer) Closed(at time.Time) {
 	fallback := c.fallback != conntrace.FallbackNone
 	if ser := c.ser; ser != nil {
+		if c.limit != conntrace.PathsLimitNone {
+			ser.limited[c.limit].Add(-1)
+			ser.limitedClosed[c.limit].Add(1)
+		}
 		n := int64(len(c.subflows))
 		ser.subActive.Add(-n)
 		ser.subClosed.Add(n)

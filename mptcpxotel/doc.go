@@ -39,6 +39,13 @@
 //	server.address           server.port: the dialed host and port (the local end on the server side)
 //	mptcp.role               "client" or "server"
 //
+// while the connection lives, set again at each change (see Paths):
+//
+//	mptcp.paths.limit        what keeps the connection from having more subflows: fallback, join_rejected,
+//	                         join_failed, userspace_pm, subflows_max, add_addr_max or no_endpoint; absent when
+//	                         nothing ever did, "none" once a limit went away (a span attribute can be
+//	                         overwritten, not removed)
+//
 // and, when the connection closes:
 //
 //	mptcp.token              the kernel's connection token, 8 hex digits, as ip mptcp monitor and ss print it (MPTCP connections only)
@@ -81,12 +88,23 @@
 //	                         mptcp.subflow.bytes.retransmitted, mptcp.subflow.rtt (seconds, float),
 //	                         network.local.*, network.peer.*,
 //	                         and from path events error.type, mptcp.subflow.reset.reason, mptcp.subflow.reset.flags
-//	mptcp.fallback           mptcp.fallback.reason: not_negotiated, mid_connection or mptcp_unavailable
+//	mptcp.fallback           mptcp.fallback.reason: not_negotiated, mid_connection, mptcp_unavailable or blackhole
 //	mptcp.subflow.join_failed  mptcp.subflow.id, mptcp.subflow.state, mptcp.subflow.syn_retransmits,
 //	                         network.local.*, network.peer.*: a join never established
 //	mptcp.subflow.priority   mptcp.subflow.id, mptcp.subflow.backup (path events only)
 //	mptcp.address.announced  mptcp.address.id, network.peer.address/port (path events only)
 //	mptcp.address.removed    mptcp.address.id (path events only)
+//	mptcp.paths.limit        mptcp.paths.limit at each change of the diagnosis (see Paths), with what was read:
+//	                         mptcp.paths.subflows (subflows established), mptcp.paths.subflows.limit
+//	                         (this side's mptcpi_subflows_max), mptcp.paths.endpoints (endpoints that could
+//	                         open a path), mptcp.paths.announced and mptcp.paths.add_addr_accepted.limit
+//	                         (addresses the peer announced that no subflow uses, and the limit),
+//	                         mptcp.path_manager, mptcp.paths.unknown (what could not be read:
+//	                         namespace, endpoints, path_manager, path_events, mptcp_info), and
+//	                         for a failed or refused join network.local.address, network.peer.address,
+//	                         error.type (ETIMEDOUT, ECONNREFUSED, ..., or timeout),
+//	                         mptcp.subflow.reset.reason, mptcp.subflow.state, mptcp.subflow.syn_retransmits;
+//	                         for a fallback mptcp.fallback.reason. Its log record's body says it in words.
 //
 // Two events are log records only, no span events, so that a logs backend
 // shows a connection while it lives (its span is exported when it closes):
@@ -127,6 +145,34 @@
 //	mptcp.subflow.timeouts      Counter        {timeout}     mptcp.role, network.local.address, mptcp.subflow.backup
 //	mptcp.subflow.spurious_retransmissions
 //	                            Counter        {segment}     mptcp.role, network.local.address, mptcp.subflow.backup
+//	mptcp.connection.paths.limited         UpDownCounter  {connection}  mptcp.role, mptcp.paths.limit
+//	mptcp.connection.paths.limited.closed  Counter        {connection}  mptcp.role, mptcp.paths.limit
+//
+// mptcp.connection.paths.limited counts the connections open now by what
+// limits their paths (connections nothing limits are not counted);
+// mptcp.connection.paths.limited.closed the connections closed, by their
+// last diagnosis: for the short connections a scrape never sees open.
+//
+// The MPTcpExt counters of network namespaces (/proc/net/netstat, per
+// namespace), read when a reader collects, for the process's own namespace
+// and each namespace with followed connections, named by mptcp.netns (its
+// `ip netns` name, or "net:[INODE]" as /proc/PID/ns/net links show it):
+//
+//	name                              kind     unit          attributes beside mptcp.netns
+//	mptcp.netns.join.attempts         Counter  {join}        network.io.direction: transmit (MPJoinSynTx), receive (MPJoinSynRx)
+//	mptcp.netns.join.failures         Counter  {join}        mptcp.join.failure: rejected (MPJoinRejected), no_token, syn_ack_hmac,
+//	                                                         ack_hmac, socket, bind, connect (MPJoinSynTx*Err), port_mismatch
+//	mptcp.netns.add_addr              Counter  {address}     network.io.direction: receive (AddAddr), transmit (AddAddrTx)
+//	mptcp.netns.add_addr.dropped      Counter  {address}     network.io.direction: receive (AddAddrDrop), transmit (AddAddrTxDrop)
+//	mptcp.netns.fallbacks             Counter  {connection}  mptcp.netns.fallback.cause: syn_ack_without_mptcp, ack_without_mptcp,
+//	                                                         mp_capable_dropped, active_mptcp_off, token, dss_corruption,
+//	                                                         infinite_map, data_without_mptcp, md5sig, dss,
+//	                                                         simultaneous_connect, failed
+//	mptcp.netns.blackhole.detections  Counter  {detection}   (Blackhole)
+//
+// A counter the running kernel does not print is not reported (6.1 has no
+// MPJoinSynTx, no Blackhole; 6.12 no MPJoinRejected). They count every
+// MPTCP socket of the namespace, this process's or not.
 //
 // The counters and up-down counters are observable instruments: the values
 // are accumulated as samples arrive and reported when a reader collects
@@ -160,6 +206,28 @@
 // connections to or from it, for small deployments. A series' cumulative
 // values only grow while any of its connections is open; once all are
 // closed it is reported once more and then forgotten.
+//
+// # Paths
+//
+// mptcpx diagnoses each connection's paths on each side (conntrace.PathsDiagnosis,
+// mptcpx.Conn.PathsDiagnosis): when it has fewer subflows than its host
+// could give it, mptcp.paths.limit says what stopped it, in this order of
+// precedence (the first that holds):
+//
+//	fallback       the connection is not MPTCP (mptcp.fallback.reason says why)
+//	join_rejected  the peer refused a join of this side (Linux refuses beyond its subflows limit)
+//	join_failed    a join did not complete (no answer, a TCP reset, another reset reason)
+//	userspace_pm   a userspace path manager decides for the namespace, and opened no subflow
+//	subflows_max   this side's subflows limit is 0, or reached while an endpoint or an announced address is unused
+//	add_addr_max   the peer announced addresses that this side's add_addr_accepted limit ignored
+//	no_endpoint    this side has no endpoint that could open a path (client: subflow; server: signal)
+//
+// Each side explains its own part: for a server whose subflows limit is 0,
+// the server's span says subflows_max and its client's join_rejected. The
+// event is a span event too, as every event here: the span attribute says
+// what limits the connection now, the event when that changed and why, with
+// the detail of that moment, which span attributes could not keep (they can
+// be overwritten, not removed).
 //
 // # HTTP
 //

@@ -17,3 +17,7 @@ var _ conntrace.Hooks = (*Tracer)(nil)
 
 // WrappedTransport returns the RoundTripper that LinkTransport wrapped.
 func WrappedTransport(rt http.RoundTripper) http.RoundTripper { return rt.(linkTransport).rt }
+
+// NumPathsLimits is how many values of conntrace.PathsLimit the metrics
+// have series for, none included.
+const NumPathsLimits = numPathsLimits

@@ -15,6 +15,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
 	"github.com/mptcpx/mptcpx/conntrace"
+	"github.com/mptcpx/mptcpx/internal/nsinfo"
 )
 
 // How the metrics are recorded.
@@ -55,6 +56,10 @@ type meters struct {
 	duration   metric.Float64Histogram
 	rtt        metric.Float64Histogram
 	health     healthMeters // per-path health (pathhealth.go)
+	limited    metric.Int64ObservableUpDownCounter
+	limClosed  metric.Int64ObservableCounter
+
+	ns *nsMeters // the namespaces' counters
 
 	peer   bool       // one series per peer (WithPeerAttributes)
 	shared [2]*series // by conntrace.Role, without WithPeerAttributes
@@ -93,7 +98,7 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 	m.connActive = check(meter.Int64ObservableUpDownCounter(metricConnActive, metric.WithUnit("{connection}"),
 		metric.WithDescription("MPTCP connections open now.")))
 	m.fallbacks = check(meter.Int64ObservableCounter(metricConnFallbacks, metric.WithUnit("{connection}"),
-		metric.WithDescription("Connections that are plain TCP, by mptcp.fallback.reason: MPTCP not available on this host, not negotiated at the handshake, or fallen back later.")))
+		metric.WithDescription("Connections that are plain TCP, by mptcp.fallback.reason: MPTCP not available on this host, not negotiated at the handshake, made plain TCP by the kernel's blackhole detection, or fallen back later.")))
 	m.subActive = check(meter.Int64ObservableUpDownCounter(metricSubActive, metric.WithUnit("{subflow}"),
 		metric.WithDescription("MPTCP subflows open now.")))
 	m.subOpened = check(meter.Int64ObservableCounter(metricSubOpened, metric.WithUnit("{subflow}"),
@@ -116,6 +121,11 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 		metric.WithExplicitBucketBoundaries(rttBounds...)))
 	m.health = newHealthMeters(meter)
 
+	m.limited = check(meter.Int64ObservableUpDownCounter(metricPathsLimited, metric.WithUnit("{connection}"),
+		metric.WithDescription("Connections open now that have fewer subflows than their host could give them, by mptcp.paths.limit: what limits them.")))
+	m.limClosed = check(meter.Int64ObservableCounter(metricPathsClosed, metric.WithUnit("{connection}"),
+		metric.WithDescription("Connections closed while something limited their subflows, by mptcp.paths.limit as last diagnosed.")))
+
 	m.orNoop()
 
 	if !peer {
@@ -125,11 +135,12 @@ func newMeters(mp metric.MeterProvider, peer bool) *meters {
 		m.byPeer = make(map[peerKey]*series)
 	}
 	_, err := meter.RegisterCallback(m.observe, append([]metric.Observable{
-		m.connActive, m.fallbacks, m.subActive, m.subOpened, m.subClosed, m.joinFails, m.io, m.retrans, m.subIO},
+		m.connActive, m.fallbacks, m.subActive, m.subOpened, m.subClosed, m.joinFails, m.io, m.retrans, m.subIO, m.limited, m.limClosed},
 		m.health.instruments()...)...)
 	if err != nil {
 		otel.Handle(err)
 	}
+	m.ns = newNSMeters(meter, nsinfo.Default)
 	return m
 }
 
@@ -151,7 +162,10 @@ func (m *meters) orNoop() {
 	if m.subActive == nil {
 		m.subActive = noop.Int64ObservableUpDownCounter{}
 	}
-	for _, c := range []*metric.Int64ObservableCounter{&m.fallbacks, &m.subOpened, &m.subClosed, &m.joinFails, &m.io, &m.retrans, &m.subIO} {
+	if m.limited == nil {
+		m.limited = noop.Int64ObservableUpDownCounter{}
+	}
+	for _, c := range []*metric.Int64ObservableCounter{&m.fallbacks, &m.subOpened, &m.subClosed, &m.joinFails, &m.io, &m.retrans, &m.subIO, &m.limClosed} {
 		if *c == nil {
 			*c = noop.Int64ObservableCounter{}
 		}
@@ -255,6 +269,10 @@ type series struct {
 	// fallbacks by conntrace.FallbackReason; index 0 (none) unused.
 	fallbacks   [numFallbackReasons]atomic.Int64
 	fallbackOpt [numFallbackReasons][]metric.ObserveOption
+	// Connections open and closed by conntrace.PathsLimit; index 0
+	// (none) unused.
+	limited, limitedClosed [numPathsLimits]atomic.Int64
+	limitOpt               [numPathsLimits][]metric.ObserveOption
 
 	base         []attribute.KeyValue // mptcp.role [, network.peer.*]
 	roleOpt      []metric.ObserveOption
@@ -289,14 +307,22 @@ func newSeries(role conntrace.Role, extra ...attribute.KeyValue) *series {
 	for r := conntrace.FallbackReason(1); r < numFallbackReasons; r++ {
 		s.fallbackOpt[r] = observeOpt(base, keyFallbackReason.String(r.String()))
 	}
+	for l := conntrace.PathsLimit(1); l < numPathsLimits; l++ {
+		s.limitOpt[l] = observeOpt(base, keyPathsLimit.String(l.String()))
+	}
 	return s
 }
+
+// numPathsLimits bounds the values of conntrace.PathsLimit, none included:
+// the metrics by mptcp.paths.limit have one series per value and role,
+// all reported from the start.
+const numPathsLimits = conntrace.PathsLimitNoEndpoint + 1
 
 // numFallbackReasons bounds the values of conntrace.FallbackReason, none
 // included: mptcp.connection.fallbacks has one series per reason and role,
 // all of them reported from the start (at 0), so that a backend's rate of
 // the first fallback is not lost.
-const numFallbackReasons = conntrace.FallbackUnavailable + 1
+const numFallbackReasons = conntrace.FallbackBlackhole + 1
 
 // addr returns the series of local address a whose backup flag is
 // unknown, made on first use.
@@ -333,6 +359,10 @@ func (s *series) observe(m *meters, o metric.Observer) {
 	o.ObserveInt64(m.connActive, s.connActive.Load(), s.roleOpt...)
 	for r := conntrace.FallbackReason(1); r < numFallbackReasons; r++ {
 		o.ObserveInt64(m.fallbacks, s.fallbacks[r].Load(), s.fallbackOpt[r]...)
+	}
+	for l := conntrace.PathsLimit(1); l < numPathsLimits; l++ {
+		o.ObserveInt64(m.limited, s.limited[l].Load(), s.limitOpt[l]...)
+		o.ObserveInt64(m.limClosed, s.limitedClosed[l].Load(), s.limitOpt[l]...)
 	}
 	o.ObserveInt64(m.subActive, s.subActive.Load(), s.roleOpt...)
 	o.ObserveInt64(m.subOpened, s.subOpened.Load(), s.roleOpt...)

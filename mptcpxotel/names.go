@@ -15,6 +15,7 @@ const (
 	eventPriority       = "mptcp.subflow.priority"
 	eventAddrAnnounced  = "mptcp.address.announced"
 	eventAddrRemoved    = "mptcp.address.removed"
+	eventPathsLimit     = "mptcp.paths.limit"
 )
 
 // Metric names.
@@ -30,6 +31,16 @@ const (
 	metricRetransmitted = "mptcp.retransmitted"
 	metricSubIO         = "mptcp.subflow.io"
 	metricSubRTT        = "mptcp.subflow.rtt"
+	metricPathsLimited  = "mptcp.connection.paths.limited"
+	metricPathsClosed   = "mptcp.connection.paths.limited.closed"
+
+	// The MPTcpExt counters of the network namespaces (nsmetrics.go).
+	metricNSJoinAttempts = "mptcp.netns.join.attempts"
+	metricNSJoinFailures = "mptcp.netns.join.failures"
+	metricNSAddAddr      = "mptcp.netns.add_addr"
+	metricNSAddAddrDrops = "mptcp.netns.add_addr.dropped"
+	metricNSFallbacks    = "mptcp.netns.fallbacks"
+	metricNSBlackholes   = "mptcp.netns.blackhole.detections"
 )
 
 // Attribute keys of this package. The network.*, server.* and error.type
@@ -57,6 +68,19 @@ const (
 	keyResetFlags     = attribute.Key("mptcp.subflow.reset.flags")
 	keyAddressID      = attribute.Key("mptcp.address.id")
 	keyEventsDropped  = attribute.Key("mptcp.events.dropped")
+
+	// The diagnosis of a connection's paths.
+	keyPathsLimit      = attribute.Key("mptcp.paths.limit")
+	keyPathsSubflows   = attribute.Key("mptcp.paths.subflows")
+	keySubflowsLimit   = attribute.Key("mptcp.paths.subflows.limit")
+	keyPathsEndpoints  = attribute.Key("mptcp.paths.endpoints")
+	keyPathsAnnounced  = attribute.Key("mptcp.paths.announced")
+	keyAddAddrLimit    = attribute.Key("mptcp.paths.add_addr_accepted.limit")
+	keyPathManager     = attribute.Key("mptcp.path_manager")
+	keyPathsUnknown    = attribute.Key("mptcp.paths.unknown")
+	keyNetns           = attribute.Key("mptcp.netns")
+	keyJoinFailure     = attribute.Key("mptcp.join.failure")
+	keyNSFallbackCause = attribute.Key("mptcp.netns.fallback.cause")
 )
 
 // Per-path health (pathhealth.go) and the events of a connection's life in

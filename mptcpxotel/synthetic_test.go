@@ -70,7 +70,7 @@ func (s *synth) next() *conntrace.Sample {
 	s.n++
 	s.sample.Added, s.sample.Removed, s.sample.SubflowDeltas = s.sample.Added[:0], s.sample.Removed[:0], s.sample.SubflowDeltas[:0]
 	s.sample.Sent, s.sample.Received, s.sample.Retransmitted = 0, 0, 0
-	s.sample.FallbackChanged = false
+	s.sample.FallbackChanged, s.sample.PathsChanged = false, false
 	s.snap.NumSubflows = len(s.snap.Subflows)
 	return &s.sample
 }

@@ -22,6 +22,9 @@ type config struct {
 	Interval time.Duration // mptcpx sampling interval
 	Clients  int           // concurrent MPTCP HTTP clients, one connection each
 	Size     int64         // bytes per download and per upload
+	// Blackhole makes the server's namespace drop the SYNs that carry
+	// MP_CAPABLE (nftables), as a middlebox that does not know MPTCP may.
+	Blackhole bool
 }
 
 // usageError is a configuration the demo cannot run with; main exits 2.
@@ -39,6 +42,7 @@ const maxPaths = 8
 // socket stays in the namespace it was created in.
 type network struct {
 	desc     string // for the report's first line
+	loopback bool
 	host     string // the server's address
 	inServer func(f func() error) error
 	inClient func(f func() error) error
@@ -49,6 +53,7 @@ func loopback() *network {
 	direct := func(f func() error) error { return f() }
 	return &network{
 		desc:     "on loopback",
+		loopback: true,
 		host:     "127.0.0.1",
 		inServer: direct,
 		inClient: direct,
@@ -79,6 +84,9 @@ func run(ctx context.Context, cfg config, w io.Writer) (err error) {
 	if cfg.Paths < 1 || cfg.Paths > maxPaths {
 		return &usageError{fmt.Sprintf("-paths must be between 1 and %d", maxPaths)}
 	}
+	if cfg.Blackhole && cfg.Paths < 2 {
+		return &usageError{"-blackhole drops MPTCP SYNs in the server's network namespace: it needs -paths 2 or more"}
+	}
 	start := time.Now()
 	rec := newRecorder(start)
 
@@ -87,7 +95,7 @@ func run(ctx context.Context, cfg config, w io.Writer) (err error) {
 		if os.Geteuid() != 0 {
 			return &usageError{fmt.Sprintf("-paths %d builds network namespaces and MPTCP endpoints: run it as root (sudo), or without -paths for the loopback demo", cfg.Paths)}
 		}
-		if nw, err = newNamespaces(cfg.Paths); err != nil {
+		if nw, err = newNamespaces(cfg.Paths, cfg.Blackhole); err != nil {
 			return err
 		}
 	}

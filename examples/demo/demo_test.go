@@ -232,3 +232,71 @@ func TestDemoMPTCPDisabled(t *testing.T) {
 		t.Fatalf("the demo with MPTCP disabled: %v", err)
 	}
 }
+
+// TestDemoBlackhole runs the demo between namespaces whose server drops
+// the SYNs that carry MPTCP (-blackhole): every MPTCP dial is reported as
+// a fallback of reason blackhole, and the report says how to see it and
+// how to end it.
+func TestDemoBlackhole(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireMPTCP(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		if testenv.KernelMatrix() {
+			t.Skip("no nft(8) in the kernel matrix's virtual machines")
+		}
+		testenv.Skip(t, "-blackhole needs nft(8) (Debian package nftables)")
+	}
+	if _, err := os.Stat("/proc/sys/net/mptcp/blackhole_timeout"); err != nil {
+		t.Skip("no blackhole detection before Linux 6.12")
+	}
+	cfg := testConfig(2)
+	cfg.Blackhole = true
+	report := runDemo(t, cfg)
+	ends := endLine.FindAllStringSubmatch(report, -1)
+	blackholes := 0
+	for _, e := range ends {
+		if e[1] == "client" && e[6] != "" {
+			if e[6] != "blackhole" {
+				t.Errorf("%s: want fallback (blackhole)", e[0])
+			}
+			blackholes++
+		}
+		if e[5] != "" {
+			t.Errorf("%s: MPTCP through the blackhole", e[0])
+		}
+	}
+	if blackholes != 3 { // two MPTCP clients, and the MPTCP client of the plain server
+		t.Errorf("%d clients reported as blackhole fallbacks, want 3", blackholes)
+	}
+	for _, want := range []string{"nstat -az MPTcpExtBlackhole MPTcpExtMPCapableSYNTXDisabled", "sysctl -w net.mptcp.blackhole_timeout=3600"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report does not say %q", want)
+		}
+	}
+	var out strings.Builder
+	var ue *usageError
+	if err := run(context.Background(), config{Duration: time.Second, Paths: 1, Interval: time.Second, Clients: 1, Size: 1, Blackhole: true}, &out); !errors.As(err, &ue) {
+		t.Errorf("-blackhole on loopback: %v, want a usage error", err)
+	}
+}
+
+// pathsLine matches a diagnosis line of the report and the command after it.
+var pathsLine = regexp.MustCompile(`(?m)^    paths   (\w+): (.+)\n    to change it: (.+)$`)
+
+// TestDemoPathsLimit: on loopback, each MPTCP end whose paths something
+// limits says what, with a command; between namespaces with an endpoint
+// per link, nothing limits them.
+func TestDemoPathsLimit(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireMPTCP(t)
+	report := runDemo(t, testConfig(2))
+	if m := pathsLine.FindAllString(report, -1); len(m) != 0 {
+		t.Errorf("namespaces with an endpoint per link: diagnoses %q, want none", m)
+	}
+	report = runDemo(t, testConfig(1))
+	for _, m := range pathsLine.FindAllStringSubmatch(report, -1) {
+		if m[3] == "" {
+			t.Errorf("%q: no command", m[0])
+		}
+	}
+}

@@ -16,6 +16,22 @@
 //	sudo go run ./examples/demo -paths 3
 //
 // The namespaces are removed on exit, Ctrl-C included.
+//
+// For every connection whose paths something limits, the report says what
+// (mptcpx's diagnosis, Conn.PathsDiagnosis) and the command that changes
+// it. On loopback the host's own configuration decides: a fresh host has
+// no MPTCP endpoint, so each end reports no_endpoint.
+//
+// With -blackhole the server's namespace drops the SYNs that carry
+// MP_CAPABLE (nftables), as a middlebox that does not know MPTCP may: the
+// first dial waits for its SYN retransmissions, then the kernel dials
+// without MPTCP and turns active MPTCP off in the client's namespace for
+// net.mptcp.blackhole_timeout (Linux 6.12+). mptcpx reports those
+// connections as fallbacks of reason blackhole; the report says how to see
+// it (nstat -az MPTcpExtBlackhole MPTcpExtMPCapableSYNTXDisabled) and to
+// end it (writing net.mptcp.blackhole_timeout, any value).
+//
+//	sudo go run ./examples/demo -paths 2 -blackhole
 package main
 
 import (
@@ -34,8 +50,9 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", 3*time.Second, "how long the MPTCP clients transfer")
 	flag.IntVar(&cfg.Paths, "paths", 1, "paths between client and server: 1 is loopback; 2 to 8 build network namespaces (needs root)")
 	flag.DurationVar(&cfg.Interval, "interval", 200*time.Millisecond, "how often mptcpx samples each connection")
+	flag.BoolVar(&cfg.Blackhole, "blackhole", false, "with -paths: drop the SYNs that carry MPTCP in the server's namespace (nftables), as a middlebox may, and see the kernel turn MPTCP off")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: demo [-duration 3s] [-paths N] [-interval 200ms]\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: demo [-duration 3s] [-paths N [-blackhole]] [-interval 200ms]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()

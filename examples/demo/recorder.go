@@ -56,6 +56,7 @@ type connRecord struct {
 
 	subflows []*subflowRecord // in order of first appearance
 	events   []event
+	paths    conntrace.PathsDiagnosis // why it has the paths it has, as last diagnosed
 }
 
 // subflowRecord is one subflow with the last values read for it.
@@ -125,6 +126,10 @@ func (h *connHooks) Sampled(s *conntrace.Sample) {
 	if s.FallbackChanged {
 		rec.fallback = s.Fallback
 		rec.events = append(rec.events, event{s.Time, "fallback (" + s.Fallback.String() + ")"})
+	}
+	rec.paths = s.Paths
+	if s.PathsChanged {
+		rec.events = append(rec.events, event{s.Time, "paths limited by " + s.Paths.Limit.String()})
 	}
 	for _, i := range s.Added {
 		sf := &snap.Subflows[i]

@@ -24,6 +24,7 @@ func writeReport(w io.Writer, cfg config, nw *network, tr *transfer, rec *record
 	}
 
 	rec.mu.Lock()
+	blackhole, limited := false, false
 	for i, group := range rec.connections() {
 		first := group[0]
 		from, to := first.self, first.peer
@@ -36,9 +37,34 @@ func writeReport(w io.Writer, cfg config, nw *network, tr *transfer, rec *record
 		fmt.Fprintf(bw, "\nconn %d: %s -> %s\n", i+1, from, to)
 		for _, c := range group {
 			writeEnd(bw, c, rec.start)
+			blackhole = blackhole || c.fallback == conntrace.FallbackBlackhole
+			limited = limited || c.paths.Limit != conntrace.PathsLimitNone && c.paths.Limit != conntrace.PathsLimitFallback
 		}
 	}
 	rec.mu.Unlock()
+
+	if limited {
+		fmt.Fprintln(bw, `
+Why one path: mptcpx diagnoses every connection's paths (Conn.PathsLimit, the span attribute and event
+mptcp.paths.limit, the metric mptcp.connection.paths.limited). Each side names its own part; the command
+after "to change it" is for the host of that side (ADDR and IF: another address of it and its interface).`)
+		if nw.loopback {
+			fmt.Fprintln(bw, `On loopback there is one path whatever the endpoints: run with -paths 2 (as root) for several.`)
+		}
+	}
+	if blackhole {
+		fmt.Fprintln(bw, `
+Blackhole: a middlebox (here nftables in the server's namespace: tcp flags syn / syn,ack tcp option mptcp
+exists drop) drops the SYNs that carry MP_CAPABLE while plain SYNs pass. The first dial waited for its SYN
+retransmissions (net.mptcp.syn_retrans_before_tcp_fallback), then the kernel dialed without MPTCP, concluded
+a blackhole, and turned active MPTCP off in the client's namespace for net.mptcp.blackhole_timeout (an hour,
+doubled at each new detection): every later dial is plain TCP at once, even once the middlebox is gone.
+mptcpx reports those connections with mptcp.fallback.reason "blackhole". See it with
+  nstat -az MPTcpExtBlackhole MPTcpExtMPCapableSYNTXDisabled
+(or the metrics mptcp.netns.blackhole.detections and mptcp.netns.fallbacks{mptcp.netns.fallback.cause=
+"active_mptcp_off"}), and turn active MPTCP back on by writing the sysctl, any value:
+  sysctl -w net.mptcp.blackhole_timeout=3600`)
+	}
 
 	fmt.Fprintln(bw, `
 OpenTelemetry: the report above comes from a conntrace.Hooks of this demo, installed with
@@ -84,6 +110,10 @@ func writeEnd(w io.Writer, c *connRecord, start time.Time) {
 		fmt.Fprintf(&ev, "+%.3fs %s", e.at.Sub(start).Seconds(), e.what)
 	}
 	fmt.Fprintf(w, "    events  %s\n", ev.String())
+	if d := c.paths; d.Limit != conntrace.PathsLimitNone && d.Limit != conntrace.PathsLimitFallback {
+		fmt.Fprintf(w, "    paths   %s: %s\n", d.Limit, d)
+		fmt.Fprintf(w, "    to change it: %s\n", d.Remedy())
+	}
 }
 
 // fallbackWhy says in words why a connection is plain TCP.
@@ -98,6 +128,8 @@ func fallbackWhy(c *connRecord) string {
 		return "the connection was MPTCP and fell back to TCP"
 	case conntrace.FallbackUnavailable:
 		return "plain TCP because MPTCP is disabled on this host (turn it on with sysctl net.mptcp.enabled=1) or not built into its kernel"
+	case conntrace.FallbackBlackhole:
+		return "plain TCP because a middlebox drops MPTCP SYNs: the kernel's blackhole detection turned active MPTCP off"
 	}
 	return c.fallback.String()
 }

@@ -29,7 +29,7 @@ type namespaces struct {
 
 // newNamespaces builds the topology with iproute2 and returns it as the
 // demo's network. On error, whatever was built is removed.
-func newNamespaces(paths int) (nw *network, err error) {
+func newNamespaces(paths int, blackhole bool) (nw *network, err error) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		return nil, fmt.Errorf("-paths needs the ip command (iproute2): %w", err)
 	}
@@ -104,8 +104,25 @@ func newNamespaces(paths int) (nw *network, err error) {
 		}
 	}
 
+	desc := fmt.Sprintf("between two network namespaces joined by %d links", paths)
+	if blackhole {
+		// A middlebox that drops what it does not know: the SYNs that
+		// carry the MPTCP option, not the plain ones.
+		if _, err := exec.LookPath("nft"); err != nil {
+			return nil, fmt.Errorf("-blackhole needs nft (nftables): %w", err)
+		}
+		rules := "add table inet mptcpx-demo\n" +
+			"add chain inet mptcpx-demo in { type filter hook input priority 0; }\n" +
+			"add rule inet mptcpx-demo in tcp flags syn / syn,ack tcp option mptcp exists drop\n"
+		cmd := exec.Command("ip", "netns", "exec", ns.server, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(rules)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("nft in %s: %v: %s", ns.server, err, strings.TrimSpace(string(out)))
+		}
+		desc += ", the server's dropping MPTCP SYNs (a blackhole)"
+	}
 	return &network{
-		desc:     fmt.Sprintf("between two network namespaces joined by %d links", paths),
+		desc:     desc,
 		host:     "10.99.0.2",
 		inServer: func(f func() error) error { return ns.in(ns.serverFD, f) },
 		inClient: func(f func() error) error { return ns.in(ns.clientFD, f) },

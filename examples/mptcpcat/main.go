@@ -15,9 +15,27 @@
 // wait for), after the rest of standard input when it is a file or a pipe.
 // Statistics are printed once connected, every interval, and at the end a
 // summary of every path the connection used, with the bytes each carried.
+//
+// When the connection has fewer paths than this host could give it,
+// mptcpcat says why (mptcpx's diagnosis, Conn.PathsDiagnosis), and at the
+// end prints the command that changes it, with this host's other
+// addresses filled in:
+//
+//	mptcpcat: paths: no_endpoint: one path: this side has no MPTCP subflow endpoint ...
+//	mptcpcat: to change it: ip mptcp endpoint add 192.168.1.20 dev wlan0 subflow
+//
+// A connection that is plain TCP because a middlebox drops MPTCP SYNs
+// (the kernel's blackhole detection, Linux 6.12+) is reported as such:
+// the first dial through it takes a few seconds (the SYN retransmissions),
+// then the kernel dials plain TCP at once for net.mptcp.blackhole_timeout
+// (an hour, doubled at each new detection). See it with
+// `nstat -az MPTcpExtBlackhole MPTcpExtMPCapableSYNTXDisabled`; turn
+// active MPTCP back on by writing the sysctl, any value:
+// `sysctl -w net.mptcp.blackhole_timeout=3600`.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -107,11 +125,7 @@ func run(listen bool, addr string, interval time.Duration) error {
 // connect dials addr, or listens on it and accepts one connection.
 func connect(listen bool, addr string, opts ...mptcpx.Option) (*mptcpx.Conn, error) {
 	if !listen {
-		c, err := mptcpx.NewDialer(nil, opts...).Dial("tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		return c.(*mptcpx.Conn), nil
+		return mptcpx.NewDialer(nil, opts...).DialConn(context.Background(), "tcp", addr)
 	}
 	ln, err := mptcpx.Listen("tcp", addr, opts...)
 	if err != nil {
@@ -119,11 +133,7 @@ func connect(listen bool, addr string, opts ...mptcpx.Option) (*mptcpx.Conn, err
 	}
 	defer ln.Close()
 	fmt.Fprintf(os.Stderr, "mptcpcat: listening on %s\n", ln.Addr())
-	c, err := ln.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return c.(*mptcpx.Conn), nil
+	return ln.AcceptConn()
 }
 
 // isTerminal reports whether f is a terminal (a character device).
@@ -154,6 +164,8 @@ func printStats(c *mptcpx.Conn) {
 		line += "plain TCP because MPTCP is disabled on this host (turn it on with sysctl net.mptcp.enabled=1) or not built into its kernel"
 	case c.FallbackReason() == conntrace.FallbackMidConnection:
 		line += "plain TCP: the connection was MPTCP and fell back (a middlebox on the path)"
+	case c.FallbackReason() == conntrace.FallbackBlackhole:
+		line += "plain TCP because a middlebox drops MPTCP SYNs: the kernel turned active MPTCP off (see it: nstat -az MPTcpExtBlackhole MPTcpExtMPCapableSYNTXDisabled; turn it back on: sysctl -w net.mptcp.blackhole_timeout=3600)"
 	case s.Fallback:
 		line += "plain TCP because the peer did not answer in MPTCP"
 	case s.State == 7: // TCP_CLOSE: reset
@@ -173,6 +185,17 @@ func printStats(c *mptcpx.Conn) {
 		fmt.Fprintf(os.Stderr, "mptcpcat:   subflow %d  %s -> %s  %s  rtt %s  sent %s  received %s\n",
 			id, unmap(sf.Local), unmap(sf.Remote), stateName(sf.State()), rtt(sf.TCPInfo.RTT), size(sf.BytesSent()), size(sf.BytesReceived()))
 	}
+	if d := c.PathsDiagnosis(); d.Limit != conntrace.PathsLimitNone && d.Limit != conntrace.PathsLimitFallback {
+		fmt.Fprintf(os.Stderr, "mptcpcat:   why %s: %s\n", pluralPaths(d.Subflows), d)
+	}
+}
+
+// pluralPaths says "one path", "2 paths".
+func pluralPaths(n int) string {
+	if n == 1 {
+		return "one path"
+	}
+	return fmt.Sprintf("%d paths", n)
 }
 
 // stateName names a TCP state as ss(8) does.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,11 @@ type pathLog struct {
 	sent     uint64 // at the MPTCP level
 	received uint64
 	paths    []path
+	// diag is what limits the connection's paths, as last diagnosed, and
+	// local its local address (to propose commands with this host's
+	// other addresses).
+	diag  conntrace.PathsDiagnosis
+	local netip.AddrPort
 }
 
 // path is one subflow as the hooks saw it.
@@ -39,8 +45,15 @@ func (p *pathLog) DialStart(ctx context.Context, _ conntrace.DialStart) (context
 }
 func (p *pathLog) Accepted(net.Conn, time.Time) conntrace.ConnHooks { return p }
 func (p *pathLog) DialFailed(error, time.Time)                      {}
-func (p *pathLog) Established(net.Conn, time.Time)                  {}
 func (p *pathLog) Closed(time.Time)                                 {}
+
+func (p *pathLog) Established(c net.Conn, _ time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		p.local = unmap(ta.AddrPort())
+	}
+}
 
 func (p *pathLog) Sampled(s *conntrace.Sample) {
 	p.mu.Lock()
@@ -53,6 +66,7 @@ func (p *pathLog) Sampled(s *conntrace.Sample) {
 		}
 	}
 	p.fallback = s.Fallback
+	p.diag = s.Paths
 	p.sent += s.Sent
 	p.received += s.Received
 	for _, i := range s.Added {
@@ -98,6 +112,7 @@ func (p *pathLog) path(id uint32) *path {
 func (p *pathLog) summary(w io.Writer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.explain(w)
 	switch {
 	case p.mptcp:
 		fmt.Fprintf(w, "mptcpcat: summary: MPTCP token 0x%08x, %d subflows, sent %s, received %s\n",
@@ -122,4 +137,74 @@ func (p *pathLog) summary(w io.Writer) {
 // unmap returns ap with an IPv4-mapped address unmapped.
 func unmap(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// explain prints, when something limited the connection's paths, why, and
+// the command that changes it. p.mu is held.
+func (p *pathLog) explain(w io.Writer) {
+	if p.diag.Limit == conntrace.PathsLimitNone {
+		return
+	}
+	fmt.Fprintf(w, "mptcpcat: paths: %s: %s\n", p.diag.Limit, p.diag)
+	fmt.Fprintf(w, "mptcpcat: to change it: %s\n", remedy(p.diag, p.local.Addr(), hostAddrs()))
+}
+
+// hostAddr is an address of one of this host's interfaces.
+type hostAddr struct {
+	addr  netip.Addr
+	iface string
+}
+
+// hostAddrs lists the addresses of this host's interfaces that are up and
+// not loopback, in the process's network namespace.
+func hostAddrs() []hostAddr {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []hostAddr
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if pfx, err := netip.ParsePrefix(a.String()); err == nil && !pfx.Addr().IsLinkLocalUnicast() {
+				out = append(out, hostAddr{pfx.Addr(), ifc.Name})
+			}
+		}
+	}
+	return out
+}
+
+// remedy returns d's command with its ADDR and IF (an endpoint to add)
+// filled in with this host's other addresses of the connection's family,
+// one command each (at most four), or left as they are with a note when
+// the host has none.
+func remedy(d conntrace.PathsDiagnosis, local netip.Addr, addrs []hostAddr) string {
+	cmd := d.Remedy()
+	if !strings.Contains(cmd, "ADDR dev IF") {
+		return cmd
+	}
+	var cmds []string
+	for _, a := range addrs {
+		if a.addr == local || a.addr.Is4() != local.Is4() || len(cmds) == 4 {
+			continue
+		}
+		cmds = append(cmds, strings.NewReplacer("ADDR", a.addr.String(), "IF", a.iface).Replace(cmd))
+	}
+	if len(cmds) == 0 {
+		return cmd + " (ADDR: another address of this host, IF: its interface; this host has no other " + family(local) + " address)"
+	}
+	return strings.Join(cmds, "; ")
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }

@@ -51,3 +51,16 @@ func (d *Detector) detectFallback(s *mptcpinfo.Snapshot, role conntrace.Role) {
 		d.fallback, d.fallbackNew = r, true
 	}
 }
+
+// Blackhole makes a fallback found at the handshake the kernel's blackhole
+// detection (conntrace.FallbackBlackhole): what its socket and its
+// namespace's counters show, which the caller reads (internal/follow). It
+// changes only a FallbackNotNegotiated that the last Detect found first,
+// and reports whether it did.
+func (d *Detector) Blackhole() bool {
+	if d.fallback != conntrace.FallbackNotNegotiated || d.sawMPTCP {
+		return false
+	}
+	d.fallback = conntrace.FallbackBlackhole
+	return true
+}

@@ -84,7 +84,7 @@ func (f *Follower) deliver(s *conntrace.Sample, news, ended bool, at time.Time) 
 // the first or the final one, or a report (report.go), or something changed
 // since the previous one.
 func hasNews(s *conntrace.Sample) bool {
-	if s.First || s.Final || s.FallbackChanged || s.Report || len(s.Added)+len(s.Removed)+len(s.FailedJoins)+len(s.PathEvents) > 0 ||
+	if s.First || s.Final || s.FallbackChanged || s.Report || s.PathsChanged || len(s.Added)+len(s.Removed)+len(s.FailedJoins)+len(s.PathEvents) > 0 ||
 		s.Sent|s.Received|s.Retransmitted != 0 {
 		return true
 	}

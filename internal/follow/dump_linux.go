@@ -302,8 +302,8 @@ func (f *Follower) idleIn(s *sockdiag.Socket) bool {
 	if f.ended {
 		return true
 	}
-	if f.flags.Load()&(flagDropped|flagEventNews) != 0 || f.moving || f.sinceFull >= safetyNet ||
-		f.det.JoinPending() || f.det.Fallback() != conntrace.FallbackNone ||
+	if f.flags.Load()&(flagDropped|flagEventNews|flagPathsNews) != 0 || f.moving || f.sinceFull >= safetyNet ||
+		f.det.JoinPending() || f.paths.tracker.Waiting() || f.det.Fallback() != conntrace.FallbackNone ||
 		s.InfoLen == 0 || infoFingerprint(&s.Info) != f.fp {
 		return false
 	}

@@ -31,6 +31,7 @@ func (f *Follower) endLocked(how conntrace.End, sc *scratch) (news, ended bool) 
 func (f *Follower) leaveLocked() {
 	f.sched.unschedule(f)
 	f.ev.forget()
+	f.leavePathsLocked()
 }
 
 // Collected is the cleanup of a connection that became unreachable. It

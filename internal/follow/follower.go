@@ -79,7 +79,10 @@ type Follower struct {
 	// next one may be answered by its namespace's dump (dump_linux.go),
 	// whose matching needs the cookies of its socket and namespace and its
 	// address family (1 AF_INET, 2 AF_INET6), read once.
-	idleHint             atomic.Bool
+	idleHint atomic.Bool
+	// joinHint: the last reading found a join in progress, or one held
+	// back for its path event (paths.go: Reconsider waits then).
+	joinHint             atomic.Bool
 	sockCookie, nsCookie atomic.Uint64
 	family               atomic.Uint32
 
@@ -109,6 +112,7 @@ type Follower struct {
 	tc          net.TCPConn     // closes the socket for Close (a copy sharing it)
 	det         detect.Detector
 	ev          *events // path events, once the namespace's watcher follows it
+	paths       pathState
 }
 
 // Bits of Follower.flags.
@@ -119,6 +123,7 @@ const (
 	flagEventNews                // path events wait, or were lost: read in full
 	flagEventsMissed             // path events may have been missed: wait for none
 	flagClosed                   // Close was called
+	flagPathsNews                // the namespace's configuration was read: diagnose again
 )
 
 // New returns a Follower of a connection of the given role, on the
@@ -131,8 +136,10 @@ func New(cfg *Config, role conntrace.Role) *Follower {
 // context for the dial and the dialed connection's Follower.
 func DialStart(ctx context.Context, cfg *Config, network, address string) (context.Context, *Follower) {
 	f := New(cfg, conntrace.RoleClient)
+	start := time.Now()
+	f.paths.dialStart = start.UnixNano()
 	if cfg.Hooks != nil {
-		ctx, f.hooks = cfg.Hooks.DialStart(ctx, conntrace.DialStart{Network: network, Address: address, Time: time.Now()})
+		ctx, f.hooks = cfg.Hooks.DialStart(ctx, conntrace.DialStart{Network: network, Address: address, Time: start})
 	}
 	return ctx, f
 }
@@ -180,6 +187,9 @@ func (f *Follower) Established(conn net.Conn, tc *net.TCPConn) bool {
 	f.mu.Unlock()
 	if !ended {
 		f.sched.schedule(f)
+		if f.flags.Load()&flagPathsNews != 0 {
+			f.sched.dueNow(f) // the namespace was read meanwhile
+		}
 	}
 	if own {
 		f.hooks.Established(conn, time.Now())
@@ -230,4 +240,5 @@ func Settle() {
 	}
 	Default.Flush()
 	namespaces.Flush()
+	namespaceInfo.Flush()
 }

@@ -32,10 +32,13 @@ func (h *nopHooks) Established(net.Conn, time.Time) {}
 func (h *nopHooks) Sampled(*conntrace.Sample)       { h.samples++ }
 func (h *nopHooks) Closed(time.Time)                {}
 
-// newTestFollower returns a Follower of c on scheduler sm, not yet scheduled.
+// newTestFollower returns a Follower of c on scheduler sm, not yet
+// scheduled. It stays out of the registry of namespaces (many tests leave
+// their followers without ending them); a test that ends its follower may
+// set paths.joined back to false to have it join.
 func newTestFollower(sm *Scheduler, c *net.TCPConn, interval time.Duration, hooks conntrace.ConnHooks) *Follower {
 	rc, _ := c.SyscallConn()
-	return &Follower{sched: sm, rc: rc, tc: *c, interval: interval, hooks: hooks, index: -1}
+	return &Follower{sched: sm, rc: rc, tc: *c, interval: interval, hooks: hooks, index: -1, paths: pathState{joined: true}}
 }
 
 // TestSampleAllocs: sampling, change detection and the hand-off to hooks
@@ -45,8 +48,11 @@ func TestSampleAllocs(t *testing.T) {
 	c, s := testenv.LoopbackMPTCP(t)
 	h := &nopHooks{}
 	tr := newTestFollower(NewScheduler(), c, time.Second, h)
+	tr.paths.joined = false // the diagnosis of its paths with its namespace's configuration
 	sc := new(scratch)
 	tr.sample(sc, false)
+	waitNamespaceRead(t, tr)
+	tr.sample(sc, true)
 	if n := testing.AllocsPerRun(500, func() { tr.sample(sc, false) }); n != 0 {
 		t.Fatalf("idle: %v allocations per sample", n)
 	}
@@ -54,6 +60,9 @@ func TestSampleAllocs(t *testing.T) {
 	buf := make([]byte, 1)
 	if n := testing.AllocsPerRun(500, func() { c.Write(buf); tr.sample(sc, false) }); n != 0 {
 		t.Fatalf("busy: %v allocations per sample", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { tr.sample(sc, true) }); n != 0 {
+		t.Fatalf("full readings: %v allocations per sample", n)
 	}
 	// Not every one: before 6.5 the bytes count once acknowledged, and a
 	// sample right after a write may come before the acknowledgement (90
@@ -99,5 +108,17 @@ func TestIdleSamplesStopAtTheCheapReading(t *testing.T) {
 	tr.sample(sc, false)
 	if h.samples != before+1 || !tr.moving {
 		t.Fatalf("bytes moved: %d samples delivered, moving %v", h.samples-before, tr.moving)
+	}
+}
+
+// waitNamespaceRead waits until the registry of namespaces has read the
+// namespace of f's connection, which f joined at its first full reading.
+func waitNamespaceRead(t *testing.T, f *Follower) {
+	t.Helper()
+	if f.paths.ns == nil {
+		t.Fatal("the follower did not join its namespace")
+	}
+	if f.paths.ns.WaitConfig() == nil {
+		t.Fatal("the namespace's configuration was not read")
 	}
 }

@@ -82,6 +82,9 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 	if report {
 		full = true // a report lists every subflow with its counters
 	}
+	if f.flags.Load()&flagPathsNews != 0 && f.flags.And(^uint32(flagPathsNews))&flagPathsNews != 0 {
+		full = true // the namespace was read: diagnose again
+	}
 	stats := &f.sched.stats
 	f.idleHint.Store(false)
 	if !full && f.det.Fallback() != conntrace.FallbackNone {
@@ -91,7 +94,7 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		}
 		return false, false
 	}
-	if !full && !f.moving && f.det.Samples() > 0 && f.sinceFull < safetyNet && !f.det.JoinPending() {
+	if !full && !f.moving && f.det.Samples() > 0 && f.sinceFull < safetyNet && !f.det.JoinPending() && !f.paths.tracker.Waiting() {
 		stats.probes.Add(1)
 		err := sc.reader.ReadInfo(f.rc, &sc.probe)
 		switch {
@@ -132,9 +135,11 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 			sc.sample.Report = true
 			f.reportedLocked(now)
 		}
+		f.joinHint.Store(f.det.JoinPending())
 		// The next periodic sample may stop at the cheap reading, or at
 		// its namespace's dump.
-		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.JoinPending() && f.det.Fallback() == conntrace.FallbackNone)
+		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.JoinPending() && f.det.Fallback() == conntrace.FallbackNone &&
+			!f.paths.tracker.Waiting())
 		return hasNews(&sc.sample), false
 	case errors.Is(err, net.ErrClosed):
 		return f.endLocked(conntrace.EndClosedUnderneath, sc)
@@ -179,6 +184,7 @@ func (f *Follower) reportLocked(sc *scratch, end conntrace.End, fin finalReading
 		Abortive: fin.abortive, NoPeerFIN: fin.noPeerFIN}
 	if fin.read {
 		missed := fl&flagEventsMissed != 0 && f.flags.And(^uint32(flagEventsMissed))&flagEventsMissed != 0
+		f.paths.missed = f.paths.missed || missed
 		f.det.AwaitEvents = !missed && f.ev.active()
 		f.det.Detect(&sc.snap, f.role, &sc.sample, stream, sc.events)
 	} else {
@@ -192,6 +198,7 @@ func (f *Follower) reportLocked(sc *scratch, end conntrace.End, fin finalReading
 	sc.sample.Final = end != conntrace.EndNone
 	sc.sample.End = end
 	sc.sample.Report = false // set by sampleLocked when one is due
+	f.pathsLocked(sc)
 	f.sched.stats.samples.Add(1)
 }
 

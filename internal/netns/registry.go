@@ -124,6 +124,10 @@ type Handle struct {
 	token uint32
 	t     Target
 	rc    syscall.RawConn // the connection's socket, to enter the namespace by
+	// late: the namespace's watcher was not open when the connection
+	// was registered, so that what the kernel announced about it before
+	// was not received (nor kept for replay).
+	late bool
 }
 
 // Follow registers t, the connection with the given token whose socket is
@@ -157,7 +161,7 @@ func (r *Registry) follow(cookie uint64, rc syscall.RawConn, token uint32, t Tar
 		ns = &Namespace{cookie: cookie, reg: r, targets: map[uint32]*Handle{}}
 		r.byNS[cookie] = ns
 	}
-	h := &Handle{ns: ns, token: token, t: t, rc: rc}
+	h := &Handle{ns: ns, token: token, t: t, rc: rc, late: ns.state != stateOpen}
 	ns.mu.Lock()
 	ns.targets[token] = h
 	ns.mu.Unlock()
@@ -213,6 +217,12 @@ func (h *Handle) Active() bool {
 	defer r.mu.Unlock()
 	return h.ns.state == stateOpen
 }
+
+// Late reports whether the namespace's watcher was not open yet when the
+// connection was registered: the events about it that came before were
+// not received, and it had Resample called or will have once the watcher
+// opens. false for a nil Handle.
+func (h *Handle) Late() bool { return h != nil && h.late }
 
 // Forget ends the registration. The watcher of a namespace left without
 // connections is closed: at once, or after Linger for the process's own.

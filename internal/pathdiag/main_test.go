@@ -1,0 +1,11 @@
+package pathdiag
+
+import (
+	"testing"
+
+	"github.com/mptcpx/mptcpx/internal/testenv"
+)
+
+// TestMain fails the package when the tests leave goroutines or file
+// descriptors behind.
+func TestMain(m *testing.M) { testenv.RunWithoutLeaks(m) }
