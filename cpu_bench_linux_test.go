@@ -346,12 +346,17 @@ func runCPUChild(spec string) {
 		shortLived(mode, stop)
 		var r0, r1 unix.Rusage
 		stop = make(chan struct{})
+		stats0 := follow.Default.Stats()
 		unix.Getrusage(unix.RUSAGE_SELF, &r0)
 		t0 := time.Now()
 		time.AfterFunc(window, func() { close(stop) })
 		n := shortLived(mode, stop)
 		unix.Getrusage(unix.RUSAGE_SELF, &r1)
 		elapsed := time.Since(t0)
+		if stats1 := follow.Default.Stats(); mode != "bare" && os.Getenv("MPTCPX_CPU_VERBOSE") != "" {
+			fmt.Fprintf(os.Stderr, "mptcpx child: %d connections, %d wake-ups, %d samples, %d full readings\n",
+				n, stats1.Wakeups-stats0.Wakeups, stats1.Samples-stats0.Samples, stats1.FullReads-stats0.FullReads)
+		}
 		cpu := time.Duration(r1.Utime.Nano()-r0.Utime.Nano()) + time.Duration(r1.Stime.Nano()-r0.Stime.Nano())
 		// The window's share of the CPU; the connections completed are the
 		// work, at least 100.
