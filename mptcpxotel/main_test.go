@@ -85,16 +85,24 @@ func (e *env) spans(t testing.TB) []sdktrace.ReadOnlySpan {
 	return out
 }
 
-// spanOf returns the one connection span of role.
+// spanOf returns the one connection span of role. It waits a while for
+// it: a Close made while the scheduler's goroutine runs one of the
+// connection's hooks returns before that goroutine ends the span (see
+// package conntrace).
 func (e *env) spanOf(t testing.TB, role string) sdktrace.ReadOnlySpan {
 	t.Helper()
 	var found sdktrace.ReadOnlySpan
-	for _, s := range e.spans(t) {
-		if v, _ := attr(s.Attributes(), "mptcp.role"); v.AsString() == role {
-			if found != nil {
-				t.Fatalf("more than one %s span", role)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		for _, s := range e.spans(t) {
+			if v, _ := attr(s.Attributes(), "mptcp.role"); v.AsString() == role {
+				if found != nil {
+					t.Fatalf("more than one %s span", role)
+				}
+				found = s
 			}
-			found = s
+		}
+		if found != nil || time.Now().After(deadline) {
+			break
 		}
 	}
 	if found == nil {

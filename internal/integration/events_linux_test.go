@@ -254,7 +254,7 @@ func TestPathEventsUnprivileged(t *testing.T) {
 		time.Sleep(3 * interval)
 		c.Close()
 		sc.Close()
-		if n := len(tel.Spans(roleClient)) + len(tel.Spans(roleServer)); n != 2 {
+		if n := len(tel.WaitSpans(roleClient, 1)) + len(tel.WaitSpans(roleServer, 1)); n != 2 {
 			t.Fatalf("%d connection spans, want 2", n)
 		}
 		return

@@ -216,7 +216,7 @@ func TestManyConnections(t *testing.T) {
 		if v := oteltest.Total(t, sm, "mptcp.connection.fallbacks", role); v != 0 {
 			t.Errorf("mptcp.connection.fallbacks{%s} = %d, want 0", r, v)
 		}
-		spans := tel.Spans(role)
+		spans := tel.WaitSpans(role, manyConns)
 		if len(spans) != manyConns {
 			t.Errorf("%d %s spans ended, want %d", len(spans), r, manyConns)
 		}

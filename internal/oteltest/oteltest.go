@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -77,10 +78,24 @@ func (tel *Telemetry) Spans(role attribute.KeyValue) []sdktrace.ReadOnlySpan {
 	return out
 }
 
-// Span returns the one ended mptcp.connection span of role.
+// WaitSpans returns the ended mptcp.connection spans of role once there
+// are at least n, or after a few seconds. Closed connections' spans may end
+// a little after Close returned: a Close made while the scheduler's
+// goroutine runs one of the connection's hooks leaves the end to that
+// goroutine (see package conntrace).
+func (tel *Telemetry) WaitSpans(role attribute.KeyValue, n int) []sdktrace.ReadOnlySpan {
+	spans := tel.Spans(role)
+	for deadline := time.Now().Add(5 * time.Second); len(spans) < n && time.Now().Before(deadline); spans = tel.Spans(role) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return spans
+}
+
+// Span returns the one ended mptcp.connection span of role, waiting for it
+// as WaitSpans does.
 func (tel *Telemetry) Span(t testing.TB, role attribute.KeyValue) sdktrace.ReadOnlySpan {
 	t.Helper()
-	spans := tel.Spans(role)
+	spans := tel.WaitSpans(role, 1)
 	if len(spans) != 1 {
 		t.Fatalf("%d ended %s spans, want 1 (%d spans ended in all)", len(spans), role.Value.AsString(), len(tel.Rec.Ended()))
 	}
