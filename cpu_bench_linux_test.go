@@ -97,6 +97,12 @@ func BenchmarkProcessCPU(b *testing.B) {
 	}
 	only := os.Getenv("MPTCPX_CPU_CASES") // "1000/idle,8000/idle": a subset
 	bed := testbed.New(b, testbed.Config{Paths: 1})
+	// Each child's connections are left in TIME_WAIT when it exits: the
+	// next child needs as many new ports (16,000 twice is more than the
+	// default range's 28,232).
+	if _, err := bed.Client.Run("sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535"); err != nil {
+		b.Fatal(err)
+	}
 	for _, c := range cases {
 		name := fmt.Sprintf("%d/%s", c.conns, c.variant)
 		if only != "" && !slices.Contains(strings.Split(only, ","), name) {
