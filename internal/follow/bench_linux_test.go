@@ -55,6 +55,9 @@ func BenchmarkSampler(b *testing.B) {
 				}
 				cl.heap = append(cl.heap, t)
 				sm.n++
+				// Its first sample joins its namespace's registry
+				// entry; it leaves it as a closed connection would.
+				b.Cleanup(func() { t.paths.ns.Leave() })
 			}
 			// The bare loop: the same request the reader makes, no decoding.
 			floor := bareinfo.NewFullInfo(4)
