@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -88,7 +87,7 @@ func TestPathsUnprivileged(t *testing.T) {
 	if major < 6 || major == 6 && minor < 7 {
 		t.Skipf("Linux %d.%d lets any process receive path events (the privilege check came with 6.7)", major, minor)
 	}
-	bin := publicCopy(t, os.Args[0])
+	bin := testenv.PublicCopy(t, os.Args[0])
 	for _, tc := range []struct {
 		name  string
 		cfg   testbed.Config
@@ -146,36 +145,4 @@ func TestPathsUnprivileged(t *testing.T) {
 		})
 	}
 	fmt.Println("MPTCPX-FEATURE paths_unprivileged=join_rejected and add_addr_max from the namespace's counters, path_events unknown")
-}
-
-// publicCopy copies the test binary where user nobody may run it (the go
-// tool builds it in a directory only its owner may enter).
-func publicCopy(t *testing.T, src string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "integration-child-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	dst := filepath.Join(dir, "child.test")
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dst
 }

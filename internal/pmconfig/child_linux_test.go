@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
@@ -127,7 +125,7 @@ func childRead(mode string) int {
 func TestWithoutPrivilege(t *testing.T) {
 	testenv.CheckSockets(t)
 	bed := testbed.New(t, testbed.Config{Paths: 2})
-	bin := publicCopy(t, os.Args[0])
+	bin := testenv.PublicCopy(t, os.Args[0])
 	var other *net.UDPConn
 	if err := bed.Server.Do(func() (err error) { other, err = net.ListenUDP("udp4", nil); return err }); err != nil {
 		t.Fatal(err)
@@ -230,36 +228,4 @@ func yesNo(o outcome) string {
 		return "no (EPERM)"
 	}
 	return "no (" + o.Text + ")"
-}
-
-// publicCopy copies the test binary where any user may run it (the go
-// tool builds it in a directory only its owner may enter).
-func publicCopy(t *testing.T, src string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "pmconfig-child-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	dst := filepath.Join(dir, "child.test")
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dst
 }
