@@ -32,6 +32,10 @@ func TestPathHealthBackup(t *testing.T) {
 	if err := snd.send(1000); err != nil {
 		t.Fatal(err)
 	}
+	// The server's namespace's watcher opens with its first connection,
+	// which waits for it a while only (100 ms): on a loaded machine the
+	// join's event would come before it.
+	waitWatching(t, s)
 	if _, err := b.Client.Run("ip", "mptcp", "endpoint", "add", b.ClientAddr(1).String(), "dev", testbed.Iface(1),
 		"id", strconv.Itoa(testbed.EndpointID(1)), "subflow", "backup"); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/mptcpx/mptcpx"
+	"github.com/mptcpx/mptcpx/internal/netns"
 	"github.com/mptcpx/mptcpx/internal/oteltest"
 	"github.com/mptcpx/mptcpx/internal/testbed"
 	"github.com/mptcpx/mptcpx/internal/testenv"
@@ -41,6 +42,10 @@ func eventPair(t *testing.T, b *testbed.Bed, tel *telemetry, more ...mptcpx.Opti
 	go receive(s)
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
+	}
+	if len(more) == 0 { // callers pass options only to turn path events off
+		waitWatching(t, c)
+		waitWatching(t, s)
 	}
 	return c, s
 }
@@ -302,4 +307,23 @@ func kernelVersion() (major, minor int) {
 	}
 	fmt.Sscanf(b.String(), "%d.%d", &major, &minor)
 	return major, minor
+}
+
+// waitWatching waits until the watcher of the namespace of c's socket is
+// open: from then on, the path events of c are received. A namespace's
+// first connection waits for its watcher a while only; tests whose next
+// step makes an event they assert call this first.
+func waitWatching(t testing.TB, c *mptcpx.Conn) {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie, err := netns.Cookie(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testbed.WaitFor(waitTimeout, func() (bool, error) { return netns.Default.Watching(cookie), nil }); err != nil {
+		t.Fatalf("the path-event watcher of the connection's namespace did not open: %v", err)
+	}
 }

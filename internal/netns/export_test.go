@@ -9,15 +9,6 @@ func NewTestRegistry(linger time.Duration) *Registry {
 	return r
 }
 
-// Watching reports whether the registry has an open watcher for the
-// namespace whose cookie is cookie.
-func (r *Registry) Watching(cookie uint64) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ns := r.byNS[cookie]
-	return ns != nil && ns.state == stateOpen
-}
-
 // Known returns how many namespaces the registry remembers.
 func (r *Registry) Known() int {
 	r.mu.Lock()

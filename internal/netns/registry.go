@@ -465,6 +465,16 @@ func (ns *Namespace) target(token uint32, e *conntrace.PathEvent) Target {
 	return nil
 }
 
+// Watching reports whether the registry has an open watcher for the
+// namespace whose cookie is cookie: events of that namespace's connections
+// are received from now on.
+func (r *Registry) Watching(cookie uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ns := r.byNS[cookie]
+	return ns != nil && ns.state == stateOpen
+}
+
 // Lost returns how many times the kernel dropped events (every watcher).
 func (r *Registry) Lost() uint64 { return r.lost.Load() }
 
