@@ -84,11 +84,16 @@ func TestPathHealth(t *testing.T) {
 			subSent, subRetrans, info.Info.BytesSent, info.Info.BytesRetrans, info.Info.BytesSent+info.Info.BytesRetrans)
 	}
 
-	// The telemetry catches up with the kernel at the next samples.
+	// The telemetry catches up with the kernel at the next samples: the
+	// paths' counters as ss read them, the connection's as the reading
+	// above (the connection may re-inject after the paths' counters
+	// settled, when the lossy path's timer fires).
 	var retrans map[string]int64
 	err = testbed.WaitFor(waitTimeout, func() (bool, error) {
-		retrans = oteltest.ByKey(t, tel.Metrics(t), "mptcp.subflow.retransmitted", "network.local.address", roleClient)
-		return retrans[lossy] == kernel[lossy] && retrans[clean] == kernel[clean], nil
+		sm := tel.Metrics(t)
+		retrans = oteltest.ByKey(t, sm, "mptcp.subflow.retransmitted", "network.local.address", roleClient)
+		return retrans[lossy] == kernel[lossy] && retrans[clean] == kernel[clean] &&
+			oteltest.Total(t, sm, "mptcp.retransmitted", roleClient) >= int64(info.Info.BytesRetrans), nil
 	})
 	if err != nil {
 		t.Fatalf("client mptcp.subflow.retransmitted by local address %v, the kernel (ss) says %v", retrans, kernel)
