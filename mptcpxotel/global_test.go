@@ -97,6 +97,7 @@ func TestGlobalProviders(t *testing.T) {
 	}
 
 	dialAndClose()
+	eventually(func() bool { return clientSpans() == 1 })
 	if n := clientSpans(); n != 1 {
 		t.Fatalf("with no options, %d client spans reached the global tracer provider, want 1", n)
 	}

@@ -91,11 +91,14 @@ func TestLogEvents(t *testing.T) {
 			conn.Write([]byte("x"))
 			conn.Close()
 			var span sdktrace.ReadOnlySpan
-			for _, s := range rec.Ended() {
-				if v, _ := attr(s.Attributes(), "mptcp.role"); v.AsString() == "client" {
-					span = s
+			eventually(func() bool {
+				for _, s := range rec.Ended() {
+					if v, _ := attr(s.Attributes(), "mptcp.role"); v.AsString() == "client" {
+						span = s
+					}
 				}
-			}
+				return span != nil
+			})
 			if span == nil {
 				t.Fatal("no client span")
 			}

@@ -85,6 +85,20 @@ func (e *env) spans(t testing.TB) []sdktrace.ReadOnlySpan {
 	return out
 }
 
+// eventually polls cond until it holds or a few seconds passed, and
+// returns its last answer. The span of a connection may end a little after
+// its Close returned: a Close made while the scheduler's goroutine runs one
+// of the connection's hooks leaves the end to that goroutine (see package
+// conntrace).
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
 // spanOf returns the one connection span of role. It waits a while for
 // it: a Close made while the scheduler's goroutine runs one of the
 // connection's hooks returns before that goroutine ends the span (see
