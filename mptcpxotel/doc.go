@@ -11,7 +11,13 @@
 // Dialers and Listeners, recording through the global OpenTelemetry
 // providers: a program that installs an SDK (otel.SetTracerProvider,
 // otel.SetMeterProvider, otel.SetLoggerProvider) gets the telemetry with no
-// other change. The options of this package choose other providers and turn
+// other change, whether it installs the SDK before or after its first
+// connection. Like other instrumentation that records through the global
+// providers, it follows the first SDK a program installs: the instrumentation
+// is made once per configuration, at its first use, and OpenTelemetry's
+// global providers hand what was made before to the first SDK installed
+// only (a program that replaces its SDK later gives mptcpx the new providers
+// with WithTracerProvider and the like). The options of this package choose other providers and turn
 // parts off; give them to mptcpx.WithTelemetry:
 //
 //	ln, err := mptcpx.Listen("tcp", ":8080", mptcpx.WithTelemetry(
