@@ -3,6 +3,7 @@ package mptcpxotel_test
 import (
 	"context"
 	"io"
+	"sync/atomic"
 	"testing"
 
 	"go.opentelemetry.io/otel"
@@ -20,6 +21,9 @@ import (
 	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
+// globalProvidersRan: TestGlobalProviders ran in this process.
+var globalProvidersRan atomic.Bool
+
 // TestGlobalProviders: with no option at all, mptcpx records every
 // connection through the global providers (swapping net.Dial for
 // mptcpx.Dial is enough); WithoutTelemetry leaves the instrumentation out,
@@ -28,6 +32,12 @@ import (
 // others.
 func TestGlobalProviders(t *testing.T) {
 	testenv.RequireMPTCP(t)
+	if globalProvidersRan.Swap(true) {
+		// The default instrumentation is made once, and OpenTelemetry's
+		// global providers hand what was made before to the first SDK
+		// installed only: a second run's SDK would not see it.
+		t.Skip("runs once per process (go test -count): the global providers delegate to the first SDK installed only")
+	}
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(rec))
 	reader := sdkmetric.NewManualReader()
