@@ -11,7 +11,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/log"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -203,23 +202,9 @@ func (c *connTracer) emitBody(name string, at time.Time, kv []attribute.KeyValue
 	if c.recording && c.t.spanEvents && c.event() {
 		c.span.AddEvent(name, trace.WithTimestamp(at), trace.WithAttributes(kv...))
 	}
-	if c.t.logger == nil {
-		return
+	if c.t.logger != nil {
+		c.logEvent(name, at, &c.t.eventEnabled, kv, body)
 	}
-	ctx := trace.ContextWithSpanContext(background, c.span.SpanContext())
-	if !c.t.logger.Enabled(ctx, c.t.eventEnabled) {
-		return
-	}
-	var r log.Record
-	r.SetEventName(name)
-	r.SetTimestamp(at)
-	r.SetObservedTimestamp(time.Now())
-	r.SetSeverity(log.SeverityInfo)
-	if body != "" {
-		r.SetBody(attribute.StringValue(body))
-	}
-	r.AddAttributes(kv...)
-	c.t.logger.Emit(ctx, r)
 }
 
 // event reports whether the span takes one more event, and counts those it

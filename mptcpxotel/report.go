@@ -101,9 +101,10 @@ func (c *connTracer) logEnabled(p *log.EnabledParameters) bool {
 	return c.t.logger != nil && c.t.logger.Enabled(background, *p)
 }
 
-// logEvent emits a log-based event only (no span event), with the
-// connection span's context, as emit does.
-func (c *connTracer) logEvent(name string, at time.Time, p *log.EnabledParameters, kv []attribute.KeyValue) {
+// logEvent emits a log record of the event, with the connection span's
+// context, and body as its body ("" for none); the logger is not nil. emit
+// adds the span event twin; the established and report records have none.
+func (c *connTracer) logEvent(name string, at time.Time, p *log.EnabledParameters, kv []attribute.KeyValue, body string) {
 	ctx := trace.ContextWithSpanContext(background, c.span.SpanContext())
 	if !c.t.logger.Enabled(ctx, *p) {
 		return
@@ -113,6 +114,9 @@ func (c *connTracer) logEvent(name string, at time.Time, p *log.EnabledParameter
 	r.SetTimestamp(at)
 	r.SetObservedTimestamp(time.Now())
 	r.SetSeverity(log.SeverityInfo)
+	if body != "" {
+		r.SetBody(attribute.StringValue(body))
+	}
 	r.AddAttributes(kv...)
 	c.t.logger.Emit(ctx, r)
 }
@@ -141,7 +145,7 @@ func (c *connTracer) established(at time.Time, local, peer netip.AddrPort) {
 	}
 	kv = appendLocal(kv, local)
 	kv = appendPeer(kv, peer)
-	c.logEvent(eventEstablished, at, &c.t.establishedEnabled, kv)
+	c.logEvent(eventEstablished, at, &c.t.establishedEnabled, kv, "")
 }
 
 func hasKey(kv []attribute.KeyValue, key attribute.Key) bool {
@@ -172,7 +176,7 @@ func (c *connTracer) report(s *conntrace.Sample) {
 	if !c.logEnabled(&c.t.reportEnabled) {
 		return
 	}
-	c.logEvent(eventReport, s.Time, &c.t.reportEnabled, c.reportAttributes(s.Snapshot))
+	c.logEvent(eventReport, s.Time, &c.t.reportEnabled, c.reportAttributes(s.Snapshot), "")
 }
 
 // reportAttributes returns the attributes of a report: the connection's
