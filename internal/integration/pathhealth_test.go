@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/mptcpx/mptcpx/internal/mibstat"
@@ -40,7 +41,7 @@ func TestPathHealth(t *testing.T) {
 	// Quiet: every byte acknowledged at the MPTCP level and on every
 	// subflow (a segment delivered by a re-injection elsewhere is still
 	// retransmitted on its own subflow until that acknowledges it).
-	info := waitInfo(t, c, "every byte acknowledged on every subflow", func(s *mptcpinfo.Snapshot) bool {
+	quiet := func(s *mptcpinfo.Snapshot) bool {
 		if !s.Has(mptcpinfo.FieldBytes) || s.Info.BytesAcked != uint64(snd.sent()) {
 			return false
 		}
@@ -50,18 +51,67 @@ func TestPathHealth(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}
+	waitInfo(t, c, "every byte acknowledged on every subflow", quiet)
 	lossy, clean := b.ClientAddr(1).String(), b.ClientAddr(0).String()
 
-	// The kernel's view of each subflow, from ss.
-	socks, err := b.Client.TCPSockets()
+	// The telemetry catches up with the kernel at the next samples. Each
+	// round reads the kernel again (the connection may still re-inject
+	// when the lossy path's timer fires after the bytes were acknowledged)
+	// and the telemetry after it: the paths' counters as ss reads them and
+	// as the connection's reading gives them, the connection's own.
+	var (
+		info          *mptcpinfo.Snapshot
+		kernel        map[string]int64
+		retrans, sent map[string]int64
+		io, conn      int64
+		sm            = tel.Metrics(t)
+		lastMismatch  string
+	)
+	err := testbed.WaitFor(waitTimeout, func() (bool, error) {
+		snap, err := c.Info()
+		if err != nil {
+			return false, err
+		}
+		if !quiet(snap) {
+			lastMismatch = "the connection is not quiet"
+			return false, nil
+		}
+		socks, err := b.Client.TCPSockets()
+		if err != nil {
+			return false, err
+		}
+		k := map[string]int64{}
+		for _, sf := range testbed.SubflowsOf(socks, snap.Info.Token) {
+			k[sf.Local.Addr().String()] += int64(sf.BytesRetrans)
+		}
+		bySubflow := map[string]int64{}
+		for _, sf := range snap.Subflows {
+			bySubflow[sf.Local.Addr().String()] += int64(sf.TCPInfo.BytesSent)
+		}
+		sm = tel.Metrics(t)
+		info, kernel = snap, k
+		retrans = oteltest.ByKey(t, sm, "mptcp.subflow.retransmitted", "network.local.address", roleClient)
+		sent = oteltest.ByKey(t, sm, "mptcp.subflow.io", "network.local.address", roleClient, transmitDir)
+		io = oteltest.Total(t, sm, "mptcp.io", roleClient, transmitDir)
+		conn = oteltest.Total(t, sm, "mptcp.retransmitted", roleClient)
+		for _, addr := range []string{lossy, clean} {
+			if retrans[addr] != k[addr] || sent[addr] != bySubflow[addr] {
+				lastMismatch = fmt.Sprintf("path %s: mptcp.subflow.retransmitted %d, mptcp.subflow.io transmit %d; the kernel says %d (ss) and %d (tcp_info)",
+					addr, retrans[addr], sent[addr], k[addr], bySubflow[addr])
+				return false, nil
+			}
+		}
+		if io != int64(snap.Info.BytesSent) || conn != int64(snap.Info.BytesRetrans) {
+			lastMismatch = fmt.Sprintf("mptcp.io transmit %d, mptcp.retransmitted %d; the kernel says %d and %d", io, conn, snap.Info.BytesSent, snap.Info.BytesRetrans)
+			return false, nil
+		}
+		return true, nil
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the client's telemetry never caught up with the kernel: %v; last: %s", err, lastMismatch)
 	}
-	kernel := map[string]int64{}
-	for _, sf := range testbed.SubflowsOf(socks, info.Info.Token) {
-		kernel[sf.Local.Addr().String()] += int64(sf.BytesRetrans)
-	}
+
 	var subSent, subRetrans uint64
 	for _, sf := range info.Subflows {
 		ti := &sf.TCPInfo
@@ -84,22 +134,6 @@ func TestPathHealth(t *testing.T) {
 			subSent, subRetrans, info.Info.BytesSent, info.Info.BytesRetrans, info.Info.BytesSent+info.Info.BytesRetrans)
 	}
 
-	// The telemetry catches up with the kernel at the next samples: the
-	// paths' counters as ss read them, the connection's as the reading
-	// above (the connection may re-inject after the paths' counters
-	// settled, when the lossy path's timer fires).
-	var retrans map[string]int64
-	err = testbed.WaitFor(waitTimeout, func() (bool, error) {
-		sm := tel.Metrics(t)
-		retrans = oteltest.ByKey(t, sm, "mptcp.subflow.retransmitted", "network.local.address", roleClient)
-		return retrans[lossy] == kernel[lossy] && retrans[clean] == kernel[clean] &&
-			oteltest.Total(t, sm, "mptcp.retransmitted", roleClient) >= int64(info.Info.BytesRetrans), nil
-	})
-	if err != nil {
-		t.Fatalf("client mptcp.subflow.retransmitted by local address %v, the kernel (ss) says %v", retrans, kernel)
-	}
-	sm := tel.Metrics(t)
-	sent := oteltest.ByKey(t, sm, "mptcp.subflow.io", "network.local.address", roleClient, transmitDir)
 	timeouts := oteltest.ByKey(t, sm, "mptcp.subflow.timeouts", "network.local.address", roleClient)
 	spurious := oteltest.ByKey(t, sm, "mptcp.subflow.spurious_retransmissions", "network.local.address", roleClient)
 	ratio := func(addr string) float64 { return float64(retrans[addr]) / float64(max(sent[addr], 1)) }
@@ -115,11 +149,6 @@ func TestPathHealth(t *testing.T) {
 	}
 	if r := ratio(clean); r > 0.005 {
 		t.Errorf("the clean path retransmitted %.2f%% of what it sent, want next to none", 100*r)
-	}
-	io := oteltest.Total(t, sm, "mptcp.io", roleClient, transmitDir)
-	conn := oteltest.Total(t, sm, "mptcp.retransmitted", roleClient)
-	if conn != int64(info.Info.BytesRetrans) || io != int64(info.Info.BytesSent) {
-		t.Errorf("client mptcp.io transmit %d, mptcp.retransmitted %d; the kernel says %d and %d", io, conn, info.Info.BytesSent, info.Info.BytesRetrans)
 	}
 	if got, want := sent[lossy]+sent[clean]-retrans[lossy]-retrans[clean], io+conn; got != want+excess {
 		t.Errorf("mptcp.subflow.io transmit - mptcp.subflow.retransmitted over the paths = %d, want mptcp.io transmit + mptcp.retransmitted = %d, plus the %d bytes re-sent in recovery", got, want, excess)
