@@ -56,7 +56,9 @@ func testMultipath(t *testing.T, v6 bool) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// Extra subflows come once data has been exchanged.
+	// Extra subflows come once data has been exchanged; a joining one is
+	// listed from its SYN on (state SYN_SENT), so the test waits for the
+	// three to be established.
 	c.Write([]byte("hello"))
 	io.ReadFull(c, make([]byte, 5))
 	rc, _ := c.(*net.TCPConn).SyscallConn()
@@ -71,7 +73,7 @@ func testMultipath(t *testing.T, v6 bool) {
 		if err := r.Read(rc, &s); err != nil {
 			t.Fatal(err)
 		}
-		if len(s.Subflows) == 3 || time.Now().After(deadline) {
+		if len(s.Subflows) == 3 && allEstablished(&s) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -110,4 +112,15 @@ func testMultipath(t *testing.T, v6 bool) {
 			t.Errorf("subflow %d: full %v->%v acked %d, split %v->%v acked %d", i, f.Local, f.Remote, f.BytesAcked(), sp.Local, sp.Remote, sp.BytesAcked())
 		}
 	}
+}
+
+// allEstablished reports whether every listed subflow is in TCP state
+// ESTABLISHED (1).
+func allEstablished(s *Snapshot) bool {
+	for _, sf := range s.Subflows {
+		if sf.State() != 1 {
+			return false
+		}
+	}
+	return true
 }
