@@ -103,13 +103,17 @@ func TestIdleConnectionsDumped(t *testing.T) {
 		}
 		time.Sleep(interval)
 	}
+	// The machine's pace in the same window: a loaded machine delays the
+	// scheduler's wake-ups as it delays this baseline's.
+	pace := testenv.StartPace(interval)
 	before := sm.Stats()
 	time.Sleep(10 * interval)
 	after := sm.Stats()
+	wakeups, _ := pace.Stop()
 	dumps, covered, probes := after.Dumps-before.Dumps, after.Covered-before.Covered, after.Probes-before.Probes
-	t.Logf("in 10 intervals: %d dumps covering %d checks, %d cheap readings, %d full readings", dumps, covered, probes, after.FullReads-before.FullReads)
-	if dumps < 5 || dumps > 12 || covered < uint64(n)*7 {
-		t.Errorf("%d dumps covering %d checks of %d idle connections in 10 intervals: want about one dump per interval covering them all", dumps, covered, n)
+	t.Logf("in 10 intervals (the baseline woke %d times): %d dumps covering %d checks, %d cheap readings, %d full readings", wakeups, dumps, covered, probes, after.FullReads-before.FullReads)
+	if paced := uint64(min(10, wakeups)); dumps < max(1, paced/2) || dumps > 12 || covered < uint64(n)*dumps*8/10 {
+		t.Errorf("%d dumps covering %d checks of %d idle connections in 10 intervals (the baseline woke %d times): want about one dump per interval covering them all", dumps, covered, n, wakeups)
 	}
 	if probes > covered/4 {
 		t.Errorf("%d cheap readings beside %d checks by dump: the dump should answer most", probes, covered)
