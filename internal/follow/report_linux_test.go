@@ -185,7 +185,7 @@ func TestReportsOnTheGrid(t *testing.T) {
 	time.Sleep(4 * period)
 	got, st, elapsed := counts()-before, sm.Stats(), time.Since(start)
 	wakeups, _ := pace.Stop()
-	periods := min(int(elapsed/period), testenv.Periods(wakeups, interval, period))
+	periods := min(int(elapsed/period), int(time.Duration(wakeups)*interval/period))
 	want := int32(len(reporting) * periods)
 	t.Logf("%d reports of %d connections in %v at a period of %v (the baseline woke %d times at %v: %d periods); %d dumps covering %d checks",
 		got, len(reporting), elapsed.Round(time.Millisecond), period, wakeups, interval, periods, st.Dumps-stBefore.Dumps, st.Covered-stBefore.Covered)
