@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpx/mptcpx/internal/testenv"
+
 	"github.com/mptcpx/mptcpx"
 	"github.com/mptcpx/mptcpx/internal/benchcmp"
 )
@@ -123,7 +125,7 @@ func TestReadWriteAllocs(t *testing.T) {
 	c, s := pair(t)
 	buf := make([]byte, 4<<10)
 	var err error
-	allocs := testing.AllocsPerRun(1000, func() {
+	allocs := testenv.SteadyAllocs(1000, func() {
 		if _, err = c.Write(buf); err == nil {
 			_, err = io.ReadFull(s, buf)
 		}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
 // copyReader copies a Reader as a program that keeps Readers by value
@@ -99,12 +101,30 @@ func TestStandInNotListed(t *testing.T) {
 				break // the stand-in alone: left out
 			}
 			if time.Now().After(deadline) {
+				// 6.1 may keep a closed subflow in the connection's list
+				// until the socket is closed (seen in the kernel matrix's
+				// 6.1 VM): a real subflow, ports and all, whose state says
+				// it is closed. Listing it is true; a stand-in it is not.
+				if allClosed(s.Subflows) {
+					t.Logf("%v: %d closed subflows still listed (first: id %d %v -> %v)", m, len(s.Subflows), s.Subflows[0].ID, s.Subflows[0].Local, s.Subflows[0].Remote)
+					break
+				}
 				t.Fatalf("%v: the server still lists %d subflows after both directions were shut down (first: id %d %v -> %v state %d)",
 					m, len(s.Subflows), s.Subflows[0].ID, s.Subflows[0].Local, s.Subflows[0].Remote, s.Subflows[0].State())
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+}
+
+// allClosed reports whether every subflow is in state CLOSE.
+func allClosed(sfs []Subflow) bool {
+	for _, sf := range sfs {
+		if sf.State() != tcpClose {
+			return false
+		}
+	}
+	return true
 }
 
 // TestResetIsNotFallback: a connection the peer reset refuses SOL_MPTCP as
@@ -169,7 +189,7 @@ func TestReadInfo(t *testing.T) {
 	if info.Info.SndUna-before.SndUna != 1000 {
 		t.Errorf("snd_una moved by %d with 1000 bytes", info.Info.SndUna-before.SndUna)
 	}
-	if n := testing.AllocsPerRun(100, func() { r.ReadInfo(rc, &info) }); n != 0 {
+	if n := testenv.SteadyAllocs(100, func() { r.ReadInfo(rc, &info) }); n != 0 {
 		t.Errorf("%v allocations per ReadInfo", n)
 	}
 	f := dialPair(t, "tcp4", true, false)

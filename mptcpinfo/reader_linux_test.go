@@ -383,7 +383,7 @@ func TestReadAllocs(t *testing.T) {
 		if err := r.Read(rc, &s); err != nil {
 			t.Fatal(err)
 		}
-		if n := testing.AllocsPerRun(200, func() { r.Read(rc, &s) }); n != 0 {
+		if n := testenv.SteadyAllocs(200, func() { r.Read(rc, &s) }); n != 0 {
 			t.Errorf("%v: %v allocations per Read", m, n)
 		}
 	}

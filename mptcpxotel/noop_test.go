@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpx/mptcpx/internal/testenv"
+
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
@@ -47,7 +49,7 @@ func TestSampledAllocs(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ct, sm := steady(t, c.tracer(t))
-			if a := testing.AllocsPerRun(1000, func() { ct.Sampled(sm) }); a != 0 {
+			if a := testenv.SteadyAllocs(1000, func() { ct.Sampled(sm) }); a != 0 {
 				t.Errorf("%v allocations per sample, want 0", a)
 			}
 			ct.Closed(t0.Add(time.Second))

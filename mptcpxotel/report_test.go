@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpx/mptcpx/internal/testenv"
+
 	"go.opentelemetry.io/otel/attribute"
 	lognoop "go.opentelemetry.io/otel/log/noop"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
@@ -233,7 +235,7 @@ func TestReportsWithoutLogSDK(t *testing.T) {
 	}
 	sm.Report = true
 	n := 0
-	if a := testing.AllocsPerRun(1000, func() {
+	if a := testenv.SteadyAllocs(1000, func() {
 		n++
 		sm.Time = t0.Add(time.Duration(n) * time.Hour)
 		ct.Sampled(sm)

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/mptcpx/mptcpx/internal/testenv"
+
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
@@ -187,7 +189,7 @@ func TestDetectAllocs(t *testing.T) {
 	b := snap(200, 60, [3]uint64{1, 150, 55}, [3]uint64{2, 60, 10})
 	d.Detect(a, conntrace.RoleClient, &out, Stream{}, nil)
 	d.Detect(b, conntrace.RoleClient, &out, Stream{}, nil)
-	if n := testing.AllocsPerRun(100, func() {
+	if n := testenv.SteadyAllocs(100, func() {
 		d.Detect(a, conntrace.RoleClient, &out, Stream{}, nil)
 		d.Detect(b, conntrace.RoleClient, &out, Stream{}, nil)
 	}); n != 0 {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mptcpx/mptcpx/internal/testenv"
 )
 
 // capture is /proc/net/netstat as Linux 6.18 printed it (TcpExt, IpExt
@@ -191,7 +193,7 @@ func TestParseAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.CopyFrom(&s)
-	allocs := testing.AllocsPerRun(100, func() {
+	allocs := testenv.SteadyAllocs(100, func() {
 		Parse(text, &s)
 		c.CopyFrom(&s)
 		Delta(&c, &s, MPJoinSynTx)

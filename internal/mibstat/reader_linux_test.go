@@ -64,7 +64,7 @@ func TestReadAllocs(t *testing.T) {
 	if err := r.Read(&s); err != nil {
 		t.Fatal(err)
 	}
-	if allocs := testing.AllocsPerRun(100, func() { r.Read(&s) }); allocs != 0 {
+	if allocs := testenv.SteadyAllocs(100, func() { r.Read(&s) }); allocs != 0 {
 		t.Errorf("%v allocations per Read, want 0", allocs)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/mptcpx/mptcpx/internal/testenv"
+
 	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
@@ -572,7 +574,7 @@ func TestUpdateAllocs(t *testing.T) {
 	c.snap.Info.LocalAddrMax = 1
 	c.settle(ns, true)
 	ev := []conntrace.PathEvent{{Kind: conntrace.AddressAnnounced, AddressID: 1, Remote: remote1}}
-	if n := testing.AllocsPerRun(100, func() {
+	if n := testenv.SteadyAllocs(100, func() {
 		s := c.next(time.Millisecond)
 		s.PathEvents = ev
 		c.tr.Update(s, ns, true, Counters{})

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/mptcpx/mptcpx/internal/testenv"
+
 	"github.com/mdlayher/netlink"
 )
 
@@ -381,7 +383,7 @@ func TestDecodeAllocs(t *testing.T) {
 	cases := kindCases(t, netip.MustParseAddrPort("[fd00:0:1::1]:40000"), netip.MustParseAddrPort("[fd00::2]:5201"))
 	var e Event
 	for _, tc := range cases {
-		if n := testing.AllocsPerRun(100, func() {
+		if n := testenv.SteadyAllocs(100, func() {
 			if err := e.Decode(tc.msg); err != nil {
 				t.Fatal(err)
 			}

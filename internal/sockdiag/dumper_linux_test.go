@@ -230,7 +230,7 @@ func TestDumpAllocs(t *testing.T) {
 	d := openDumper(t)
 	var n int
 	count := func(*Socket) { n++ }
-	allocs := testing.AllocsPerRun(50, func() {
+	allocs := testenv.SteadyAllocs(50, func() {
 		n = 0
 		if _, err := d.Dump(count); err != nil {
 			t.Fatal(err)
