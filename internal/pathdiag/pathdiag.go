@@ -361,7 +361,11 @@ func closedEvent(s *conntrace.Sample, id uint32) *conntrace.PathEvent {
 }
 
 // fail records a join that did not become a path, in place of an earlier
-// one between the same addresses.
+// one between the same addresses. A later report of the same end completes
+// the earlier one rather than erase what it knew: a join seen in SYN_SENT
+// and given up is reported first with its state and SYN retransmissions,
+// and its SUB_CLOSED event, when it comes a sample later (a watcher that
+// was late, events replayed), knows only the addresses and the error.
 func (t *Tracker) fail(f conntrace.JoinFailure, rejected bool) {
 	if t.failures == nil {
 		t.failures = new(failures)
@@ -382,8 +386,30 @@ func (t *Tracker) fail(f conntrace.JoinFailure, rejected bool) {
 		} else {
 			fs.n++
 		}
+	} else {
+		f = completed(f, fs.f[i].join)
 	}
 	fs.f[i] = failure{join: f, rejected: rejected, seq: fs.seq}
+}
+
+// completed returns f with what it lacks taken from old, an earlier report
+// between the same addresses, when both tell the same end: both timeouts,
+// or both resets, or the same error. A different end is another join's:
+// f stands alone.
+func completed(f, old conntrace.JoinFailure) conntrace.JoinFailure {
+	if f.Timeout != old.Timeout || f.Reset != old.Reset || f.Error != 0 && old.Error != 0 && f.Error != old.Error {
+		return f
+	}
+	if f.State == 0 {
+		f.State, f.SynRetransmits = old.State, max(f.SynRetransmits, old.SynRetransmits)
+	}
+	if f.Error == 0 {
+		f.Error = old.Error
+	}
+	if f.Reset && f.ResetReason == 0 {
+		f.ResetReason = old.ResetReason
+	}
+	return f
 }
 
 func (fs *failures) oldest() int {

@@ -372,6 +372,27 @@ func TestJoinFailed(t *testing.T) {
 		t.Errorf("join %+v", j)
 	}
 
+	// The event a sample later, unmatched (the join was forgotten):
+	// it completes the failure, never erases its state.
+	c = newConn(conntrace.RoleClient)
+	s = c.next(time.Millisecond)
+	s.FailedJoins = []conntrace.FailedJoin{{ID: 2, Local: local1, Remote: remote0, State: tcpSynSent, SynRetransmits: 1}}
+	c.tr.Update(s, kernelNS(), true, Counters{})
+	s = c.next(time.Millisecond)
+	s.PathEvents = []conntrace.PathEvent{{Kind: conntrace.SubflowClosed, Local: local1, Remote: remote0, Error: syscall.ETIMEDOUT}}
+	d = c.tr.Update(s, kernelNS(), true, Counters{})
+	want(t, d, conntrace.PathsLimitJoinFailed)
+	if j := d.Paths.Join; !j.Timeout || j.Error != syscall.ETIMEDOUT || j.SynRetransmits != 1 || j.State != tcpSynSent {
+		t.Errorf("join completed by a later event: %+v", j)
+	}
+	// A different end between the same addresses is another join's.
+	s = c.next(time.Millisecond)
+	s.PathEvents = []conntrace.PathEvent{{Kind: conntrace.SubflowClosed, Local: local1, Remote: remote0, Error: syscall.ECONNREFUSED}}
+	d = c.tr.Update(s, kernelNS(), true, Counters{})
+	if j := d.Paths.Join; j.Timeout || j.Error != syscall.ECONNREFUSED || j.State != 0 || j.SynRetransmits != 0 {
+		t.Errorf("a refusal after a timeout: %+v", j)
+	}
+
 	// Refused by a TCP reset before any reading listed it.
 	c = newConn(conntrace.RoleClient)
 	s = c.next(time.Millisecond)
