@@ -94,7 +94,7 @@ func TestClosedUnderneath(t *testing.T) {
 			t.Errorf("span ended with mptcp.close.reason=%q, want closed_underneath", r)
 		}
 	}
-	oteltest.CheckClosedGauges(t, tel.Metrics(t))
+	tel.CheckClosedGauges(t)
 	for _, conn := range []*mptcpx.Conn{c, s} {
 		if err := conn.Close(); !errors.Is(err, net.ErrClosed) {
 			t.Errorf("Close after the socket was closed underneath: %v, want an error wrapping net.ErrClosed", err)
@@ -157,7 +157,7 @@ func TestDroppedConnsAreCollected(t *testing.T) {
 			t.Fatalf("span ended with mptcp.close.reason=%q, want dropped", r)
 		}
 	}
-	oteltest.CheckClosedGauges(t, tel.Metrics(t))
+	tel.CheckClosedGauges(t)
 }
 
 // closingTracer calls Close from the hook named by when, on the connection

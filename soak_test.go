@@ -158,7 +158,7 @@ func TestSoak(t *testing.T) {
 	if c, s := spans.ended(); c != wantClient || s != wantServer {
 		t.Errorf("%d client spans ended for %d dials, %d server spans for %d accepted connections", c, wantClient, s, wantServer)
 	}
-	oteltest.CheckClosedGauges(t, tel.Metrics(t))
+	tel.CheckClosedGauges(t)
 	if n := policy.twice.Load(); n != 0 {
 		t.Errorf("%d connections ended twice (their Closed hook ran again)", n)
 	}

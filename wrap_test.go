@@ -92,7 +92,7 @@ func TestNewListenerFollowsWrapped(t *testing.T) {
 	if spans := waitSpans(t, tel, 3, 5*time.Second); len(tel.Spans(oteltest.RoleServer)) != 3 {
 		t.Errorf("%d server spans for 3 connections (%d spans in all)", len(tel.Spans(oteltest.RoleServer)), len(spans))
 	}
-	oteltest.CheckClosedGauges(t, tel.Metrics(t))
+	tel.CheckClosedGauges(t)
 }
 
 // TestNewListenerCountsUntracked: a TLS listener keeps the TCP connection

@@ -84,7 +84,7 @@ func TestPathHealthBackup(t *testing.T) {
 	c.Close()
 	s.Close()
 	sm := tel.Metrics(t)
-	oteltest.CheckClosedGauges(t, sm)
+	tel.CheckClosedGauges(t)
 	after := oteltest.Total(t, sm, "mptcp.subflow.io", roleServer, receiveDir, serverAddr, backup)
 	t.Logf("server: %d bytes received on the path while it was a backup, %d after (and %d before, counted there still)", onBackup, moved, after)
 	// The priority change is an event of the server's span too.

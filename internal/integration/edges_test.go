@@ -136,7 +136,7 @@ func TestJoinNeverCompletes(t *testing.T) {
 			}
 		}
 	}
-	oteltest.CheckClosedGauges(t, sm)
+	tel.CheckClosedGauges(t)
 }
 
 // TestHalfClosedKeepsPathBytes: both ends shut down their writing side,

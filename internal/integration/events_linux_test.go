@@ -150,7 +150,7 @@ func TestPathEventsShortSubflows(t *testing.T) {
 	if added != n+1 || removed != n+1 {
 		t.Errorf("path 1: %d subflows added, %d removed; want %d and %d", added, removed, n+1, n+1)
 	}
-	oteltest.CheckClosedGauges(t, tel.Metrics(t))
+	tel.CheckClosedGauges(t)
 }
 
 // TestPathEventsReasons: a subflow killed with `ss -K` (the socket

@@ -144,5 +144,5 @@ func checkFallback(t *testing.T, tel *telemetry, role attribute.KeyValue, reason
 	if n := oteltest.HistCount(t, sm, "mptcp.connection.duration", role, attribute.Bool("mptcp.fallback", true)); n != 1 {
 		t.Errorf("mptcp.connection.duration{%s,fallback=true}: %d values, want 1", r, n)
 	}
-	oteltest.CheckClosedGauges(t, sm)
+	tel.CheckClosedGauges(t)
 }

@@ -202,7 +202,7 @@ func TestManyConnections(t *testing.T) {
 	phase("everything closed")
 
 	sm := tel.Metrics(t)
-	oteltest.CheckClosedGauges(t, sm)
+	tel.CheckClosedGauges(t)
 	for _, role := range []attribute.KeyValue{roleClient, roleServer} {
 		r := role.Value.AsString()
 		// The initial subflow, the first join, and one join each time

@@ -161,7 +161,7 @@ func TestPathHealth(t *testing.T) {
 	halfClose(t, c, snd, rcv)
 	c.Close()
 	s.Close()
-	oteltest.CheckClosedGauges(t, tel.Metrics(t))
+	tel.CheckClosedGauges(t)
 	// The removed events say the same of each subflow at the end.
 	for _, ev := range oteltest.Events(tel.Span(t, roleClient), "mptcp.subflow.removed") {
 		v, _ := oteltest.Attr(ev.Attributes, "mptcp.subflow.bytes.retransmitted")

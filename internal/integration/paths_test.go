@@ -143,7 +143,7 @@ func testPaths(t *testing.T, paths int, v6 bool) {
 			t.Errorf("mptcp.subflow.opened{%s} = %d, want %d", role.Value.AsString(), v, paths)
 		}
 	}
-	oteltest.CheckClosedGauges(t, sm)
+	tel.CheckClosedGauges(t)
 }
 
 // exactIO says whether mptcp.io counted want bytes. Exact on every kernel:

@@ -133,7 +133,7 @@ func TestRemoval(t *testing.T) {
 	}
 
 	sm := tel.Metrics(t)
-	oteltest.CheckClosedGauges(t, sm)
+	tel.CheckClosedGauges(t)
 	if v := oteltest.Total(t, sm, "mptcp.subflow.opened", roleClient); v != 3 {
 		t.Errorf("mptcp.subflow.opened{client} = %d, want 3", v)
 	}

@@ -98,5 +98,5 @@ func testServerSignal(t *testing.T, v6, clientEndpoints bool, subflows int) {
 	if !slices.Equal(fromServer, want) {
 		t.Errorf("mptcp.subflow.added on the server, (client, server) addresses: %v, want %v", fromServer, want)
 	}
-	oteltest.CheckClosedGauges(t, tel.Metrics(t))
+	tel.CheckClosedGauges(t)
 }

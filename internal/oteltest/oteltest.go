@@ -243,9 +243,21 @@ func HistCount(t testing.TB, sm metricdata.ScopeMetrics, name string, match ...a
 
 // CheckClosedGauges checks the metrics of a test whose connections are all
 // closed: no connection or subflow counted as active, every subflow opened
-// also closed.
-func CheckClosedGauges(t testing.TB, sm metricdata.ScopeMetrics) {
+// also closed. It first waits, a few seconds at most, until every
+// mptcp.connection span that started has ended: a Close made while another
+// goroutine runs one of the connection's hooks (a reader at EOF, the
+// scheduler) returns before the connection's end is delivered, and that
+// goroutine delivers it, gauges first, when its hook returns (see package
+// conntrace). A connection that never ends fails the check.
+func (tel *Telemetry) CheckClosedGauges(t testing.TB) {
 	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); tel.openSpans() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := tel.openSpans(); n > 0 {
+		t.Errorf("%d mptcp.connection spans not ended 5 s after every connection was closed", n)
+	}
+	sm := tel.Metrics(t)
 	for _, role := range []attribute.KeyValue{RoleClient, RoleServer} {
 		r := role.Value.AsString()
 		if v := Total(t, sm, "mptcp.connection.active", role); v != 0 {
@@ -259,4 +271,21 @@ func CheckClosedGauges(t testing.TB, sm metricdata.ScopeMetrics) {
 			t.Errorf("mptcp.subflow.opened{%s} = %d, mptcp.subflow.closed = %d: want them equal after every connection closed", r, opened, closed)
 		}
 	}
+}
+
+// openSpans returns how many mptcp.connection spans have started and not
+// ended.
+func (tel *Telemetry) openSpans() int {
+	n := 0
+	for _, s := range tel.Rec.Started() {
+		if s.Name() == "mptcp.connection" {
+			n++
+		}
+	}
+	for _, s := range tel.Rec.Ended() {
+		if s.Name() == "mptcp.connection" {
+			n--
+		}
+	}
+	return n
 }
