@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -181,7 +182,11 @@ func TestCleanupOnPanic(t *testing.T) {
 }
 
 // TestSweep kills a test process that has a bed open, so that its cleanup
-// never runs: Sweep removes the namespaces it left, and only those.
+// never runs: Sweep removes the namespaces it left, and only namespaces of
+// processes that are gone. Every test process sweeps at its first bed, and
+// go test runs packages' processes side by side, so another one may sweep
+// the killed process's namespaces before this test's Sweep does: then they
+// must be gone all the same.
 func TestSweep(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireMPTCP(t)
@@ -194,32 +199,44 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := readBedNames(t, stdout)
-	cmd.Process.Kill()
-	cmd.Wait()
 	t.Cleanup(func() {
 		for _, n := range names {
 			removeNetnsName(n)
 		}
 	})
+	// Listed while the helper lives: no Sweep may remove them yet.
+	listed := netnsNames(t)
 	for _, n := range names {
-		if !slices.Contains(netnsNames(t), n) {
-			t.Fatalf("namespace %s of the killed process is not listed", n)
+		if !slices.Contains(listed, n) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("namespace %s of the helper is not listed", n)
 		}
 	}
+	cmd.Process.Kill()
+	cmd.Wait()
 	live := New(t, Config{Paths: 1}) // this process's bed must survive
 	removed, err := Sweep()
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(removed)
-	slices.Sort(names)
-	if !slices.Equal(removed, names) {
-		t.Errorf("Sweep removed %v, want %v", removed, names)
+	for _, n := range removed {
+		m := nameRE.FindStringSubmatch(n)
+		if m == nil {
+			t.Errorf("Sweep removed %s, not a bed's namespace", n)
+			continue
+		}
+		if pid, _ := strconv.Atoi(m[1]); pid == os.Getpid() || processExists(pid) {
+			t.Errorf("Sweep removed %s, a namespace of process %d, which is running", n, pid)
+		}
 	}
-	listed := netnsNames(t)
+	if ours := slices.DeleteFunc(slices.Clone(removed), func(n string) bool { return !slices.Contains(names, n) }); len(ours) < len(names) {
+		t.Logf("Sweep removed %v of the killed process's %v; another test process swept the rest first", ours, names)
+	}
+	listed = netnsNames(t)
 	for _, n := range names {
 		if slices.Contains(listed, n) {
-			t.Errorf("namespace %s still listed after Sweep", n)
+			t.Errorf("namespace %s of the killed process still listed after Sweep", n)
 		}
 	}
 	if !slices.Contains(listed, live.Client.Name()) || !slices.Contains(listed, live.Server.Name()) {
