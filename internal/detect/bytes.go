@@ -92,31 +92,6 @@ func unsentBytes(info *mptcpinfo.Info, base, counted uint64, stream Stream) uint
 	return grow(counted, written)
 }
 
-// creditRemoved gives the one subflow that disappeared in this sample the
-// bytes the connection-level counters prove it carried after its last
-// reading: what the connection sent and received since the previous sample,
-// beyond what the remaining subflows carried (which counts their
-// retransmissions too, so the credit is a lower bound). With several
-// subflows gone at once, only their sum is known, and nothing is credited.
-func creditRemoved(out *conntrace.Sample) {
-	if len(out.Removed) != 1 || out.Removed[0].Unsampled != (conntrace.SubflowDelta{}) {
-		return
-	}
-	var sent, recv uint64
-	for _, d := range out.SubflowDeltas {
-		sent += d.Sent
-		recv += d.Received
-	}
-	onWire := out.Sent // what went on a subflow: not the queued bytes Sent counts
-	if !out.UnsentDiscarded {
-		onWire = grow(out.Unsent, out.Sent)
-	}
-	out.Removed[0].Unsampled = conntrace.SubflowDelta{
-		Sent:     grow(sent, onWire),
-		Received: grow(recv, out.Received),
-	}
-}
-
 // queued returns what of the final sample's unsent bytes Sent counts: all of
 // them after an orderly close, which the kernel goes on sending, none after
 // an abortive one, which discards them (out.UnsentDiscarded).

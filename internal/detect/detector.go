@@ -80,12 +80,6 @@ func (d *Detector) Detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *connt
 	out.FallbackChanged = d.fallback != conntrace.FallbackNone && d.fallbackNew
 	d.fallbackNew = false
 
-	var subSent, subRecv uint64
-	if s.Has(mptcpinfo.FieldSubflowList) && !s.Fallback {
-		subSent, subRecv = d.detectSubflows(s, out, stream.Final, events)
-	}
-	out.SubflowsMax = d.peak
-
 	kind := countNone
 	switch {
 	case s.Has(mptcpinfo.FieldBytes) && !s.Fallback:
@@ -104,8 +98,6 @@ func (d *Detector) Detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *connt
 		d.sndBase, d.rcvBase = s.Info.SndUna, s.Info.RcvNxt
 	}
 	switch kind {
-	case countSubflows:
-		out.Sent, out.Received = subSent, subRecv
 	case countBytes:
 		out.Sent, out.Received, out.Retransmitted = delta(d.connSent, s.Info.BytesSent), delta(d.connRecv, s.Info.BytesReceived), delta(d.connRtx, s.Info.BytesRetrans)
 		d.connSent, d.connRecv, d.connRtx = s.Info.BytesSent, s.Info.BytesReceived, s.Info.BytesRetrans
@@ -122,9 +114,16 @@ func (d *Detector) Detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *connt
 		out.Sent, out.Received = grow(d.connSent, sent), grow(d.connRecv, recv)
 		d.connSent, d.connRecv = max(d.connSent, sent), max(d.connRecv, recv)
 	}
-	if kind == countBytes || kind == countSequence {
-		creditRemoved(out)
+
+	// The subflows, once the connection's counts are known: a subflow
+	// found gone is credited from them (see creditGone).
+	if s.Has(mptcpinfo.FieldSubflowList) && !s.Fallback {
+		subSent, subRecv := d.detectSubflows(s, out, stream, kind == countBytes || kind == countSequence)
+		if kind == countSubflows {
+			out.Sent, out.Received = subSent, subRecv
+		}
 	}
+	out.SubflowsMax = d.peak
 }
 
 // Quiet fills out as a sample of s in which nothing changed: no
@@ -144,14 +143,16 @@ func (d *Detector) Quiet(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntr
 	out.SubflowsMax = d.peak
 }
 
-// JoinPending reports whether a join was in progress at the last reading,
-// or announced by the path manager and not listed yet.
-func (d *Detector) JoinPending() bool {
+// Waiting reports whether the connection's next sample must be a full
+// reading because something waits on it: a join in progress at the last
+// reading, a join announced by the path manager and not listed yet, or a
+// join or a removal held back for its path event (holdJoin, holdRemoval).
+func (d *Detector) Waiting() bool {
 	if d.unmatched != nil && len(*d.unmatched) > 0 {
 		return true
 	}
 	for i := range d.subflows {
-		if st := &d.subflows[i]; st.joining || st.held > 0 && !st.reported {
+		if st := &d.subflows[i]; st.joining || st.held > 0 && !st.reported || st.gone > 0 {
 			return true
 		}
 	}

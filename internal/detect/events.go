@@ -23,7 +23,7 @@ const (
 // matchEvents ties the path manager's subflow events in out.PathEvents to
 // the subflows they are about, by their ends, and numbers them
 // (PathEvent.SubflowID). What a SubflowClosed event says is kept for the
-// subflow's removal.
+// subflow's removal, which may have waited for it (holdRemoval).
 //
 // The kernel may announce an established join before getsockopt lists it
 // (a joining subflow waits on a list of its own until the connection's
@@ -78,6 +78,7 @@ func (d *Detector) matchEvents(out *conntrace.Sample) {
 		st := &d.subflows[j]
 		e.SubflowID = st.id
 		if e.Kind == conntrace.SubflowClosed {
+			st.closed = true
 			st.closeErr, st.reset, st.resetReason, st.resetFlags = uint8(e.Error), e.Reset, uint8(e.ResetReason), uint8(e.ResetFlags)
 		}
 	}

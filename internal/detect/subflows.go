@@ -31,8 +31,11 @@ type subflowState struct {
 	reset                   bool
 	resetReason, resetFlags uint8
 	// held counts the samples that found the subflow established and held
-	// back its report, waiting for the path manager's event about it.
-	held uint8
+	// back its report, waiting for the path manager's event about it; gone
+	// those that found it no longer listed and held back its removal, and
+	// closed is set once its SubflowClosed event came (holdRemoval).
+	held, gone uint8
+	closed     bool
 }
 
 // TCP states (tcp_info.state) of a subflow that is not established yet: an
@@ -56,8 +59,12 @@ func joining(sf *mptcpinfo.Subflow) bool {
 // completed (SYN_SENT: the peer has not answered; SYN_RECV) is not a path
 // yet: it is followed, but reported only if it never completes, as a failed
 // join, when it disappears or when the connection ends. An established
-// join may also wait a few samples for its path event (see holdJoin).
-func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, final bool, events []conntrace.PathEvent) (sent, recv uint64) {
+// join may also wait a few samples for its path event (see holdJoin), and
+// so may a removal (see holdRemoval). With credit, the connection-level
+// counts in out are exact, and a subflow found gone is credited from them
+// (see creditGone).
+func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, stream Stream, credit bool) (sent, recv uint64) {
+	final := stream.Final
 	kernelIDs := s.Has(mptcpinfo.FieldSubflowID)
 	for i := range d.subflows {
 		d.subflows[i].seen = false
@@ -76,7 +83,7 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 			j = len(d.subflows) - 1
 		}
 		st := &d.subflows[j]
-		st.seen, st.local, st.remote = true, endpointOf(sf.Local), endpointOf(sf.Remote)
+		st.seen, st.gone, st.local, st.remote = true, 0, endpointOf(sf.Local), endpointOf(sf.Remote)
 		if st.joining = joining(sf); st.joining {
 			st.state, st.synRetrans = sf.State(), sf.TCPInfo.TotalRetrans
 			out.SubflowDeltas = append(out.SubflowDeltas, conntrace.SubflowDelta{})
@@ -110,6 +117,12 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 		recv += ds.Received
 	}
 	d.matchEvents(out)
+	gone := 0
+	for i := range d.subflows {
+		if st := &d.subflows[i]; !st.seen && !st.joining && st.gone == 0 {
+			gone++
+		}
+	}
 	kept := d.subflows[:0]
 	for _, st := range d.subflows {
 		switch {
@@ -118,6 +131,14 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 		case st.joining:
 			out.FailedJoins = append(out.FailedJoins, st.failedJoin())
 		default:
+			if st.gone == 0 && gone == 1 && credit {
+				st.creditGone(out, sent, recv)
+			}
+			st.gone = min(st.gone+1, heldSamples+1)
+			if d.holdRemoval(&st, stream) {
+				kept = append(kept, st)
+				continue
+			}
 			unsampled := conntrace.SubflowDelta{Sent: grow(st.sent, st.seenSent), Received: grow(st.recv, st.seenRecv)}
 			st.seenHealth.addSince(st.health, &unsampled)
 			out.Removed = append(out.Removed, conntrace.RemovedSubflow{
@@ -133,6 +154,44 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 	d.subflows = kept
 	d.peak = max(d.peak, established)
 	return sent, recv
+}
+
+// holdRemoval reports whether the removal of st, a subflow the reading no
+// longer lists, waits for a later sample. The kernel sends a subflow's
+// SubflowClosed event, with the error that closed it, before it takes the
+// subflow off the connection's list (both under the connection's lock),
+// but the watcher receives the event and hands it over on a goroutine of
+// its own: a reading taken in between finds the subflow gone without its
+// cause. When the connection's events are received, the removal of a
+// subflow reported added waits for that event, for at most heldSamples
+// samples (it may have been lost), and the sample the event brings reports
+// it. Nothing waits at the connection's last reading, nor once it is
+// shutting down (the program shut down its side or read the peer's end):
+// the kernel sends SubflowClosed only while the connection is established.
+func (d *Detector) holdRemoval(st *subflowState, stream Stream) bool {
+	return d.AwaitEvents && st.reported && !st.closed && st.gone <= heldSamples &&
+		!stream.Final && !stream.FinSent && !stream.EOFRead
+}
+
+// creditGone gives st, the one subflow the reading found gone, the bytes
+// the connection-level counters in out prove it carried after its last
+// reading: what the connection sent and received since the previous
+// sample, beyond sent and recv, what the remaining subflows carried (which
+// counts their retransmissions too, so the credit is a lower bound). It
+// is given at the sample that found the subflow gone, whose window is the
+// one it carried them in, and only when no reading between samples saw it
+// carry more (Observe). With several subflows gone at once, only their sum
+// is known, and nothing is credited.
+func (st *subflowState) creditGone(out *conntrace.Sample, sent, recv uint64) {
+	if st.seenSent != st.sent || st.seenRecv != st.recv || st.seenHealth != st.health {
+		return
+	}
+	onWire := out.Sent // what went on a subflow: not the queued bytes Sent counts
+	if !out.UnsentDiscarded {
+		onWire = grow(out.Unsent, out.Sent)
+	}
+	st.seenSent += grow(sent, onWire)
+	st.seenRecv += grow(recv, out.Received)
 }
 
 // holdJoin reports whether the report of st, an established subflow not

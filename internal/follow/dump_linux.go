@@ -303,7 +303,7 @@ func (f *Follower) idleIn(s *sockdiag.Socket) bool {
 		return true
 	}
 	if f.flags.Load()&(flagDropped|flagEventNews|flagPathsNews) != 0 || f.moving || f.sinceFull >= safetyNet ||
-		f.det.JoinPending() || f.paths.tracker.Waiting() || f.det.Fallback() != conntrace.FallbackNone ||
+		f.det.Waiting() || f.paths.tracker.Waiting() || f.det.Fallback() != conntrace.FallbackNone ||
 		s.InfoLen == 0 || infoFingerprint(&s.Info) != f.fp {
 		return false
 	}

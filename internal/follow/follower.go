@@ -80,9 +80,10 @@ type Follower struct {
 	// whose matching needs the cookies of its socket and namespace and its
 	// address family (1 AF_INET, 2 AF_INET6), read once.
 	idleHint atomic.Bool
-	// joinHint: the last reading found a join in progress, or one held
-	// back for its path event (paths.go: Reconsider waits then).
-	joinHint             atomic.Bool
+	// waitHint: the last reading found a join in progress, or a join or a
+	// removal held back for its path event (detect.Detector.Waiting;
+	// paths.go: Reconsider waits then).
+	waitHint             atomic.Bool
 	sockCookie, nsCookie atomic.Uint64
 	family               atomic.Uint32
 

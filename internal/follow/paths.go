@@ -171,14 +171,14 @@ func (f *Follower) blackholeLocked(s *conntrace.Sample) {
 
 // Reconsider has the connection read in full and diagnosed again: its
 // namespace's configuration or counters were read (nsinfo.Target). At once,
-// unless a join is in progress or held back for its path event: the
-// detector counts the samples a join waits for its event (heldSamples),
-// and a sample taken for the namespace's sake would cut that wait short;
-// the next periodic sample, taken in full while the join waits, diagnoses
-// again. It runs on the registry's goroutine.
+// unless a join is in progress, or a join or a removal is held back for its
+// path event: the detector counts the samples they wait for their event
+// (heldSamples), and a sample taken for the namespace's sake would cut that
+// wait short; the next periodic sample, taken in full while they wait,
+// diagnoses again. It runs on the registry's goroutine.
 func (f *Follower) Reconsider() {
 	f.flags.Or(flagPathsNews)
-	if !f.joinHint.Load() {
+	if !f.waitHint.Load() {
 		f.sched.dueNow(f)
 	}
 }

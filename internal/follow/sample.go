@@ -94,7 +94,7 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		}
 		return false, false
 	}
-	if !full && !f.moving && f.det.Samples() > 0 && f.sinceFull < safetyNet && !f.det.JoinPending() && !f.paths.tracker.Waiting() {
+	if !full && !f.moving && f.det.Samples() > 0 && f.sinceFull < safetyNet && !f.det.Waiting() && !f.paths.tracker.Waiting() {
 		stats.probes.Add(1)
 		err := sc.reader.ReadInfo(f.rc, &sc.probe)
 		switch {
@@ -135,10 +135,10 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 			sc.sample.Report = true
 			f.reportedLocked(now)
 		}
-		f.joinHint.Store(f.det.JoinPending())
+		f.waitHint.Store(f.det.Waiting())
 		// The next periodic sample may stop at the cheap reading, or at
 		// its namespace's dump.
-		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.JoinPending() && f.det.Fallback() == conntrace.FallbackNone &&
+		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.Waiting() && f.det.Fallback() == conntrace.FallbackNone &&
 			!f.paths.tracker.Waiting())
 		return hasNews(&sc.sample), false
 	case errors.Is(err, net.ErrClosed):
