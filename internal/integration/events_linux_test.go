@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -196,6 +197,56 @@ func TestPathEventsReasons(t *testing.T) {
 				t.Errorf("added subflow from %v: network.interface.name %q, mptcp.subflow.backup %v (present %v); want %s and false", path1, name.AsString(), backup.AsBool(), ok, testbed.Iface(1))
 			}
 		}
+	}
+}
+
+// TestPathEventsReasonsLate: the kernel sends a subflow's SubflowClosed
+// event before it takes the subflow off the connection's list, but the
+// watcher hands it over on a goroutine of its own; a sample that finds the
+// subflow gone before that (here the client's watcher is held 350 ms, at a
+// 200 ms interval) waits for the event, and the removal still carries the
+// error that closed the subflow (one removal in the 6.12 VM had none).
+func TestPathEventsReasonsLate(t *testing.T) {
+	requireEvents(t)
+	b := testbed.New(t, testbed.Config{Paths: 2})
+	tel := newTelemetry(t)
+	c, s := connectWith(t, b, tel, mptcpx.WithInterval(200*time.Millisecond))
+	go receive(s)
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	waitWatching(t, c)
+	tel.waitSubflowsActive(t, 2, 2)
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := netns.Cookie(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	hook := func(from uint64) {
+		if from == client {
+			once.Do(func() { time.Sleep(350 * time.Millisecond) })
+		}
+	}
+	netns.TestDeliverHook.Store(&hook)
+	defer netns.TestDeliverHook.Store(nil)
+	path1 := b.ClientAddr(1)
+	if out, err := b.Client.SS("-K", "src", path1.String()); err != nil {
+		t.Fatalf("ss -K: %v\n%s", err, out)
+	}
+	tel.waitSubflowsActive(t, 1, 1)
+	c.Close()
+	s.Close()
+	removed := oteltest.Events(tel.Span(t, roleClient), "mptcp.subflow.removed")
+	if len(removed) != 1 {
+		t.Fatalf("%d mptcp.subflow.removed events, want 1", len(removed))
+	}
+	et, _ := oteltest.Attr(removed[0].Attributes, "error.type")
+	if et.AsString() != "ECONNABORTED" && et.AsString() != "ECONNRESET" {
+		t.Errorf("mptcp.subflow.removed error.type = %q, want ECONNABORTED or ECONNRESET", et.AsString())
 	}
 }
 
