@@ -204,7 +204,10 @@ type Sample struct {
 	// join in progress (SYN_SENT) is added once the kernel completes it.
 	Added []int
 	// Removed lists the subflows that disappeared since the previous
-	// sample, with the last counters that were read for them.
+	// sample, with the last counters that were read for them. Where the
+	// process receives path events, a subflow found gone before the
+	// event that says why (RemovedSubflow.Error) is listed with that
+	// event, up to three samples later.
 	Removed []RemovedSubflow
 	// FailedJoins lists the joins that disappeared without ever being
 	// established, and, in the final sample, those still in progress: the
@@ -295,7 +298,7 @@ type RemovedSubflow struct {
 	// counters: as read between samples (when the program read the end of
 	// the stream or shut down its side), or, without such a reading, as far
 	// as the connection-level counters prove it, when it is the only
-	// subflow that disappeared since the previous sample (several gone at
+	// subflow the sample that found it gone found gone (several gone at
 	// once share bytes that no counter splits; the connection-level
 	// counters say nothing of a subflow's own retransmissions, which only
 	// such a reading credits). Not included in BytesSent, BytesReceived

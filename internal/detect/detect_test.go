@@ -555,3 +555,58 @@ func TestDetectRemovalWaitsForItsEvent(t *testing.T) {
 		}
 	}
 }
+
+// A removal held back for its event is neither taken over by a new subflow
+// with the same ends (kernels that number no subflows match them by their
+// ends) nor lost when no reading lists subflows again: the connection ends
+// without a last reading (Unread), or falls back to TCP.
+func TestDetectHeldRemovalKeepsItsOwn(t *testing.T) {
+	split := func(subflows ...[3]uint64) *mptcpinfo.Snapshot {
+		s := snap(0, 0, subflows...)
+		s.Method, s.InfoLen, s.TCPInfoLen = mptcpinfo.MethodSplit, 48, 240
+		for i := range s.Subflows {
+			s.Subflows[i].ID = 0
+		}
+		return s
+	}
+	var d Detector
+	var out conntrace.Sample
+	d.Detect(split([3]uint64{1, 0, 0}, [3]uint64{2, 0, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+	d.AwaitEvents = true
+	d.Detect(split([3]uint64{1, 10, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+	if len(out.Removed) != 0 {
+		t.Fatalf("removal not held: %+v", out.Removed)
+	}
+	// A new subflow on the same ends, with its event, and the old one's.
+	again := split([3]uint64{1, 10, 0}, [3]uint64{2, 5, 0})
+	ends := again.Subflows[1]
+	established := conntrace.PathEvent{Kind: conntrace.SubflowEstablished, Local: ends.Local, Remote: ends.Remote}
+	closed := conntrace.PathEvent{Kind: conntrace.SubflowClosed, Local: ends.Local, Remote: ends.Remote, Error: syscall.ECONNRESET}
+	d.Detect(again, conntrace.RoleClient, &out, Stream{}, []conntrace.PathEvent{closed, established})
+	if len(out.Removed) != 1 || out.Removed[0].ID != 2 || out.Removed[0].Error != syscall.ECONNRESET ||
+		len(out.Added) != 1 || out.Snapshot.Subflows[1].ID != 3 || out.SubflowDeltas[1].Sent != 5 || d.Waiting() {
+		t.Fatalf("same ends again: removed %+v, added %v (ids %d, %d), deltas %+v", out.Removed, out.Added,
+			out.Snapshot.Subflows[0].ID, out.Snapshot.Subflows[1].ID, out.SubflowDeltas)
+	}
+	if len(out.PathEvents) != 2 || out.PathEvents[0].SubflowID != 2 || out.PathEvents[1].SubflowID != 3 {
+		t.Fatalf("events matched to %+v", out.PathEvents)
+	}
+
+	for _, end := range []string{"unread", "fallback"} {
+		var d Detector
+		d.Detect(snap(1000, 0, [3]uint64{1, 500, 0}, [3]uint64{2, 500, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+		d.AwaitEvents = true
+		d.Detect(snap(1000, 0, [3]uint64{1, 500, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+		if len(out.Removed) != 0 || !d.Waiting() {
+			t.Fatalf("%s: removal not held: %+v", end, out.Removed)
+		}
+		if end == "unread" {
+			d.Unread(&mptcpinfo.Snapshot{}, conntrace.RoleClient, &out, nil)
+		} else {
+			d.Detect(&mptcpinfo.Snapshot{Method: mptcpinfo.MethodFullInfo, Fallback: true, Protocol: mptcpinfo.IPPROTO_MPTCP}, conntrace.RoleClient, &out, Stream{}, nil)
+		}
+		if len(out.Removed) != 1 || out.Removed[0].ID != 2 || out.Removed[0].BytesSent != 500 || d.Waiting() {
+			t.Errorf("%s: removed %+v, waiting %v", end, out.Removed, d.Waiting())
+		}
+	}
+}

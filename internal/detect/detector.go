@@ -72,7 +72,7 @@ type Stream struct {
 // has seen the connection's largest subflow count. It may number the
 // snapshot's subflows (Subflow.ID) when the kernel reports no ids.
 func (d *Detector) Detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, stream Stream, events []conntrace.PathEvent) {
-	d.Quiet(s, role, out, events)
+	d.quiet(s, role, out, events)
 	d.samples++
 
 	d.detectFallback(s, role)
@@ -122,14 +122,24 @@ func (d *Detector) Detect(s *mptcpinfo.Snapshot, role conntrace.Role, out *connt
 		if kind == countSubflows {
 			out.Sent, out.Received = subSent, subRecv
 		}
+	} else {
+		d.releaseHeld(out)
 	}
 	out.SubflowsMax = d.peak
 }
 
-// Quiet fills out as a sample of s in which nothing changed: no
+// Unread fills out as the final sample of a connection that ended without
+// a last reading (s is empty): nothing read changed, and the removals held
+// back for their path events are reported, as last read.
+func (d *Detector) Unread(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, events []conntrace.PathEvent) {
+	d.quiet(s, role, out, events)
+	d.releaseHeld(out)
+}
+
+// quiet fills out as a sample of s in which nothing changed: no
 // subflow added or removed, no bytes, the connection's known fallback state
 // and peak, keeping out's slice storage.
-func (d *Detector) Quiet(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, events []conntrace.PathEvent) {
+func (d *Detector) quiet(s *mptcpinfo.Snapshot, role conntrace.Role, out *conntrace.Sample, events []conntrace.PathEvent) {
 	out.Snapshot = s
 	out.Role = role
 	out.First = d.samples == 0

@@ -45,7 +45,7 @@ func (d *Detector) matchEvents(out *conntrace.Sample) {
 	waiting := *d.unmatched
 	kept := waiting[:0]
 	for _, p := range waiting {
-		if j := d.findEnds(p.e.Local, p.e.Remote); j >= 0 {
+		if j := d.findEnds(p.e.Local, p.e.Remote, false); j >= 0 {
 			p.e.SubflowID = d.subflows[j].id
 			out.PathEvents = append(out.PathEvents, p.e)
 			continue
@@ -60,7 +60,7 @@ func (d *Detector) matchEvents(out *conntrace.Sample) {
 		if e.SubflowID != 0 || (e.Kind != conntrace.SubflowEstablished && e.Kind != conntrace.SubflowClosed && e.Kind != conntrace.SubflowPriority) {
 			continue
 		}
-		j := d.findEnds(e.Local, e.Remote)
+		j := d.findEnds(e.Local, e.Remote, e.Kind == conntrace.SubflowClosed)
 		if j < 0 && e.Kind == conntrace.SubflowEstablished {
 			if len(*d.unmatched) < maxUnmatched {
 				*d.unmatched = append(*d.unmatched, pendingEvent{e: *e})
@@ -106,13 +106,23 @@ func (d *Detector) unmatchedIndex(local, remote endpoint) int {
 }
 
 // findEnds returns the index of the subflow with these ends, -1 if none.
-// IPv4-mapped addresses match their IPv4 form.
-func (d *Detector) findEnds(local, remote netip.AddrPort) int {
+// IPv4-mapped addresses match their IPv4 form. A subflow gone and held
+// back for its SubflowClosed event (holdRemoval) matches only closed, the
+// event it waits for, and before any other: a new subflow may have taken
+// the same ends meanwhile.
+func (d *Detector) findEnds(local, remote netip.AddrPort, closed bool) int {
+	j := -1
 	for i := range d.subflows {
 		st := &d.subflows[i]
-		if st.local == endpointOf(local) && st.remote == endpointOf(remote) {
+		if st.local != endpointOf(local) || st.remote != endpointOf(remote) {
+			continue
+		}
+		switch {
+		case st.gone > 0 && closed && !st.closed:
 			return i
+		case st.gone == 0 && j < 0:
+			j = i
 		}
 	}
-	return -1
+	return j
 }

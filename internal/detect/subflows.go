@@ -139,16 +139,7 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 				kept = append(kept, st)
 				continue
 			}
-			unsampled := conntrace.SubflowDelta{Sent: grow(st.sent, st.seenSent), Received: grow(st.recv, st.seenRecv)}
-			st.seenHealth.addSince(st.health, &unsampled)
-			out.Removed = append(out.Removed, conntrace.RemovedSubflow{
-				ID: st.id, Local: st.local.addrPort(), Remote: st.remote.addrPort(),
-				BytesSent: st.sent, BytesReceived: st.recv, BytesRetrans: st.health.retrans,
-				RTT:       time.Duration(st.rttMicros) * time.Microsecond,
-				Unsampled: unsampled,
-				New:       !st.reported,
-				Error:     syscall.Errno(st.closeErr), Reset: st.reset, ResetReason: uint32(st.resetReason), ResetFlags: uint32(st.resetFlags),
-			})
+			out.Removed = append(out.Removed, st.removed())
 		}
 	}
 	d.subflows = kept
@@ -171,6 +162,36 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 func (d *Detector) holdRemoval(st *subflowState, stream Stream) bool {
 	return d.AwaitEvents && st.reported && !st.closed && st.gone <= heldSamples &&
 		!stream.Final && !stream.FinSent && !stream.EOFRead
+}
+
+// removed describes st, gone, as last read.
+func (st *subflowState) removed() conntrace.RemovedSubflow {
+	unsampled := conntrace.SubflowDelta{Sent: grow(st.sent, st.seenSent), Received: grow(st.recv, st.seenRecv)}
+	st.seenHealth.addSince(st.health, &unsampled)
+	return conntrace.RemovedSubflow{
+		ID: st.id, Local: st.local.addrPort(), Remote: st.remote.addrPort(),
+		BytesSent: st.sent, BytesReceived: st.recv, BytesRetrans: st.health.retrans,
+		RTT:       time.Duration(st.rttMicros) * time.Microsecond,
+		Unsampled: unsampled,
+		New:       !st.reported,
+		Error:     syscall.Errno(st.closeErr), Reset: st.reset, ResetReason: uint32(st.resetReason), ResetFlags: uint32(st.resetFlags),
+	}
+}
+
+// releaseHeld reports the removals held back for their events, when no
+// reading that lists subflows will come to report them: the connection
+// ended without a last reading, or the kernel no longer lists its subflows
+// (a fallback).
+func (d *Detector) releaseHeld(out *conntrace.Sample) {
+	kept := d.subflows[:0]
+	for _, st := range d.subflows {
+		if st.gone > 0 {
+			out.Removed = append(out.Removed, st.removed())
+			continue
+		}
+		kept = append(kept, st)
+	}
+	d.subflows = kept
 }
 
 // creditGone gives st, the one subflow the reading found gone, the bytes
@@ -257,7 +278,7 @@ func (d *Detector) Observe(s *mptcpinfo.Snapshot) {
 		j := -1
 		for k := range d.subflows {
 			st := &d.subflows[k]
-			if (kernelIDs && st.id == sf.ID) || (!kernelIDs && st.local == endpointOf(sf.Local) && st.remote == endpointOf(sf.Remote)) {
+			if (kernelIDs && st.id == sf.ID) || (!kernelIDs && st.gone == 0 && st.local == endpointOf(sf.Local) && st.remote == endpointOf(sf.Remote)) {
 				j = k
 				break
 			}
@@ -293,7 +314,7 @@ func (d *Detector) find(id uint32) int {
 func (d *Detector) idByAddress(sf *mptcpinfo.Subflow) uint32 {
 	for i := range d.subflows {
 		st := &d.subflows[i]
-		if !st.seen && st.local == endpointOf(sf.Local) && st.remote == endpointOf(sf.Remote) {
+		if !st.seen && st.gone == 0 && st.local == endpointOf(sf.Local) && st.remote == endpointOf(sf.Remote) {
 			return st.id
 		}
 	}

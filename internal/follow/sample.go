@@ -189,7 +189,7 @@ func (f *Follower) reportLocked(sc *scratch, end conntrace.End, fin finalReading
 		f.det.Detect(&sc.snap, f.role, &sc.sample, stream, sc.events)
 	} else {
 		sc.snap = mptcpinfo.Snapshot{Subflows: sc.snap.Subflows[:0]}
-		f.det.Quiet(&sc.snap, f.role, &sc.sample, sc.events)
+		f.det.Unread(&sc.snap, f.role, &sc.sample, sc.events)
 	}
 	if sc.sample.FallbackChanged {
 		f.fallback.Store(uint32(sc.sample.Fallback))
