@@ -3,6 +3,7 @@ package integration_test
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -217,14 +218,7 @@ func TestPathEventsReasonsLate(t *testing.T) {
 	}
 	waitWatching(t, c)
 	tel.waitSubflowsActive(t, 2, 2)
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := netns.Cookie(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := nsCookie(t, c)
 	var once sync.Once
 	hook := func(from uint64) {
 		if from == client {
@@ -369,7 +363,17 @@ func kernelVersion() (major, minor int) {
 // step makes an event they assert call this first.
 func waitWatching(t testing.TB, c *mptcpx.Conn) {
 	t.Helper()
-	rc, err := c.SyscallConn()
+	cookie := nsCookie(t, c)
+	if err := testbed.WaitFor(waitTimeout, func() (bool, error) { return netns.Default.Watching(cookie), nil }); err != nil {
+		t.Fatalf("the path-event watcher of the connection's namespace did not open: %v", err)
+	}
+}
+
+// nsCookie returns the cookie of the network namespace of c's socket, which
+// names it to the path-event watchers (netns.TestDeliverHook, Watching).
+func nsCookie(t testing.TB, c net.Conn) uint64 {
+	t.Helper()
+	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +381,5 @@ func waitWatching(t testing.TB, c *mptcpx.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := testbed.WaitFor(waitTimeout, func() (bool, error) { return netns.Default.Watching(cookie), nil }); err != nil {
-		t.Fatalf("the path-event watcher of the connection's namespace did not open: %v", err)
-	}
+	return cookie
 }

@@ -47,14 +47,7 @@ func TestPathEventsLost(t *testing.T) {
 	c.Write([]byte("x"))
 	waitActive(t, tel, 2)
 
-	rc, err := c.(*mptcpx.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := netns.Cookie(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := nsCookie(t, c)
 	if err := netns.Default.SetReadBuffer(client, 1); err != nil {
 		t.Fatal(err)
 	}
