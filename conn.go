@@ -23,12 +23,16 @@ type tcpConn = net.TCPConn
 //
 // Conn embeds [net.TCPConn], so it has all its methods, and a *Conn passes
 // wherever a *net.TCPConn's interfaces are wanted. It adds [Conn.NetConn],
-// [Conn.Info], [Conn.FallbackReason] and [Conn.Hooks]. It changes six, each
+// [Conn.Info], [Conn.FallbackReason] and [Conn.Hooks]. It changes eight, each
 // by a comparison or two around the inner method: [Conn.Close] is
 // idempotent and takes a last sample; [Conn.ReadFrom] keeps splice for
 // io.Copy between Conns; [Conn.Read], [Conn.WriteTo], [Conn.ReadFrom] and
 // [Conn.CloseWrite] note the ends of the stream, so that the byte counters of older kernels
-// leave out the MPTCP DATA_FIN; [Conn.File] fails cleanly on a zero Conn.
+// leave out the MPTCP DATA_FIN; [Conn.Write], [Conn.ReadFrom] and the
+// functions run by [Conn.SyscallConn]'s RawConn note that the connection
+// moved, and [Conn.NetConn] and [Conn.File] that its socket was handed
+// out, for the sampler's quiet connections (see [WithInterval]);
+// [Conn.File] fails cleanly on a zero Conn.
 //
 // A Conn that a program drops without closing is closed by the garbage
 // collector, as a *net.TCPConn is, and its telemetry ends with it. The zero
@@ -60,7 +64,60 @@ func newConn(tc *net.TCPConn, f *follow.Follower) *Conn {
 // buffers. Closing it directly skips the last reading that Close takes: the
 // sampler then ends the connection's telemetry within one interval with
 // what it last read.
-func (c *Conn) NetConn() net.Conn { return &c.tcpConn }
+//
+// A connection whose NetConn (or File) was taken is read at every interval
+// from then on: the program may write to it or close it unseen, so the
+// kernel's readiness list no longer answers for it when it is quiet.
+func (c *Conn) NetConn() net.Conn {
+	c.follower.Untrack()
+	return &c.tcpConn
+}
+
+// Write writes data to the connection, as net.TCPConn.Write does, and
+// notes that the connection moved: a quiet connection is sampled at its
+// next slot rather than at its next rotation (see WithInterval).
+func (c *Conn) Write(b []byte) (int, error) {
+	n, err := c.tcpConn.Write(b)
+	c.follower.Wrote()
+	return n, err
+}
+
+// SyscallConn returns a raw network connection, as net.TCPConn.SyscallConn
+// does. What a function passed to its Control, Read or Write does to the
+// socket (a write with unix.Write, a setsockopt) is noted as Write notes a
+// write.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	rc, err := c.tcpConn.SyscallConn()
+	if err != nil || c.follower == nil {
+		return rc, err
+	}
+	return &rawConn{rc: rc, f: c.follower}, nil
+}
+
+// rawConn is the syscall.RawConn of a Conn: its socket's, with every use
+// noted (Follower.Wrote).
+type rawConn struct {
+	rc syscall.RawConn
+	f  *follow.Follower
+}
+
+func (r *rawConn) Control(fn func(fd uintptr)) error {
+	err := r.rc.Control(fn)
+	r.f.Wrote()
+	return err
+}
+
+func (r *rawConn) Read(fn func(fd uintptr) (done bool)) error {
+	err := r.rc.Read(fn)
+	r.f.Wrote()
+	return err
+}
+
+func (r *rawConn) Write(fn func(fd uintptr) (done bool)) error {
+	err := r.rc.Write(fn)
+	r.f.Wrote()
+	return err
+}
 
 // Close closes the connection. The first call takes the last sample of the
 // MPTCP state, so that the final counters are known, including the bytes
@@ -117,6 +174,7 @@ func (c *Conn) File() (*os.File, error) {
 	if c.tcpConn == (tcpConn{}) {
 		return nil, &net.OpError{Op: "file", Net: "tcp", Err: syscall.EINVAL}
 	}
+	c.follower.Untrack()
 	return c.tcpConn.File()
 }
 
@@ -132,6 +190,8 @@ func (c *Conn) File() (*os.File, error) {
 // io.LimitedReader around a *Conn copies through user space; limit
 // c.NetConn() instead.)
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	c.follower.Copying(true)
+	defer c.follower.Copying(false)
 	switch src := r.(type) {
 	case *Conn:
 		n, err := c.tcpConn.ReadFrom(&src.tcpConn)

@@ -451,13 +451,19 @@ func runCPUChild(spec string) {
 		w.checks = reads1 - reads0
 	} else {
 		w.checks = (stats1.Probes - stats0.Probes) + (stats1.FullReads - stats0.FullReads) + (stats1.Covered - stats0.Covered)
+		// Parked connections count as checked by the readiness list only
+		// when it was drained at least once per interval.
+		if stats1.Harvests-stats0.Harvests >= intervals*9/10 {
+			w.checks += stats1.Quiet - stats0.Quiet
+		}
 		w.samples = samples1 - samples0
 		need.needSam = uint64(busy) * intervals * 9 / 10
 	}
 	w.needChecks, w.needSam = need.needChecks, need.needSam
 	if mode != "bare" && os.Getenv("MPTCPX_CPU_VERBOSE") != "" {
-		fmt.Fprintf(os.Stderr, "mptcpx child: %d wake-ups, %d dumps covering %d checks, %d cheap readings, %d full readings, %d samples\n",
-			stats1.Wakeups-stats0.Wakeups, stats1.Dumps-stats0.Dumps, stats1.Covered-stats0.Covered, stats1.Probes-stats0.Probes,
+		fmt.Fprintf(os.Stderr, "mptcpx child: %d wake-ups, %d dumps covering %d checks, %d readiness drains covering %d checks (%d parked), %d cheap readings, %d full readings, %d samples\n",
+			stats1.Wakeups-stats0.Wakeups, stats1.Dumps-stats0.Dumps, stats1.Covered-stats0.Covered,
+			stats1.Harvests-stats0.Harvests, stats1.Quiet-stats0.Quiet, stats1.Parks-stats0.Parks, stats1.Probes-stats0.Probes,
 			stats1.FullReads-stats0.FullReads, stats1.Samples-stats0.Samples)
 	}
 	fmt.Printf("%f %f %d %d %d %d\n", 100*cpu.Seconds()/elapsed.Seconds(), switches, w.checks, w.samples, w.needChecks, w.needSam)

@@ -21,7 +21,7 @@ func (c *Conn) Info() (*mptcpinfo.Snapshot, error) {
 	if c.follower.CloseCalled() {
 		return nil, c.infoError(net.ErrClosed)
 	}
-	rc, err := c.SyscallConn()
+	rc, err := c.tcpConn.SyscallConn() // a reading, not a use to note
 	if err != nil {
 		return nil, c.infoError(err)
 	}

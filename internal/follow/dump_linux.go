@@ -311,6 +311,7 @@ func (f *Follower) idleIn(s *sockdiag.Socket) bool {
 		return false // read in full for its report
 	}
 	f.sinceFull++
+	f.quietLocked(&s.Info, s.InfoLen)
 	return true
 }
 

@@ -62,6 +62,11 @@ type Follower struct {
 	class    uint8 // the scheduler's class of its interval
 	onGrid   bool  // due with its namespace's idle connections (dump_linux.go)
 	atTick   bool  // taken at its namespace's grid tick (dump_linux.go)
+	// parked: quiet, left to the kernel's readiness list, due only for its
+	// rotation reading (quiet.go); quietID is its key there, 0 before it
+	// was first parked.
+	parked  bool
+	quietID uint64
 	// countedNS is the namespace it counts in (Scheduler.perNS).
 	countedNS uint64
 
@@ -83,7 +88,13 @@ type Follower struct {
 	// waitHint: the last reading found a join in progress, or a join or a
 	// removal held back for its path event (detect.Detector.Waiting;
 	// paths.go: Reconsider waits then).
-	waitHint             atomic.Bool
+	waitHint atomic.Bool
+	// quietHint: the last periodic sample found the connection idle, with
+	// nothing in flight and its path events received: it may be parked
+	// (quiet.go) until quietUntil (an offset from the scheduler's epoch:
+	// its next report, or its rotation reading).
+	quietHint            atomic.Bool
+	quietUntil           atomic.Int64
 	sockCookie, nsCookie atomic.Uint64
 	family               atomic.Uint32
 
@@ -125,6 +136,11 @@ const (
 	flagEventsMissed             // path events may have been missed: wait for none
 	flagClosed                   // Close was called
 	flagPathsNews                // the namespace's configuration was read: diagnose again
+	flagWrote                    // the program wrote since the last sample began (quiet.go)
+	flagParked                   // parked: a write must wake it (quiet.go)
+	flagUntracked                // the socket was handed out (NetConn, File): never parked
+	flagCopying                  // a ReadFrom is under way: never parked meanwhile
+	flagQuietRound               // the sample is a parked connection's rotation reading
 )
 
 // New returns a Follower of a connection of the given role, on the

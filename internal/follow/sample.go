@@ -87,6 +87,17 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 	}
 	stats := &f.sched.stats
 	f.idleHint.Store(false)
+	f.quietHint.Store(false)
+	if f.flags.Load()&flagWrote != 0 {
+		// Cleared before the reading: a write from now on is either in
+		// the reading or noted again for the next one (quiet.go).
+		f.flags.And(^uint32(flagWrote))
+	}
+	if f.flags.Load()&flagQuietRound != 0 && f.flags.And(^uint32(flagQuietRound))&flagQuietRound != 0 {
+		// A parked connection's rotation reading: it went QuietRotation
+		// intervals without one, which count toward its safety net.
+		f.sinceFull = min(f.sinceFull+QuietRotation-1, safetyNet)
+	}
 	if !full && f.det.Fallback() != conntrace.FallbackNone {
 		stats.probes.Add(1)
 		if f.rc.Control(noop) != nil {
@@ -101,6 +112,7 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		case err == nil && sc.probe.Method == mptcpinfo.MethodInfo && sc.probe.MPTCP && infoFingerprint(&sc.probe.Info) == f.fp:
 			f.sinceFull++
 			f.idleHint.Store(true)
+			f.quietLocked(&sc.probe.Info, sc.probe.InfoLen)
 			return false, false
 		case errors.Is(err, net.ErrClosed):
 			return f.endLocked(conntrace.EndClosedUnderneath, sc)
@@ -140,6 +152,9 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		// its namespace's dump.
 		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.Waiting() && f.det.Fallback() == conntrace.FallbackNone &&
 			!f.paths.tracker.Waiting())
+		if f.idleHint.Load() && f.det.Samples() > 1 && !hasNews(&sc.sample) {
+			f.quietLocked(&sc.snap.Info, sc.snap.InfoLen)
+		}
 		return hasNews(&sc.sample), false
 	case errors.Is(err, net.ErrClosed):
 		return f.endLocked(conntrace.EndClosedUnderneath, sc)

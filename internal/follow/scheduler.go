@@ -85,12 +85,23 @@ type Scheduler struct {
 	// by cookie (guarded by mu): a dump that lists many more sockets than
 	// that lists other processes'.
 	perNS map[uint64]int
+
+	// Parked connections (quiet.go): their readiness list, and how many
+	// there are (guarded by mu).
+	quiet  quietSet
+	parked int
 }
 
 // class is the connections of intervals with slots of one bit length.
 type class struct {
 	heap      []*Follower   // min-heap on due
 	lastBatch time.Duration // when the class's last batch began
+	// Its parked connections (quiet.go): how many, the shortest interval
+	// among them since there were none, and when they were last counted
+	// as checked.
+	parked    int
+	parkedMin time.Duration
+	quietTick time.Duration
 }
 
 // stats counts what the scheduler and the samples did, for tests and
@@ -102,6 +113,9 @@ type stats struct {
 	fullReads atomic.Uint64 // full readings (MPTCP_FULL_INFO or the older options)
 	covered   atomic.Uint64 // connections checked by a namespace's dump
 	dumps     atomic.Uint64 // namespace dumps
+	quiet     atomic.Uint64 // parked connections checked by the readiness list, per interval
+	harvests  atomic.Uint64 // readiness lists drained
+	parks     atomic.Uint64 // connections parked
 }
 
 // Stats is what a Scheduler did since it was made.
@@ -112,12 +126,16 @@ type Stats struct {
 	FullReads uint64 // full readings of a connection's state
 	Covered   uint64 // periodic samples that a namespace's socket dump answered
 	Dumps     uint64 // namespace socket dumps taken
+	Quiet     uint64 // periodic samples of parked connections that the readiness list answered
+	Harvests  uint64 // readiness lists drained (epoll_wait calls)
+	Parks     uint64 // connections parked
 }
 
 // Stats returns what the scheduler did so far.
 func (sm *Scheduler) Stats() Stats {
 	return Stats{Wakeups: sm.stats.wakeups.Load(), Samples: sm.stats.samples.Load(),
-		Probes: sm.stats.probes.Load(), FullReads: sm.stats.fullReads.Load(), Covered: sm.stats.covered.Load(), Dumps: sm.stats.dumps.Load()}
+		Probes: sm.stats.probes.Load(), FullReads: sm.stats.fullReads.Load(), Covered: sm.stats.covered.Load(), Dumps: sm.stats.dumps.Load(),
+		Quiet: sm.stats.quiet.Load(), Harvests: sm.stats.harvests.Load(), Parks: sm.stats.parks.Load()}
 }
 
 // Default is the process's scheduler.
@@ -195,11 +213,20 @@ func (sm *Scheduler) schedule(f *Follower) {
 		go sm.run()
 	case sm.urgent:
 		sm.nudge()
-	case sm.sleepUntil != 0:
-		if start := c.start(now, false); start < sm.sleepUntil {
-			sm.sleepUntil = start
-			sm.timer.Reset(start - now)
-		}
+	default:
+		sm.soonLocked(c, now)
+	}
+}
+
+// soonLocked has the sleeping goroutine wake up by the time class c's next
+// batch begins, when that is earlier than it would. sm.mu is held.
+func (sm *Scheduler) soonLocked(c *class, now time.Duration) {
+	if sm.sleepUntil == 0 {
+		return
+	}
+	if start := c.start(now, false); start < sm.sleepUntil {
+		sm.sleepUntil = start
+		sm.timer.Reset(max(start-now, 0))
 	}
 }
 
@@ -208,6 +235,8 @@ func (sm *Scheduler) unschedule(f *Follower) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	if f.index >= 0 {
+		sm.leaveParkLocked(f)
+		sm.quiet.forgetLocked(f)
 		sm.classes[f.class].remove(int(f.index))
 		sm.n--
 		if ns := f.countedNS; ns != 0 {
@@ -224,6 +253,7 @@ func (sm *Scheduler) dueNow(f *Follower) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	if f.index >= 0 {
+		sm.leaveParkLocked(f)
 		f.due = time.Since(sm.epoch)
 		sm.classes[f.class].up(int(f.index))
 		sm.urgent = true
@@ -280,6 +310,7 @@ func (sm *Scheduler) run() {
 				// What the goroutine kept for itself is let go of before
 				// the next goroutine may start (schedule, under mu).
 				sm.closeDumps()
+				sm.quiet.closeLocked()
 				sm.running, sm.sleepUntil, sm.flush = false, 0, false
 				sm.mu.Unlock()
 				return
@@ -288,7 +319,8 @@ func (sm *Scheduler) run() {
 			sm.mu.Unlock()
 			continue
 		}
-		next := time.Duration(math.MaxInt64)
+		// Parked connections found moving are due now.
+		next := sm.quietTickLocked(now)
 		batch = batch[:0]
 		for i := range sm.classes {
 			c := &sm.classes[i]
@@ -305,13 +337,21 @@ func (sm *Scheduler) run() {
 			c.lastBatch = now
 			for len(c.heap) > 0 && c.heap[0].due-now <= c.heap[0].slack() {
 				f := c.heap[0]
-				grid := sm.onGrid(f)
+				rotation := f.parked
+				if rotation {
+					// Its rotation reading (quiet.go): on its own, not
+					// by its namespace's dump, which would list every
+					// socket of the namespace for a few.
+					sm.leaveParkLocked(f)
+					f.flags.Or(flagQuietRound)
+				}
+				grid := !rotation && sm.onGrid(f)
 				switch {
 				case grid:
 					// Idle, due with its namespace's other idle
 					// connections (dump_linux.go).
 					f.due = f.gridDue(now)
-				case f.onGrid:
+				case f.onGrid && !rotation:
 					f.due = f.spread(now) // leaves the grid
 				default:
 					f.due += f.interval
@@ -351,6 +391,7 @@ func (sm *Scheduler) run() {
 		sm.stats.wakeups.Add(1)
 		sm.mu.Unlock()
 		sm.sampleBatch(batch, sc, now)
+		sm.parkQuiet(batch, now)
 		clear(batch)
 	}
 }
