@@ -67,6 +67,7 @@ type Follower struct {
 	// was first parked.
 	parked  bool
 	quietID uint64
+	resume  time.Duration // when parked, when it was due next
 	// countedNS is the namespace it counts in (Scheduler.perNS).
 	countedNS uint64
 
@@ -113,6 +114,9 @@ type Follower struct {
 	fp        uint64
 	sinceFull uint8
 	moving    bool
+	// stillRun counts the periodic samples in a row that found the
+	// connection idle, parked time included (quiet.go).
+	stillRun uint8
 	// Reports (report.go): the period the hooks asked for (0: none), and
 	// when the next one is due, as an offset from the scheduler's epoch.
 	report, nextReport time.Duration

@@ -53,17 +53,31 @@ import (
 // reading of its own.
 const QuietRotation = 16
 
-// wakeFlags are the flags that wake a parked connection: Follower.park
-// checks them again after it parked one, Wrote sets one before it checks
-// for parked (see unpark).
-const wakeFlags = flagWrote | flagUntracked | flagCopying | flagEventNews | flagDropped | flagPathsNews
+// wakeFlags are what the program's goroutines set to wake a parked
+// connection: each sets its flag before it looks at flagParked, and park
+// looks at them again after it set flagParked, so that one of the two sees
+// the other.
+const wakeFlags = flagWrote | flagUntracked | flagCopying
+
+// dueFlags come with a call to dueNow, which takes a connection out of the
+// park and makes it due at once: park, under the scheduler's lock, leaves
+// a connection with one of them set alone.
+const dueFlags = flagEventNews | flagDropped | flagPathsNews
+
+// stillToPark is how many periodic samples in a row must find a connection
+// idle before it is parked: one that writes about once per interval, and
+// now and then not between two samples, is not parked and woken each time.
+const stillToPark = 2
 
 // quietLocked notes, after a periodic sample found the connection idle
 // with info as its mptcp_info, whether it may be parked, and until when.
 // f.mu is held.
 func (f *Follower) quietLocked(info *mptcpinfo.Info, infoLen int) {
-	const never = wakeFlags | flagEventsMissed | flagFinSent | flagEOFRead
-	if f.flags.Load()&never != 0 || !f.wantEvents || !f.ev.active() || f.det.Fallback() != conntrace.FallbackNone ||
+	const never = wakeFlags | dueFlags | flagEventsMissed | flagFinSent | flagEOFRead
+	if f.stillRun < stillToPark {
+		f.stillRun++
+	}
+	if f.stillRun < stillToPark || f.flags.Load()&never != 0 || !f.wantEvents || !f.ev.active() || f.det.Fallback() != conntrace.FallbackNone ||
 		f.det.Waiting() || f.paths.tracker.Waiting() ||
 		infoLen < int(unsafe.Offsetof(info.SndUna))+8 || info.WriteSeq != info.SndUna {
 		return
@@ -93,7 +107,7 @@ func (sm *Scheduler) park(f *Follower, now time.Duration) {
 		return
 	}
 	sm.mu.Lock()
-	if f.index < 0 || f.parked {
+	if f.index < 0 || f.parked || f.flags.Load()&dueFlags != 0 {
 		sm.mu.Unlock()
 		return
 	}
@@ -107,6 +121,7 @@ func (sm *Scheduler) park(f *Follower, now time.Duration) {
 	}
 	sm.parked++
 	f.flags.Or(flagParked)
+	f.resume = f.due
 	f.due = min(now+QuietRotation*f.interval, time.Duration(f.quietUntil.Load()))
 	c.down(int(f.index))
 	sm.mu.Unlock()
@@ -120,14 +135,22 @@ func (sm *Scheduler) park(f *Follower, now time.Duration) {
 	}
 }
 
-// unpark has a parked f sampled within a slot.
+// unpark takes f back to the periodic schedule, at the pace it kept
+// before it was parked: its next sample is due at most an interval from
+// now, as it would have been had it not been parked, so that a connection
+// that writes once per interval is sampled once per interval, not once
+// after each write. (What the kernel announced is sampled at once:
+// harvestLocked, dueNow.)
 func (sm *Scheduler) unpark(f *Follower) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	if f.parked {
 		now := time.Since(sm.epoch)
 		sm.leaveParkLocked(f)
-		f.due = now
+		f.due = f.resume
+		if f.due < now {
+			f.due += (now - f.due + f.interval - 1) / f.interval * f.interval
+		}
 		c := &sm.classes[f.class]
 		c.up(int(f.index))
 		sm.soonLocked(c, now)
@@ -172,8 +195,9 @@ func (sm *Scheduler) quietTickLocked(now time.Duration) (next time.Duration) {
 	return next
 }
 
-// Wrote tells that the program wrote to the connection: a parked one is
-// sampled within a slot, since nothing else may tell that it moved.
+// Wrote tells that the program wrote to the connection: a parked one goes
+// back to its periodic samples (within an interval), since nothing else
+// may tell that it moved.
 func (f *Follower) Wrote() {
 	if f == nil {
 		return

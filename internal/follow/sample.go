@@ -88,7 +88,8 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 	stats := &f.sched.stats
 	f.idleHint.Store(false)
 	f.quietHint.Store(false)
-	if f.flags.Load()&flagWrote != 0 {
+	hasWrote := f.flags.Load()&flagWrote != 0
+	if hasWrote {
 		// Cleared before the reading: a write from now on is either in
 		// the reading or noted again for the next one (quiet.go).
 		f.flags.And(^uint32(flagWrote))
@@ -124,6 +125,9 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 	case err == nil:
 		fp := infoFingerprint(&sc.snap.Info)
 		f.moving = f.det.Samples() > 0 && fp != f.fp
+		if f.moving || hasWrote {
+			f.stillRun = 0
+		}
 		f.fp, f.sinceFull = fp, 0
 		if f.det.Samples() == 0 {
 			// Connections opened together would take their safety-net
