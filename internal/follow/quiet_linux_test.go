@@ -1,0 +1,116 @@
+package follow
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mptcpx/mptcpx/internal/testenv"
+)
+
+// parkable returns a follower of a loopback connection in sm's schedule,
+// with its first sample taken, and the peer's end. sm's goroutine is not
+// started (the test drives the park by hand), and nothing runs behind the
+// test's back.
+func parkable(t *testing.T, sm *Scheduler) (*Follower, func([]byte) (int, error)) {
+	t.Helper()
+	c, s := testenv.LoopbackMPTCP(t)
+	f := newTestFollower(sm, c, time.Second, nil)
+	f.sample(new(scratch), true)
+	sm.mu.Lock()
+	sm.running = true // no goroutine: schedule only places f
+	sm.mu.Unlock()
+	sm.schedule(f)
+	t.Cleanup(func() {
+		sm.unschedule(f)
+		sm.mu.Lock()
+		sm.quiet.closeLocked()
+		sm.mu.Unlock()
+	})
+	return f, s.Write
+}
+
+func (sm *Scheduler) isParked(f *Follower) bool {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if f.parked != (f.flags.Load()&flagParked != 0) {
+		panic("parked and flagParked disagree")
+	}
+	return f.parked
+}
+
+// TestParkWakes: a parked connection leaves the park, due within an
+// interval, when the program writes to it (even a write that came between
+// the sample that found it quiet and the parking), when its socket is
+// handed out, and when the kernel wakes its socket (the peer's bytes); not
+// otherwise. The counts of parked connections follow.
+func TestParkWakes(t *testing.T) {
+	sm := NewScheduler()
+	f, peerWrite := parkable(t, sm)
+	now := func() time.Duration { return time.Since(sm.epoch) }
+	park := func() {
+		t.Helper()
+		sm.park(f, now())
+		if !sm.isParked(f) {
+			t.Fatal("not parked")
+		}
+		if sm.parked != 1 || sm.classes[f.class].parked != 1 {
+			t.Fatalf("parked counts %d, %d, want 1", sm.parked, sm.classes[f.class].parked)
+		}
+		if f.quietID == 0 || sm.quiet.byID[f.quietID] != f {
+			t.Fatal("not registered")
+		}
+	}
+	drain := func() {
+		sm.mu.Lock()
+		sm.harvestLocked(now())
+		sm.mu.Unlock()
+	}
+	woken := func(what string) {
+		t.Helper()
+		if sm.isParked(f) {
+			t.Fatalf("%s: still parked", what)
+		}
+		if sm.parked != 0 || sm.classes[f.class].parked != 0 {
+			t.Fatalf("%s: parked counts %d, %d, want 0", what, sm.parked, sm.classes[f.class].parked)
+		}
+		if f.due > now()+f.interval {
+			t.Fatalf("%s: due in %v, want within an interval", what, f.due-now())
+		}
+	}
+
+	park()
+	drain() // the registration lists the socket once (writable)
+	park()
+	drain()
+	if !sm.isParked(f) {
+		t.Fatal("a quiet socket woke the parked connection")
+	}
+
+	f.Wrote()
+	woken("a write")
+	f.sample(new(scratch), false) // clears the note of the write
+
+	// A write noted after the sample that found the connection quiet, and
+	// before it was parked: park sees it.
+	f.Wrote()
+	sm.park(f, now())
+	woken("a write just before the parking")
+	f.sample(new(scratch), false)
+
+	park()
+	if _, err := peerWrite([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	drain()
+	woken("the peer's byte")
+	if f.due > now() {
+		t.Fatalf("the kernel's wake-up: due in %v, want now", f.due-now())
+	}
+
+	park()
+	f.Untrack()
+	woken("NetConn")
+	sm.park(f, now())
+	woken("parked again after NetConn")
+}
