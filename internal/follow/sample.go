@@ -66,7 +66,8 @@ func (f *Follower) sample(sc *scratch, full bool) {
 // byte and every subflow. When its fingerprint is the one of the last full
 // reading, nothing changed, and the hooks are not called. A full reading
 // is taken instead for the first sample (full), after a sample that saw
-// the connection move (a busy connection pays one reading per sample),
+// the connection move or a write through the Conn (a busy connection pays
+// one reading per sample),
 // while a join is in progress (its completion moves no counter), after a
 // path event, when a report is due (report.go), and every safetyNet
 // samples in any case. A connection that is plain TCP has nothing more to
@@ -106,7 +107,9 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		}
 		return false, false
 	}
-	if !full && !f.moving && f.det.Samples() > 0 && f.sinceFull < safetyNet && !f.det.Waiting() && !f.paths.tracker.Waiting() {
+	// The cheap reading is not tried when the program wrote since the last
+	// sample: the connection moved, and the full reading would follow it.
+	if !full && !f.moving && !hasWrote && f.det.Samples() > 0 && f.sinceFull < safetyNet && !f.det.Waiting() && !f.paths.tracker.Waiting() {
 		stats.probes.Add(1)
 		err := sc.reader.ReadInfo(f.rc, &sc.probe)
 		switch {
@@ -249,6 +252,7 @@ func (f *Follower) ShutdownWrite(shutdown func() error) error {
 	if err != nil && was&flagFinSent == 0 {
 		f.flags.And(^uint32(flagFinSent))
 	}
+	f.Wrote() // the DATA_FIN: a parked connection is sampled again
 	return err
 }
 
