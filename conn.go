@@ -28,11 +28,12 @@ type tcpConn = net.TCPConn
 // idempotent and takes a last sample; [Conn.ReadFrom] keeps splice for
 // io.Copy between Conns; [Conn.Read], [Conn.WriteTo], [Conn.ReadFrom] and
 // [Conn.CloseWrite] note the ends of the stream, so that the byte counters of older kernels
-// leave out the MPTCP DATA_FIN; [Conn.Write], [Conn.ReadFrom] and the
-// functions run by [Conn.SyscallConn]'s RawConn note that the connection
-// moved, and [Conn.NetConn] and [Conn.File] that its socket was handed
-// out, for the sampler's quiet connections (see [WithInterval]);
-// [Conn.File] fails cleanly on a zero Conn.
+// leave out the MPTCP DATA_FIN; [Conn.Write] and [Conn.ReadFrom] note that
+// the connection moved, and [Conn.NetConn] and [Conn.File] that its socket
+// was handed out, for the sampler's quiet connections (see
+// [WithInterval]); [Conn.File] fails cleanly on a zero Conn. SyscallConn
+// is net's own: os keeps splice(2) and sendfile(2) with the RawConn it
+// returns, which a wrapper would lose.
 //
 // A Conn that a program drops without closing is closed by the garbage
 // collector, as a *net.TCPConn is, and its telemetry ends with it. The zero
@@ -80,43 +81,6 @@ func (c *Conn) Write(b []byte) (int, error) {
 	n, err := c.tcpConn.Write(b)
 	c.follower.Wrote()
 	return n, err
-}
-
-// SyscallConn returns a raw network connection, as net.TCPConn.SyscallConn
-// does. What a function passed to its Control, Read or Write does to the
-// socket (a write with unix.Write, a setsockopt) is noted as Write notes a
-// write.
-func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	rc, err := c.tcpConn.SyscallConn()
-	if err != nil || c.follower == nil {
-		return rc, err
-	}
-	return &rawConn{rc: rc, f: c.follower}, nil
-}
-
-// rawConn is the syscall.RawConn of a Conn: its socket's, with every use
-// noted (Follower.Wrote).
-type rawConn struct {
-	rc syscall.RawConn
-	f  *follow.Follower
-}
-
-func (r *rawConn) Control(fn func(fd uintptr)) error {
-	err := r.rc.Control(fn)
-	r.f.Wrote()
-	return err
-}
-
-func (r *rawConn) Read(fn func(fd uintptr) (done bool)) error {
-	err := r.rc.Read(fn)
-	r.f.Wrote()
-	return err
-}
-
-func (r *rawConn) Write(fn func(fd uintptr) (done bool)) error {
-	err := r.rc.Write(fn)
-	r.f.Wrote()
-	return err
 }
 
 // Close closes the connection. The first call takes the last sample of the

@@ -66,18 +66,19 @@ func (f optionFunc) apply(c *config) { f(c) }
 // are sampled at once too. Connections of different intervals are sampled
 // each at its own pace.
 //
-// A quiet connection (nothing moved at its last sample, nothing in flight)
-// whose path events are received is checked without a reading of its own:
-// the kernel's readiness list (epoll) tells, once per interval for all of
-// them, which ones it woke (bytes received, the peer's acknowledgements
-// since Linux 6.9, a hangup), and those, the ones written to through the
-// Conn and those with a path event are sampled at once. What wakes nothing
-// (writes through net.Buffers before Linux 6.9, or through the socket
-// handed out by NetConn or File, which stops this for the connection;
-// the path manager's limits changed) is seen at the connection's rotation
-// reading, every 16 intervals, and in full every 64. WithoutPathEvents
-// leaves this out too: every connection is then read every interval, on
-// its own or by its namespace's socket dump.
+// A quiet connection (nothing moved at its last two samples, nothing in
+// flight) whose path events are received is checked without a reading of
+// its own: the kernel's readiness list (epoll) tells, once per interval for
+// all of them, which ones it woke (bytes received, the peer's
+// acknowledgements since Linux 6.9, a hangup), and those and the ones with
+// a path event are sampled at once; one written to through the Conn (Write,
+// ReadFrom, CloseWrite) is sampled at its next interval. What wakes nothing
+// (before Linux 6.9, writes through net.Buffers or SyscallConn's raw
+// socket; the path manager's limits changed) is seen at the connection's
+// rotation reading, every 16 intervals, and in full every 64. A connection
+// whose socket was handed out by NetConn or File is never left to the list.
+// WithoutPathEvents leaves this out too: every connection is then read
+// every interval, on its own or by its namespace's socket dump.
 //
 // d must be at least MinInterval (one millisecond): a smaller duration
 // (zero, negative, or time.Nanosecond written for time.Second) makes Listen

@@ -299,10 +299,11 @@ func (nd *nsDump) close() {
 func (f *Follower) idleIn(s *sockdiag.Socket) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.quietHint.Store(false)
 	if f.ended {
 		return true
 	}
-	if f.flags.Load()&(flagDropped|flagEventNews|flagPathsNews) != 0 || f.moving || f.sinceFull >= safetyNet ||
+	if f.flags.Load()&(flagDropped|flagEventNews|flagPathsNews|flagWrote) != 0 || f.moving || f.sinceFull >= safetyNet ||
 		f.det.Waiting() || f.paths.tracker.Waiting() || f.det.Fallback() != conntrace.FallbackNone ||
 		s.InfoLen == 0 || infoFingerprint(&s.Info) != f.fp {
 		return false

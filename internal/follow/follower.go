@@ -94,8 +94,11 @@ type Follower struct {
 	// nothing in flight and its path events received: it may be parked
 	// (quiet.go) until quietUntil (an offset from the scheduler's epoch:
 	// its next report, or its rotation reading).
-	quietHint            atomic.Bool
-	quietUntil           atomic.Int64
+	quietHint  atomic.Bool
+	quietUntil atomic.Int64
+	// copies counts the copies into the connection under way (ReadFrom):
+	// it is not parked meanwhile (quiet.go).
+	copies               atomic.Int32
 	sockCookie, nsCookie atomic.Uint64
 	family               atomic.Uint32
 
@@ -143,7 +146,6 @@ const (
 	flagWrote                    // the program wrote since the last sample began (quiet.go)
 	flagParked                   // parked: a write must wake it (quiet.go)
 	flagUntracked                // the socket was handed out (NetConn, File): never parked
-	flagCopying                  // a ReadFrom is under way: never parked meanwhile
 	flagQuietRound               // the sample is a parked connection's rotation reading
 )
 

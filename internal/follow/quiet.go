@@ -28,13 +28,14 @@ import (
 //     MPTCP socket's readers (mptcp_data_ready, sk_state_change,
 //     sk_error_report): EPOLLIN, EPOLLRDHUP, EPOLLHUP, EPOLLERR.
 //   - Bytes sent: the program writes through Conn (Write, ReadFrom and its
-//     sendfile or splice, SyscallConn): Wrote wakes the connection. Since
-//     Linux 6.9 the kernel also wakes writers (EPOLLOUT) when the peer
-//     acknowledges data (mptcp_write_space), which catches writes through
-//     net.Buffers (writev, which Conn cannot see) too.
+//     sendfile or splice, CloseWrite): Wrote takes the connection back to
+//     its periodic samples. Since Linux 6.9 the kernel also wakes writers
+//     (EPOLLOUT) when the peer acknowledges data (mptcp_write_space), which
+//     catches writes Conn cannot see (net.Buffers' writev, the raw socket
+//     of SyscallConn) too.
 //   - Subflows and addresses: the path events, which a parked connection
-//     must be receiving (events.go); an event, or events lost, sample it at
-//     once as before.
+//     must be receiving (events.go); an event, events lost or a watcher
+//     that fails sample it at once as before.
 //   - The end of the connection: Close, the garbage collector (Collected)
 //     and a hangup, which epoll reports; a connection whose socket was
 //     handed out (NetConn, File) is never parked, since it may be closed or
@@ -42,7 +43,7 @@ import (
 //
 // What none of these announces (the path manager's limits changed for the
 // namespace, a fallback without data, data below a receive low-water mark
-// the program set, writes through net.Buffers before 6.9) is seen by the
+// the program set, writes Conn cannot see before 6.9) is seen by the
 // rotation reading: a parked connection is read anyway (the cheap reading)
 // every QuietRotation intervals, and in full every safetyNet intervals, as
 // an idle one was before. A connection with data in flight (write_seq past
@@ -57,7 +58,7 @@ const QuietRotation = 16
 // connection: each sets its flag before it looks at flagParked, and park
 // looks at them again after it set flagParked, so that one of the two sees
 // the other.
-const wakeFlags = flagWrote | flagUntracked | flagCopying
+const wakeFlags = flagWrote | flagUntracked
 
 // dueFlags come with a call to dueNow, which takes a connection out of the
 // park and makes it due at once: park, under the scheduler's lock, leaves
@@ -77,7 +78,7 @@ func (f *Follower) quietLocked(info *mptcpinfo.Info, infoLen int) {
 	if f.stillRun < stillToPark {
 		f.stillRun++
 	}
-	if f.stillRun < stillToPark || f.flags.Load()&never != 0 || !f.wantEvents || !f.ev.active() || f.det.Fallback() != conntrace.FallbackNone ||
+	if f.stillRun < stillToPark || f.flags.Load()&never != 0 || f.copies.Load() > 0 || !f.wantEvents || !f.ev.active() || f.det.Fallback() != conntrace.FallbackNone ||
 		f.det.Waiting() || f.paths.tracker.Waiting() ||
 		infoLen < int(unsafe.Offsetof(info.SndUna))+8 || info.WriteSeq != info.SndUna {
 		return
@@ -95,6 +96,7 @@ func (f *Follower) quietLocked(info *mptcpinfo.Info, infoLen int) {
 func (sm *Scheduler) parkQuiet(batch []*Follower, now time.Duration) {
 	for _, f := range batch {
 		if f.quietHint.Load() {
+			f.quietHint.Store(false) // taken: the next sample says again
 			sm.park(f, now)
 		}
 	}
@@ -123,14 +125,15 @@ func (sm *Scheduler) park(f *Follower, now time.Duration) {
 	f.flags.Or(flagParked)
 	f.resume = f.due
 	f.due = min(now+QuietRotation*f.interval, time.Duration(f.quietUntil.Load()))
-	c.down(int(f.index))
+	c.fix(int(f.index))
 	sm.mu.Unlock()
 	sm.stats.parks.Add(1)
 	// A write, a handing out or an event that came after the sample that
 	// found f quiet, and before f was marked parked, saw it not parked and
-	// woke nothing: the flags tell (the writers set theirs before they
-	// look at flagParked, and flagParked was set before this look).
-	if f.flags.Load()&wakeFlags != 0 {
+	// woke nothing: the flags and the copies tell (the writers set theirs
+	// before they look at flagParked, and flagParked was set before this
+	// look).
+	if f.flags.Load()&wakeFlags != 0 || f.copies.Load() > 0 {
 		sm.unpark(f)
 	}
 }
@@ -152,7 +155,7 @@ func (sm *Scheduler) unpark(f *Follower) {
 			f.due += (now - f.due + f.interval - 1) / f.interval * f.interval
 		}
 		c := &sm.classes[f.class]
-		c.up(int(f.index))
+		c.fix(int(f.index))
 		sm.soonLocked(c, now)
 	}
 }
@@ -219,13 +222,13 @@ func (f *Follower) Copying(on bool) {
 		return
 	}
 	if on {
-		f.flags.Or(flagCopying)
+		f.copies.Add(1)
 		if f.flags.Load()&flagParked != 0 {
 			f.sched.unpark(f)
 		}
 		return
 	}
-	f.flags.And(^uint32(flagCopying))
+	f.copies.Add(-1)
 	f.Wrote()
 }
 

@@ -46,7 +46,22 @@ func (sm *Scheduler) isParked(f *Follower) bool {
 func TestParkWakes(t *testing.T) {
 	sm := NewScheduler()
 	f, peerWrite := parkable(t, sm)
+	// Two more connections share the class's heap, whose order every
+	// parking and waking must keep.
+	parkable(t, sm)
+	parkable(t, sm)
 	now := func() time.Duration { return time.Since(sm.epoch) }
+	ordered := func(what string) {
+		t.Helper()
+		sm.mu.Lock()
+		defer sm.mu.Unlock()
+		h := sm.classes[f.class].heap
+		for i := 1; i < len(h); i++ {
+			if h[i].due < h[(i-1)/2].due || int(h[i].index) != i {
+				t.Fatalf("%s: the heap is out of order at %d", what, i)
+			}
+		}
+	}
 	park := func() {
 		t.Helper()
 		sm.park(f, now())
@@ -59,6 +74,7 @@ func TestParkWakes(t *testing.T) {
 		if f.quietID == 0 || sm.quiet.byID[f.quietID] != f {
 			t.Fatal("not registered")
 		}
+		ordered("parked")
 	}
 	drain := func() {
 		sm.mu.Lock()
@@ -76,6 +92,7 @@ func TestParkWakes(t *testing.T) {
 		if f.due > now()+f.interval {
 			t.Fatalf("%s: due in %v, want within an interval", what, f.due-now())
 		}
+		ordered(what)
 	}
 
 	park()
@@ -113,4 +130,49 @@ func TestParkWakes(t *testing.T) {
 	woken("NetConn")
 	sm.park(f, now())
 	woken("parked again after NetConn")
+}
+
+// TestParkKeepsTheHeap: waking a parked connection may move its due time
+// later (back to its own pace, past connections due before it) and parking
+// one may move it earlier (its report): the class's heap stays ordered
+// either way.
+func TestParkKeepsTheHeap(t *testing.T) {
+	sm := NewScheduler()
+	f, _ := parkable(t, sm)
+	g, _ := parkable(t, sm)
+	h, _ := parkable(t, sm)
+	now := time.Since(sm.epoch)
+	ordered := func(what string, first *Follower) {
+		t.Helper()
+		sm.mu.Lock()
+		defer sm.mu.Unlock()
+		heap := sm.classes[f.class].heap
+		for i := 1; i < len(heap); i++ {
+			if heap[i].due < heap[(i-1)/2].due || int(heap[i].index) != i {
+				t.Fatalf("%s: the heap is out of order at %d", what, i)
+			}
+		}
+		if heap[0] != first {
+			t.Fatalf("%s: the first due is not the earliest", what)
+		}
+	}
+	sm.park(f, now)
+	sm.mu.Lock()
+	// f's rotation comes first; woken by a write, it is due 700 ms from
+	// now, after g and h.
+	f.due, f.resume = now+500*time.Millisecond, now-15*time.Second+700*time.Millisecond
+	g.due, h.due = now+600*time.Millisecond, now+650*time.Millisecond
+	for i := range sm.classes[f.class].heap {
+		sm.classes[f.class].fix(i)
+	}
+	sm.mu.Unlock()
+	ordered("set up", f)
+	f.Wrote()
+	ordered("woken by a write", g)
+
+	// Parked with a report due before g: first again.
+	f.sample(new(scratch), false)
+	f.quietUntil.Store(int64(now + 100*time.Millisecond))
+	sm.park(f, now)
+	ordered("parked with a report due", f)
 }

@@ -439,6 +439,14 @@ func (c *class) down(i int) bool {
 	return i > start
 }
 
+// fix restores the heap's order after the due time of its i-th element
+// changed either way.
+func (c *class) fix(i int) {
+	if !c.down(i) {
+		c.up(i)
+	}
+}
+
 func (c *class) remove(i int) {
 	last := len(c.heap) - 1
 	f := c.heap[i]

@@ -421,14 +421,19 @@ func (r *Registry) trimLocked() {
 // polled until a new one opens, after the backoff.
 func (r *Registry) watcherFailed(w *watcher, err error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	ns := w.ns
 	if ns.w != w {
+		r.mu.Unlock()
 		return
 	}
 	ns.w = nil
 	w.close()
 	r.failLocked(ns, fmt.Errorf("mptcpx: path events: receive: %w", err), ns.anySocketBut(nil))
+	r.mu.Unlock()
+	// Events may be missed until a new watcher opens: every connection is
+	// read now, and until then none waits for an event (a quiet one is not
+	// left to the kernel's readiness list, which announces no path).
+	ns.resampleAll()
 }
 
 // anySocketBut returns the socket of one of the namespace's connections
