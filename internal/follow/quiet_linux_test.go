@@ -29,6 +29,21 @@ func parkable(t *testing.T, sm *Scheduler) (*Follower, func([]byte) (int, error)
 	return f, s.Write
 }
 
+// checkOrdered fails t unless the heap of class c is ordered on due times
+// and every element knows its place; it returns the first due.
+func (sm *Scheduler) checkOrdered(t *testing.T, c uint8, what string) *Follower {
+	t.Helper()
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	h := sm.classes[c].heap
+	for i := range h {
+		if int(h[i].index) != i || i > 0 && h[i].due < h[(i-1)/2].due {
+			t.Fatalf("%s: the heap is out of order at %d", what, i)
+		}
+	}
+	return h[0]
+}
+
 func (sm *Scheduler) isParked(f *Follower) bool {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
@@ -53,14 +68,7 @@ func TestParkWakes(t *testing.T) {
 	now := func() time.Duration { return time.Since(sm.epoch) }
 	ordered := func(what string) {
 		t.Helper()
-		sm.mu.Lock()
-		defer sm.mu.Unlock()
-		h := sm.classes[f.class].heap
-		for i := 1; i < len(h); i++ {
-			if h[i].due < h[(i-1)/2].due || int(h[i].index) != i {
-				t.Fatalf("%s: the heap is out of order at %d", what, i)
-			}
-		}
+		sm.checkOrdered(t, f.class, what)
 	}
 	park := func() {
 		t.Helper()
@@ -144,15 +152,7 @@ func TestParkKeepsTheHeap(t *testing.T) {
 	now := time.Since(sm.epoch)
 	ordered := func(what string, first *Follower) {
 		t.Helper()
-		sm.mu.Lock()
-		defer sm.mu.Unlock()
-		heap := sm.classes[f.class].heap
-		for i := 1; i < len(heap); i++ {
-			if heap[i].due < heap[(i-1)/2].due || int(heap[i].index) != i {
-				t.Fatalf("%s: the heap is out of order at %d", what, i)
-			}
-		}
-		if heap[0] != first {
+		if sm.checkOrdered(t, f.class, what) != first {
 			t.Fatalf("%s: the first due is not the earliest", what)
 		}
 	}
