@@ -75,8 +75,8 @@ func (c *Conn) NetConn() net.Conn {
 }
 
 // Write writes data to the connection, as net.TCPConn.Write does, and
-// notes that the connection moved: a quiet connection is sampled at its
-// next slot rather than at its next rotation (see WithInterval).
+// notes that the connection moved: a quiet connection is sampled again at
+// its interval rather than at its next rotation (see WithInterval).
 func (c *Conn) Write(b []byte) (int, error) {
 	n, err := c.tcpConn.Write(b)
 	c.follower.Wrote()

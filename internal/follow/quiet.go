@@ -5,7 +5,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/mptcpx/mptcpx/conntrace"
 	"github.com/mptcpx/mptcpx/mptcpinfo"
 )
 
@@ -72,14 +71,14 @@ const stillToPark = 2
 
 // quietLocked notes, after a periodic sample found the connection idle
 // with info as its mptcp_info, whether it may be parked, and until when.
-// f.mu is held.
+// Idle already means MPTCP, waiting for no join or removal and not fallen
+// back (the callers' conditions). f.mu is held.
 func (f *Follower) quietLocked(info *mptcpinfo.Info, infoLen int) {
 	const never = wakeFlags | dueFlags | flagEventsMissed | flagFinSent | flagEOFRead
 	if f.stillRun < stillToPark {
 		f.stillRun++
 	}
-	if f.stillRun < stillToPark || f.flags.Load()&never != 0 || f.copies.Load() > 0 || !f.wantEvents || !f.ev.active() || f.det.Fallback() != conntrace.FallbackNone ||
-		f.det.Waiting() || f.paths.tracker.Waiting() ||
+	if f.stillRun < stillToPark || f.flags.Load()&never != 0 || f.copies.Load() > 0 || !f.wantEvents || !f.ev.active() ||
 		infoLen < int(unsafe.Offsetof(info.SndUna))+8 || info.WriteSeq != info.SndUna {
 		return
 	}

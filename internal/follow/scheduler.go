@@ -455,8 +455,8 @@ func (c *class) remove(i int) {
 	}
 	c.heap[last] = nil
 	c.heap = c.heap[:last]
-	if i != last && !c.down(i) {
-		c.up(i)
+	if i != last {
+		c.fix(i)
 	}
 	f.index = -1
 }
