@@ -101,8 +101,7 @@ func (sm *Scheduler) harvestLocked(now time.Duration) {
 			f := q.byID[uint64(uint32(e.Fd))|uint64(uint32(e.Pad))<<32]
 			if f != nil && f.parked {
 				sm.leaveParkLocked(f)
-				f.due = now
-				sm.classes[f.class].up(int(f.index))
+				sm.classes[f.class].dueBy(f, now)
 			}
 		}
 		if n < len(q.evs) {

@@ -1,6 +1,7 @@
 package follow
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ func parkable(t *testing.T, sm *Scheduler) (*Follower, func([]byte) (int, error)
 	c, s := testenv.LoopbackMPTCP(t)
 	f := newTestFollower(sm, c, time.Second, nil)
 	f.sample(new(scratch), true)
+	f.quietUntil.Store(math.MaxInt64) // no report: as quietLocked notes it
 	sm.mu.Lock()
 	sm.running = true // no goroutine: schedule only places f
 	sm.mu.Unlock()
@@ -143,10 +145,11 @@ func TestParkWakes(t *testing.T) {
 // TestParkKeepsTheHeap: waking a parked connection may move its due time
 // later (back to its own pace, past connections due before it) and parking
 // one may move it earlier (its report): the class's heap stays ordered
-// either way.
+// either way. A connection already overdue when the kernel wakes it, or an
+// event makes it due, keeps its place.
 func TestParkKeepsTheHeap(t *testing.T) {
 	sm := NewScheduler()
-	f, _ := parkable(t, sm)
+	f, peerWrite := parkable(t, sm)
 	g, _ := parkable(t, sm)
 	h, _ := parkable(t, sm)
 	now := time.Since(sm.epoch)
@@ -175,4 +178,32 @@ func TestParkKeepsTheHeap(t *testing.T) {
 	f.quietUntil.Store(int64(now + 100*time.Millisecond))
 	sm.park(f, now)
 	ordered("parked with a report due", f)
+
+	// Its report overdue, not taken yet (its class waits a slot between
+	// batches), and g and h due since: the kernel's wake-up, then an event,
+	// make it due now, which is no later than it was.
+	overdue := func() {
+		sm.mu.Lock()
+		now := time.Since(sm.epoch)
+		f.due, g.due, h.due = now-300*time.Millisecond, now-200*time.Millisecond, now-100*time.Millisecond
+		for i := range sm.classes[f.class].heap {
+			sm.classes[f.class].fix(i)
+		}
+		sm.mu.Unlock()
+	}
+	overdue()
+	if _, err := peerWrite([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	sm.mu.Lock()
+	sm.harvestLocked(time.Since(sm.epoch))
+	sm.mu.Unlock()
+	if sm.isParked(f) {
+		t.Fatal("the peer's byte left it parked")
+	}
+	ordered("overdue, woken by the kernel", f)
+	overdue()
+	sm.dueNow(f)
+	ordered("overdue, made due by an event", f)
 }

@@ -254,8 +254,7 @@ func (sm *Scheduler) dueNow(f *Follower) {
 	defer sm.mu.Unlock()
 	if f.index >= 0 {
 		sm.leaveParkLocked(f)
-		f.due = time.Since(sm.epoch)
-		sm.classes[f.class].up(int(f.index))
+		sm.classes[f.class].dueBy(f, time.Since(sm.epoch))
 		sm.urgent = true
 		sm.nudge()
 	}
@@ -445,6 +444,15 @@ func (c *class) fix(i int) {
 	if !c.down(i) {
 		c.up(i)
 	}
+}
+
+// dueBy makes f, in the heap, due at t at the latest. A connection may
+// already be due before t, not taken yet (its class waits a slot between
+// batches): its place is kept, and the heap, which only moves it up, stays
+// ordered.
+func (c *class) dueBy(f *Follower, t time.Duration) {
+	f.due = min(f.due, t)
+	c.up(int(f.index))
 }
 
 func (c *class) remove(i int) {
