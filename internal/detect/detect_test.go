@@ -397,6 +397,42 @@ func TestDetectJoins(t *testing.T) {
 	}
 }
 
+// A join the kernel gave up is closed at once and taken off the list later
+// (on the connection's worker): read in between, in CLOSE, it is still the
+// failed join it was, reported once it is gone or the connection ends,
+// never as a subflow added and removed.
+func TestDetectJoinGivenUpStillListed(t *testing.T) {
+	withJoin := func(state uint8, retrans uint32) *mptcpinfo.Snapshot {
+		s := snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{3, 0, 0})
+		s.Subflows[1].TCPInfo.State, s.Subflows[1].TCPInfo.RTT, s.Subflows[1].TCPInfo.TotalRetrans = state, 0, retrans
+		return s
+	}
+	for _, final := range []bool{false, true} {
+		d := Detector{AwaitEvents: true}
+		var out conntrace.Sample
+		d.Detect(withJoin(tcpSynSent, 2), conntrace.RoleClient, &out, Stream{}, nil)
+		d.Observe(withJoin(tcpClose, 3))
+		d.Detect(withJoin(tcpClose, 3), conntrace.RoleClient, &out, Stream{Final: final}, nil)
+		if len(out.Added)+len(out.Removed) != 0 || out.SubflowsMax != 1 {
+			t.Fatalf("final %v: closed and still listed: added %v, removed %+v, max %d", final, out.Added, out.Removed, out.SubflowsMax)
+		}
+		if !final {
+			if len(out.FailedJoins) != 0 {
+				t.Fatalf("still listed: failed %+v", out.FailedJoins)
+			}
+			for range heldSamples + 1 {
+				d.Detect(snap(300, 0, [3]uint64{1, 200, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+				if len(out.Added)+len(out.Removed) != 0 || len(out.FailedJoins) != 0 {
+					break
+				}
+			}
+		}
+		if len(out.Added)+len(out.Removed) != 0 || len(out.FailedJoins) != 1 || out.FailedJoins[0].ID != 3 || out.FailedJoins[0].State != tcpSynSent {
+			t.Fatalf("final %v: gone: added %v, removed %+v, failed %+v", final, out.Added, out.Removed, out.FailedJoins)
+		}
+	}
+}
+
 // The one subflow gone since the previous sample is credited what the
 // connection-level counters prove it carried after its last reading; with
 // two gone, nothing is (only their sum is known).

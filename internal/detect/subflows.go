@@ -51,6 +51,20 @@ func joining(sf *mptcpinfo.Subflow) bool {
 	return st == tcpSynSent || st == tcpSynRecv
 }
 
+// tcpClose is the TCP state of a subflow the kernel closed.
+const tcpClose = 7
+
+// stillJoining reports whether sf, read now, is a join st followed: one
+// the kernel has not completed, or one it gave up (no answer to its SYNs,
+// a reset) that it still lists. The kernel closes such a subflow (CLOSE)
+// at once, and takes it off the connection's list later, on the
+// connection's worker, where it sends its SubflowClosed event: a reading
+// in between must not take the closed join for an established subflow.
+// The state it was last read joining in is kept.
+func (st *subflowState) stillJoining(sf *mptcpinfo.Subflow) bool {
+	return joining(sf) || st.joining && !st.reported && sf.State() == tcpClose
+}
+
 // detectSubflows matches the snapshot's subflows with the previous ones by
 // id, reports those added and removed, and returns the bytes all of them
 // carried since the previous sample.
@@ -84,8 +98,10 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 		}
 		st := &d.subflows[j]
 		st.seen, st.gone, st.local, st.remote = true, 0, endpointOf(sf.Local), endpointOf(sf.Remote)
-		if st.joining = joining(sf); st.joining {
-			st.state, st.synRetrans = sf.State(), sf.TCPInfo.TotalRetrans
+		if st.joining = st.stillJoining(sf); st.joining {
+			if joining(sf) {
+				st.state, st.synRetrans = sf.State(), sf.TCPInfo.TotalRetrans
+			}
 			out.SubflowDeltas = append(out.SubflowDeltas, conntrace.SubflowDelta{})
 			if final {
 				out.FailedJoins = append(out.FailedJoins, st.failedJoin())
@@ -282,6 +298,9 @@ func (d *Detector) Observe(s *mptcpinfo.Snapshot) {
 				j = k
 				break
 			}
+		}
+		if j >= 0 && d.subflows[j].stillJoining(sf) {
+			continue // a join given up: it carried nothing
 		}
 		if j < 0 {
 			id := sf.ID
