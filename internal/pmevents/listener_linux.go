@@ -3,6 +3,7 @@
 package pmevents
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/mdlayher/genetlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -328,6 +330,64 @@ func (l *Listener) ReadBuffer() (int, error) {
 		return 0, fmt.Errorf("pmevents: read SO_RCVBUF: %w", err)
 	}
 	return size, nil
+}
+
+// SetKinds has the kernel drop every event whose kind is not among kinds
+// before it reaches the socket: a classic BPF socket filter
+// (SO_ATTACH_FILTER), which netlink runs for each listener of a multicast
+// group before queueing the message. A dropped event takes no room in the
+// receive buffer, wakes no reader and is not counted in Stats. With no
+// kinds, the filter is removed and every event is received again.
+//
+// The kernel builds an event once for all its listeners (and only when
+// there is one): what a listener that needs a few kinds saves is the
+// wake-up and the read of each of the others, such as the Created,
+// Established and Closed events of every connection of the namespace.
+// Messages of other families (none is expected) are let through.
+func (l *Listener) SetKinds(kinds ...Kind) error {
+	if len(kinds) == 0 {
+		if err := l.conn.RemoveBPF(); err != nil && !errors.Is(err, unix.ENOENT) { // ENOENT: none attached
+			return fmt.Errorf("pmevents: remove the socket filter: %w", err)
+		}
+		return nil
+	}
+	prog, err := kindFilter(l.family, kinds)
+	if err == nil {
+		err = l.conn.SetBPF(prog)
+	}
+	if err != nil {
+		return fmt.Errorf("pmevents: attach a socket filter for %v: %w", kinds, err)
+	}
+	return nil
+}
+
+// kindFilter assembles SetKinds' filter. A generic netlink message is a
+// 16-byte nlmsghdr, whose nlmsg_type (at 4, the family id, in the host's
+// byte order) says the family, then the genlmsghdr, whose first byte (at
+// 16) is the command: the event's kind. Loads in classic BPF read the
+// network's byte order, so the family id is compared swapped on a
+// little-endian host.
+func kindFilter(family uint16, kinds []Kind) ([]bpf.RawInstruction, error) {
+	if len(kinds) > 250 {
+		return nil, fmt.Errorf("%d kinds: too many", len(kinds))
+	}
+	var typ [2]byte
+	binary.NativeEndian.PutUint16(typ[:], family)
+	n := uint8(len(kinds))
+	prog := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: 4, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(binary.BigEndian.Uint16(typ[:])), SkipTrue: n + 2},
+		bpf.LoadAbsolute{Off: 16, Size: 1},
+	}
+	for i, k := range kinds {
+		// Each match jumps over the remaining tests and the drop.
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(k), SkipTrue: n - uint8(i)})
+	}
+	prog = append(prog,
+		bpf.RetConstant{Val: 0},          // drop
+		bpf.RetConstant{Val: 0xffffffff}, // keep, whole
+	)
+	return bpf.Assemble(prog)
 }
 
 // SetReadDeadline sets a deadline for Receive, as net.Conn does; the zero

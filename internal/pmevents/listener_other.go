@@ -31,3 +31,6 @@ func (l *Listener) ReadBuffer() (int, error) { return 0, ErrUnsupported }
 
 // SetReadDeadline returns ErrUnsupported.
 func (l *Listener) SetReadDeadline(t time.Time) error { return ErrUnsupported }
+
+// SetKinds returns ErrUnsupported.
+func (l *Listener) SetKinds(kinds ...Kind) error { return ErrUnsupported }
