@@ -86,6 +86,7 @@ type Namespace struct {
 	retryAt time.Time // when a failed watcher is tried again
 	backoff time.Duration
 	timer   *time.Timer // the linger or the retry, while one is pending
+	timerID uint64      // counts the timers set: a callback acts only for the last (afterLocked)
 	idleAt  time.Time   // when the last connection left, for maxIdle
 
 	// opening is closed when the opener at work finishes (stateOpening).
@@ -167,7 +168,9 @@ func (r *Registry) follow(cookie uint64, rc syscall.RawConn, token uint32, t Tar
 	ns.mu.Unlock()
 	switch ns.state {
 	case stateOpen:
-		ns.stopTimerLocked()
+		// A pending linger is left to run: it finds connections and ends
+		// (expire), which spares a program whose connections come one at
+		// a time a timer stopped and made for each.
 	case stateNone:
 		r.openLocked(ns, rc)
 	case stateFailed:
@@ -255,7 +258,7 @@ func (r *Registry) idleLocked(ns *Namespace) {
 	case stateOpen:
 		if ns.cookie == r.own && r.linger > 0 {
 			if ns.timer == nil {
-				ns.timer = time.AfterFunc(r.linger, func() { r.expire(ns) })
+				r.lingerLocked(ns, r.linger)
 			}
 			return
 		}
@@ -266,15 +269,38 @@ func (r *Registry) idleLocked(ns *Namespace) {
 	}
 }
 
-// expire closes the watcher of a namespace that stayed without connections
-// for the linger time.
-func (r *Registry) expire(ns *Namespace) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ns.timer = nil
-	if ns.state == stateOpen && ns.connections() == 0 {
+// lingerLocked has the watcher of ns closed once the namespace has stayed
+// without connections for the linger time: it checks after d, and then
+// again for what is left of the linger if connections came and went
+// meanwhile (idleAt is when the last one left).
+func (r *Registry) lingerLocked(ns *Namespace, d time.Duration) {
+	r.afterLocked(ns, d, func() {
+		if ns.state != stateOpen || ns.connections() > 0 {
+			return // it lingers again once the last connection leaves
+		}
+		if rest := r.linger - r.now().Sub(ns.idleAt); rest > 0 {
+			r.lingerLocked(ns, rest)
+			return
+		}
 		r.closeLocked(ns)
-	}
+	})
+}
+
+// afterLocked sets ns's timer: fn runs after d under r.mu, unless the timer
+// was stopped or replaced meanwhile (a callback that fired as it was
+// stopped finds another id and does nothing).
+func (r *Registry) afterLocked(ns *Namespace, d time.Duration, fn func()) {
+	ns.timerID++
+	id := ns.timerID
+	ns.timer = time.AfterFunc(d, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if ns.timerID != id {
+			return
+		}
+		ns.timer = nil
+		fn()
+	})
 }
 
 // closeLocked closes the namespace's watcher and forgets the namespace.
@@ -294,6 +320,7 @@ func (ns *Namespace) stopTimerLocked() {
 	if ns.timer != nil {
 		ns.timer.Stop()
 		ns.timer = nil
+		ns.timerID++
 	}
 }
 
@@ -388,10 +415,7 @@ func (r *Registry) failLocked(ns *Namespace, err error, rc syscall.RawConn) {
 // entering the namespace through rc (a socket of a connection of it; if
 // that connection is gone by then, the next one retries).
 func (r *Registry) retryLocked(ns *Namespace, rc syscall.RawConn) {
-	ns.timer = time.AfterFunc(ns.retryAt.Sub(r.now()), func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		ns.timer = nil
+	r.afterLocked(ns, ns.retryAt.Sub(r.now()), func() {
 		if ns.state == stateFailed && r.byNS[ns.cookie] == ns && ns.connections() > 0 {
 			r.openLocked(ns, rc)
 		}

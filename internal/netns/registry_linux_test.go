@@ -85,6 +85,33 @@ func TestWatcherLingers(t *testing.T) {
 	waitFor(t, "the watcher closes after the linger", func() bool { return !r.Watching(cookie) && r.Known() == 0 })
 }
 
+// TestWatcherLingersFromTheLast: the linger counts from when the last
+// connection left, however many came and went since it first began (the
+// timer set then is not stopped by each connection: it looks again).
+func TestWatcherLingersFromTheLast(t *testing.T) {
+	rc, token, cookie := connection(t)
+	const linger = time.Second
+	r := netns.NewTestRegistry(linger)
+	r.Warm()
+	defer r.Flush()
+	tg := &target{}
+	h := r.Follow(cookie, rc, token, tg)
+	waitFor(t, "the watcher opens", h.Active)
+	h.Forget()
+	time.Sleep(linger * 6 / 10)
+	r.Follow(cookie, rc, token, tg).Forget()
+	left := time.Now()
+	time.Sleep(linger * 6 / 10)
+	if !r.Watching(cookie) && time.Since(left) < linger {
+		t.Fatalf("the watcher closed %v after the first connection left, %v after the last, want the linger (%v) after the last",
+			time.Since(left)+linger*6/10, time.Since(left), linger)
+	}
+	waitFor(t, "the watcher closes after the linger", func() bool { return !r.Watching(cookie) && r.Known() == 0 })
+	if n := r.Opens(); n != 1 {
+		t.Errorf("%d watchers opened, want 1", n)
+	}
+}
+
 // TestWatcherRetries: a watcher that cannot be opened for a transient
 // reason (the process out of descriptors) is tried again after a backoff;
 // meanwhile Status says why events are not received, and once the retry
