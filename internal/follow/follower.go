@@ -81,8 +81,9 @@ type Follower struct {
 	// fallback is the detector's conntrace.FallbackReason, for
 	// FallbackReason from any goroutine.
 	fallback atomic.Uint32
-	// idleHint: the last sample found the connection idle, so that its
-	// next one may be answered by its namespace's dump (dump_linux.go),
+	// idleHint: the last stillToPark samples found the connection idle
+	// (stillLocked), so that its next one may be answered by its
+	// namespace's dump (dump_linux.go),
 	// whose matching needs the cookies of its socket and namespace and its
 	// address family (1 AF_INET, 2 AF_INET6), read once.
 	idleHint atomic.Bool

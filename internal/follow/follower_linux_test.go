@@ -126,3 +126,44 @@ func waitNamespaceRead(t *testing.T, f *Follower) {
 		t.Fatal("the namespace's configuration was not read")
 	}
 }
+
+// TestIdleHintNeedsTwoIdleSamples: a connection goes to its namespace's
+// grid (idleHint) only after two periodic samples in a row found it idle,
+// so that one that writes about once per interval, and now and then not
+// between two samples, is not moved to the grid's tick and back, each move
+// a sample before its interval; a write or bytes moving take it off.
+func TestIdleHintNeedsTwoIdleSamples(t *testing.T) {
+	c, s := testenv.LoopbackMPTCP(t)
+	f := newTestFollower(NewScheduler(), c, time.Second, nil)
+	sc := new(scratch)
+	f.sample(sc, true)
+	step := func(what string, want bool) {
+		t.Helper()
+		f.sample(sc, false)
+		if got := f.idleHint.Load(); got != want {
+			t.Fatalf("%s: idleHint %v, want %v", what, got, want)
+		}
+	}
+	step("one idle sample", false)
+	step("two idle samples", true)
+	step("three", true)
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	f.Wrote()
+	time.Sleep(20 * time.Millisecond) // acknowledged: the next samples find it still
+	step("after a write", false)
+	// The paths' diagnosis waits a while after the first bytes moved
+	// (pathdiag's settle), and the connection is read in full meanwhile.
+	for f.paths.tracker.Waiting() {
+		time.Sleep(50 * time.Millisecond)
+		step("the paths' diagnosis waits", false)
+	}
+	step("one idle sample after it", false)
+	step("two", true)
+	if _, err := s.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	step("bytes received", false)
+}

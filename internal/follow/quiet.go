@@ -65,9 +65,26 @@ const wakeFlags = flagWrote | flagUntracked
 const dueFlags = flagEventNews | flagDropped | flagPathsNews
 
 // stillToPark is how many periodic samples in a row must find a connection
-// idle before it is parked: one that writes about once per interval, and
-// now and then not between two samples, is not parked and woken each time.
+// idle before it is parked, or joins its namespace's grid (dump_linux.go):
+// one that writes about once per interval, and now and then not between
+// two samples, is not parked and woken each time, nor moved to the grid's
+// tick and away, each move a sample earlier than its interval.
 const stillToPark = 2
+
+// stillLocked counts a periodic sample that found the connection idle, or
+// not, and reports whether it has been idle for stillToPark samples in a
+// row: then its next periodic sample may stop at its namespace's dump
+// (idleHint), and it may be parked (quietLocked). f.mu is held.
+func (f *Follower) stillLocked(idle bool) bool {
+	if !idle {
+		f.stillRun = 0
+	} else if f.stillRun < stillToPark {
+		f.stillRun++
+	}
+	still := f.stillRun >= stillToPark
+	f.idleHint.Store(still)
+	return still
+}
 
 // quietLocked notes, after a periodic sample found the connection idle
 // with info as its mptcp_info, whether it may be parked, and until when.
@@ -75,9 +92,6 @@ const stillToPark = 2
 // back (the callers' conditions). f.mu is held.
 func (f *Follower) quietLocked(info *mptcpinfo.Info, infoLen int) {
 	const never = wakeFlags | dueFlags | flagEventsMissed | flagFinSent | flagEOFRead
-	if f.stillRun < stillToPark {
-		f.stillRun++
-	}
 	if f.stillRun < stillToPark || f.flags.Load()&never != 0 || f.copies.Load() > 0 || !f.wantEvents || !f.ev.active() ||
 		infoLen < int(unsafe.Offsetof(info.SndUna))+8 || info.WriteSeq != info.SndUna {
 		return

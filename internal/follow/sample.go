@@ -115,7 +115,7 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		switch {
 		case err == nil && sc.probe.Method == mptcpinfo.MethodInfo && sc.probe.MPTCP && infoFingerprint(&sc.probe.Info) == f.fp:
 			f.sinceFull++
-			f.idleHint.Store(true)
+			f.stillLocked(true)
 			f.quietLocked(&sc.probe.Info, sc.probe.InfoLen)
 			return false, false
 		case errors.Is(err, net.ErrClosed):
@@ -128,9 +128,6 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 	case err == nil:
 		fp := infoFingerprint(&sc.snap.Info)
 		f.moving = f.det.Samples() > 0 && fp != f.fp
-		if f.moving || hasWrote {
-			f.stillRun = 0
-		}
 		f.fp, f.sinceFull = fp, 0
 		if f.det.Samples() == 0 {
 			// Connections opened together would take their safety-net
@@ -155,11 +152,9 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 			f.reportedLocked(now)
 		}
 		f.waitHint.Store(f.det.Waiting())
-		// The next periodic sample may stop at the cheap reading, or at
-		// its namespace's dump.
-		f.idleHint.Store(sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !f.det.Waiting() && f.det.Fallback() == conntrace.FallbackNone &&
-			!f.paths.tracker.Waiting())
-		if f.idleHint.Load() && f.det.Samples() > 1 && !hasNews(&sc.sample) {
+		idle := sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !hasWrote && !f.det.Waiting() &&
+			f.det.Fallback() == conntrace.FallbackNone && !f.paths.tracker.Waiting() && f.det.Samples() > 1 && !hasNews(&sc.sample)
+		if f.stillLocked(idle) {
 			f.quietLocked(&sc.snap.Info, sc.snap.InfoLen)
 		}
 		return hasNews(&sc.sample), false
