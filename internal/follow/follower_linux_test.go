@@ -147,6 +147,13 @@ func TestIdleHintNeedsTwoIdleSamples(t *testing.T) {
 	step("one idle sample", false)
 	step("two idle samples", true)
 	step("three", true)
+	// A report is due: its full reading is news for the hooks, not a
+	// movement, and leaves the connection on the grid.
+	f.report, f.nextReport = time.Hour, 0
+	step("a report", true)
+	if !sc.sample.Report {
+		t.Fatal("no report was taken")
+	}
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}

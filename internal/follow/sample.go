@@ -147,13 +147,16 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 			f.followEventsLocked(sc.snap.Info.Token)
 		}
 		f.reportLocked(sc, conntrace.EndNone, finalReading{read: true})
+		// A report is news for the hooks, not a movement: it leaves the
+		// count of idle samples as it would be without it.
+		moved := hasNews(&sc.sample)
 		if report {
 			sc.sample.Report = true
 			f.reportedLocked(now)
 		}
 		f.waitHint.Store(f.det.Waiting())
 		idle := sc.snap.MPTCP && sc.snap.InfoLen > 0 && !f.moving && !hasWrote && !f.det.Waiting() &&
-			f.det.Fallback() == conntrace.FallbackNone && !f.paths.tracker.Waiting() && f.det.Samples() > 1 && !hasNews(&sc.sample)
+			f.det.Fallback() == conntrace.FallbackNone && !f.paths.tracker.Waiting() && f.det.Samples() > 1 && !moved
 		if f.stillLocked(idle) {
 			f.quietLocked(&sc.snap.Info, sc.snap.InfoLen)
 		}
