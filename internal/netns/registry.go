@@ -234,18 +234,20 @@ func (h *Handle) Forget() {
 		return
 	}
 	ns, r := h.ns, h.ns.reg
+	// Under the registry's lock from before the connection leaves to when
+	// the namespace is noted idle: a linger timer firing in between would
+	// find no connection, and the idle time of the time before.
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	ns.mu.Lock()
 	if ns.targets[h.token] == h {
 		delete(ns.targets, h.token)
 	}
 	empty := len(ns.targets) == 0
 	ns.mu.Unlock()
-	if !empty {
-		return
+	if empty {
+		r.idleLocked(ns)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.idleLocked(ns)
 }
 
 // idleLocked acts on a namespace that has no connection left.
