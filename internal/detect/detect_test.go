@@ -433,6 +433,38 @@ func TestDetectJoinGivenUpStillListed(t *testing.T) {
 	}
 }
 
+// A join refused at once (a reset answered its SYN) may be read first
+// closed, never joining: with no round-trip time and nothing carried, it
+// is a failed join in SYN_SENT; a subflow that was established (its
+// handshake's round-trip time) and closed between two samples is still
+// added and removed.
+func TestDetectJoinRefusedBeforeAnyReading(t *testing.T) {
+	closed := func(rtt uint32) *mptcpinfo.Snapshot {
+		s := snap(300, 0, [3]uint64{1, 200, 0}, [3]uint64{3, 0, 0})
+		s.Subflows[1].TCPInfo.State, s.Subflows[1].TCPInfo.RTT = tcpClose, rtt
+		return s
+	}
+	d := Detector{AwaitEvents: true}
+	var out conntrace.Sample
+	d.Detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(closed(0), conntrace.RoleClient, &out, Stream{}, nil)
+	if len(out.Added)+len(out.Removed)+len(out.FailedJoins) != 0 {
+		t.Fatalf("refused, still listed: added %v, removed %+v, failed %+v", out.Added, out.Removed, out.FailedJoins)
+	}
+	d.Detect(snap(300, 0, [3]uint64{1, 200, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+	if len(out.Added)+len(out.Removed) != 0 || len(out.FailedJoins) != 1 || out.FailedJoins[0].ID != 3 || out.FailedJoins[0].State != tcpSynSent {
+		t.Fatalf("refused, gone: added %v, removed %+v, failed %+v", out.Added, out.Removed, out.FailedJoins)
+	}
+
+	d = Detector{}
+	d.Detect(snap(100, 0, [3]uint64{1, 100, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(closed(3000), conntrace.RoleClient, &out, Stream{}, nil)
+	d.Detect(snap(300, 0, [3]uint64{1, 200, 0}), conntrace.RoleClient, &out, Stream{}, nil)
+	if len(out.FailedJoins) != 0 || len(out.Removed) != 1 || out.Removed[0].ID != 3 {
+		t.Fatalf("established and closed: removed %+v, failed %+v", out.Removed, out.FailedJoins)
+	}
+}
+
 // The one subflow gone since the previous sample is credited what the
 // connection-level counters prove it carried after its last reading; with
 // two gone, nothing is (only their sum is known).

@@ -65,6 +65,16 @@ func (st *subflowState) stillJoining(sf *mptcpinfo.Subflow) bool {
 	return joining(sf) || st.joining && !st.reported && sf.State() == tcpClose
 }
 
+// refusedJoin reports whether sf, a subflow no reading listed before, is a
+// join given up before any reading saw it joining (a reset answered its
+// SYN at once): closed, with no round-trip time measured (an established
+// subflow has the handshake's) and nothing carried, in a connection whose
+// first subflow was reported. It is a failed join in SYN_SENT, the state it
+// failed in, not a subflow added and removed.
+func (d *Detector) refusedJoin(sf *mptcpinfo.Subflow) bool {
+	return sf.State() == tcpClose && sf.TCPInfo.RTT == 0 && sf.BytesSent() == 0 && sf.BytesReceived() == 0 && d.anyReported()
+}
+
 // detectSubflows matches the snapshot's subflows with the previous ones by
 // id, reports those added and removed, and returns the bytes all of them
 // carried since the previous sample.
@@ -92,15 +102,19 @@ func (d *Detector) detectSubflows(s *mptcpinfo.Snapshot, out *conntrace.Sample, 
 			sf.ID = d.idByAddress(sf)
 		}
 		j := d.find(sf.ID)
+		refused := j < 0 && d.refusedJoin(sf)
 		if j < 0 {
 			d.subflows = append(d.subflows, subflowState{id: sf.ID})
 			j = len(d.subflows) - 1
 		}
 		st := &d.subflows[j]
 		st.seen, st.gone, st.local, st.remote = true, 0, endpointOf(sf.Local), endpointOf(sf.Remote)
-		if st.joining = st.stillJoining(sf); st.joining {
-			if joining(sf) {
+		if st.joining = refused || st.stillJoining(sf); st.joining {
+			switch {
+			case joining(sf):
 				st.state, st.synRetrans = sf.State(), sf.TCPInfo.TotalRetrans
+			case refused:
+				st.state, st.synRetrans = tcpSynSent, sf.TCPInfo.TotalRetrans
 			}
 			out.SubflowDeltas = append(out.SubflowDeltas, conntrace.SubflowDelta{})
 			if final {
@@ -299,7 +313,7 @@ func (d *Detector) Observe(s *mptcpinfo.Snapshot) {
 				break
 			}
 		}
-		if j >= 0 && d.subflows[j].stillJoining(sf) {
+		if j >= 0 && d.subflows[j].stillJoining(sf) || j < 0 && d.refusedJoin(sf) {
 			continue // a join given up: it carried nothing
 		}
 		if j < 0 {
