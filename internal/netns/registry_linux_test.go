@@ -61,23 +61,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// lingering returns a registry whose watchers linger for linger, warmed,
+// following one connection of the process's namespace (its watcher open),
+// and a function that follows that connection again.
+func lingering(t *testing.T, linger time.Duration) (r *netns.Registry, h *netns.Handle, cookie uint64, follow func() *netns.Handle) {
+	t.Helper()
+	rc, token, cookie := connection(t)
+	r = netns.NewTestRegistry(linger)
+	r.Warm()
+	t.Cleanup(r.Flush)
+	tg := &target{}
+	follow = func() *netns.Handle { return r.Follow(cookie, rc, token, tg) }
+	h = follow()
+	waitFor(t, "the watcher opens", h.Active)
+	return r, h, cookie, follow
+}
+
 // TestWatcherLingers: the watcher of the process's own namespace is opened
 // ahead (Warm), off any connection's path, stays open for the linger after
 // the last connection, so that the next connection finds it, and closes
 // after that.
 func TestWatcherLingers(t *testing.T) {
-	rc, token, cookie := connection(t)
-	r := netns.NewTestRegistry(300 * time.Millisecond)
-	r.Warm()
-	defer r.Flush()
-	tg := &target{}
-	h := r.Follow(cookie, rc, token, tg)
-	waitFor(t, "the watcher opens", h.Active)
+	r, h, cookie, follow := lingering(t, 300*time.Millisecond)
 	h.Forget()
 	if !r.Watching(cookie) {
 		t.Fatal("the watcher closed with its last connection, want it to linger")
 	}
-	h = r.Follow(cookie, rc, token, tg)
+	h = follow()
 	if !h.Active() || r.Opens() != 1 {
 		t.Fatalf("the next connection: active %v, %d watchers opened; want the lingering one", h.Active(), r.Opens())
 	}
@@ -89,17 +99,11 @@ func TestWatcherLingers(t *testing.T) {
 // connection left, however many came and went since it first began (the
 // timer set then is not stopped by each connection: it looks again).
 func TestWatcherLingersFromTheLast(t *testing.T) {
-	rc, token, cookie := connection(t)
 	const linger = time.Second
-	r := netns.NewTestRegistry(linger)
-	r.Warm()
-	defer r.Flush()
-	tg := &target{}
-	h := r.Follow(cookie, rc, token, tg)
-	waitFor(t, "the watcher opens", h.Active)
+	r, h, cookie, follow := lingering(t, linger)
 	h.Forget()
 	time.Sleep(linger * 6 / 10)
-	r.Follow(cookie, rc, token, tg).Forget()
+	follow().Forget()
 	left := time.Now()
 	time.Sleep(linger * 6 / 10)
 	if !r.Watching(cookie) && time.Since(left) < linger {
