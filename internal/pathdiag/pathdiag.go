@@ -551,6 +551,17 @@ func (t *Tracker) unusedAnnounced(snap *mptcpinfo.Snapshot) int {
 	return n
 }
 
+// failedJoin reports whether the subflow id is one of the sample's failed
+// joins.
+func failedJoin(s *conntrace.Sample, id uint32) bool {
+	for k := range s.FailedJoins {
+		if s.FailedJoins[k].ID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // diagnose applies the rules (see the package documentation) to the
 // connection as of sample s. decide is false when the sample decides
 // nothing (the previous diagnosis stands); pending when that is because
@@ -572,8 +583,10 @@ func (t *Tracker) diagnose(s *conntrace.Sample, ns *Namespace, events bool, ctr 
 			joining = true
 		case tcpListen:
 		case tcpTimeWait, tcpClose:
-			if s.Final {
-				estab++ // closed by the connection's end, a path of its life
+			if s.Final && !failedJoin(s, snap.Subflows[i].ID) {
+				// Closed by the connection's end, a path of its life;
+				// not a join the kernel gave up and still lists.
+				estab++
 			}
 		default:
 			estab++

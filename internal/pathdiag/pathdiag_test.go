@@ -538,6 +538,26 @@ func TestFinalChangesNothing(t *testing.T) {
 	}
 }
 
+// TestFinalCountsPathsNotGivenUpJoins: at the connection's end, a subflow
+// closed with it counts as a path of its life, a join the kernel gave up
+// and still lists (closed too, reported failed) does not.
+func TestFinalCountsPathsNotGivenUpJoins(t *testing.T) {
+	c := newConn(conntrace.RoleClient)
+	c.update(kernelNS(), true, time.Millisecond)
+	c.moveData()
+	c.update(kernelNS(), true, time.Millisecond) // before settle: the end decides
+	s := c.next(time.Millisecond)
+	s.Final = true
+	join := subflow(2, local1, remote0, tcpClose)
+	join.TCPInfo.RTT = 0
+	c.snap.Subflows = []mptcpinfo.Subflow{subflow(1, local0, remote0, tcpClose), join}
+	s.FailedJoins = []conntrace.FailedJoin{{ID: 2, Local: local1, Remote: remote0, State: tcpSynSent}}
+	d := c.tr.Update(s, kernelNS(), true, Counters{})
+	if d.Paths.Subflows != 1 {
+		t.Errorf("mptcp.paths.subflows = %d at the end, want 1 (%s)", d.Paths.Subflows, d.Paths)
+	}
+}
+
 // TestStale: mptcp_info's live counts of endpoints and limits disagree
 // with the namespace as read: read it again, and decide from mptcp_info
 // meanwhile.
