@@ -160,7 +160,7 @@ func (f *Follower) sampleLocked(sc *scratch, full bool) (news, ended bool) {
 		if f.stillLocked(idle) {
 			f.quietLocked(&sc.snap.Info, sc.snap.InfoLen)
 		}
-		return hasNews(&sc.sample), false
+		return moved || report, false
 	case errors.Is(err, net.ErrClosed):
 		return f.endLocked(conntrace.EndClosedUnderneath, sc)
 	}

@@ -169,7 +169,7 @@ func (r *Registry) follow(cookie uint64, rc syscall.RawConn, token uint32, t Tar
 	switch ns.state {
 	case stateOpen:
 		// A pending linger is left to run: it finds connections and ends
-		// (expire), which spares a program whose connections come one at
+		// (lingerLocked), which spares a program whose connections come one at
 		// a time a timer stopped and made for each.
 	case stateNone:
 		r.openLocked(ns, rc)

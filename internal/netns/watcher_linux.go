@@ -43,7 +43,7 @@ func openWatcher(cookie uint64, rc syscall.RawConn) (*watcher, error) {
 		}
 		// A kernel that refuses the filter sends every event, which
 		// deliver sorts out.
-		_ = l.SetKinds(watchedKinds[:]...)
+		_ = l.SetKinds(watchedKinds()...)
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -112,28 +112,40 @@ func (w *watcher) run() {
 	}
 }
 
-// watchedKinds are the events about paths, which the watcher delivers.
-// The others, each connection's Created, Established and Closed (what the
-// sampler reads anyway) and the listeners', are dropped by the kernel
-// before they reach the watcher's socket (Listener.SetKinds): three of
-// them per connection end, each a wake-up of the watcher's goroutine and a
-// read, were about 4% of a short-lived connection's CPU time (perf), and
-// the namespace's other programs' connections sent them too.
-var watchedKinds = [...]pmevents.Kind{pmevents.SubEstablished, pmevents.SubClosed, pmevents.SubPriority, pmevents.Announced, pmevents.Removed}
+// pathKinds are the events about paths, which the watcher delivers, and
+// the path event each is. The others, each connection's Created,
+// Established and Closed (what the sampler reads anyway) and the
+// listeners', are dropped by the kernel before they reach the watcher's
+// socket (Listener.SetKinds, with watchedKinds): three of them per
+// connection end, each a wake-up of the watcher's goroutine and a read,
+// were about 4% of a short-lived connection's CPU time (perf), and the
+// namespace's other programs' connections sent them too.
+var pathKinds = [...]struct {
+	ev   pmevents.Kind
+	kind conntrace.PathEventKind
+}{
+	{pmevents.SubEstablished, conntrace.SubflowEstablished},
+	{pmevents.SubClosed, conntrace.SubflowClosed},
+	{pmevents.SubPriority, conntrace.SubflowPriority},
+	{pmevents.Announced, conntrace.AddressAnnounced},
+	{pmevents.Removed, conntrace.AddressRemoved},
+}
+
+// watchedKinds lists the kinds of pathKinds, for the socket filter.
+func watchedKinds() []pmevents.Kind {
+	kinds := make([]pmevents.Kind, len(pathKinds))
+	for i, p := range pathKinds {
+		kinds[i] = p.ev
+	}
+	return kinds
+}
 
 // pathKind names the path event of a watched kind.
 func pathKind(k pmevents.Kind) (conntrace.PathEventKind, bool) {
-	switch k {
-	case pmevents.SubEstablished:
-		return conntrace.SubflowEstablished, true
-	case pmevents.SubClosed:
-		return conntrace.SubflowClosed, true
-	case pmevents.SubPriority:
-		return conntrace.SubflowPriority, true
-	case pmevents.Announced:
-		return conntrace.AddressAnnounced, true
-	case pmevents.Removed:
-		return conntrace.AddressRemoved, true
+	for _, p := range pathKinds {
+		if p.ev == k {
+			return p.kind, true
+		}
 	}
 	return 0, false
 }
